@@ -1,0 +1,49 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { methodNotAllowed } from "hono/method-not-allowed";
+import type { AppEnv } from "./env";
+import { AppError, renderError } from "./lib/errors";
+import { assertSecretConfigured } from "./lib/jwt";
+import { database } from "./middleware/database";
+import { authRoutes } from "./routes/auth";
+import { conversationRoutes } from "./routes/conversations";
+import { messageRoutes } from "./routes/messages";
+import { userRoutes } from "./routes/users";
+import { wsRoutes } from "./routes/ws";
+
+export const MAX_BODY_BYTES = 256 * 1024;
+
+export const app = new Hono<AppEnv>();
+
+app.use(async (c, next) => {
+  await assertSecretConfigured(c.env);
+  await next();
+});
+app.use(
+  methodNotAllowed({
+    app,
+    onMethodNotAllowed: (c, methods) =>
+      renderError(c, new AppError("method_not_allowed", `method not allowed; use ${methods.join(", ")}`, {
+        headers: { Allow: methods.join(", ") },
+      })),
+  }),
+);
+app.use(
+  bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: () => {
+      throw new AppError("payload_too_large", `request body is larger than ${MAX_BODY_BYTES} bytes`);
+    },
+  }),
+);
+app.use(database);
+
+app.get("/health", (c) => c.json({ status: "ok" }));
+app.route("/auth", authRoutes);
+app.route("/users", userRoutes);
+app.route("/conversations", conversationRoutes);
+app.route("/messages", messageRoutes);
+app.route("/ws", wsRoutes);
+
+app.notFound((c) => renderError(c, new AppError("not_found", "no such route")));
+app.onError((err, c) => renderError(c, err));

@@ -1,0 +1,92 @@
+import { sql } from "drizzle-orm";
+import {
+  customType,
+  index,
+  integer,
+  primaryKey,
+  sqliteTable,
+  text,
+  uniqueIndex,
+} from "drizzle-orm/sqlite-core";
+
+/** A BLOB column read and written as `Uint8Array`, whatever shape the driver hands back. */
+const bytes = customType<{ data: Uint8Array; driverData: ArrayBuffer | Uint8Array | number[] }>({
+  dataType: () => "blob",
+  toDriver: (value) => value,
+  fromDriver: (value) =>
+    value instanceof Uint8Array ? value : new Uint8Array(value as ArrayBuffer | number[]),
+});
+
+export const users = sqliteTable(
+  "users",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    username: text("username").notNull(),
+    passwordHash: bytes("password_hash").notNull(),
+    passwordSalt: bytes("password_salt").notNull(),
+    passwordAlgorithm: text("password_algorithm").notNull(),
+    passwordIterations: integer("password_iterations").notNull(),
+    publicKey: bytes("public_key").notNull(),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("users_username_lower_unique").on(sql`lower(${t.username})`)],
+);
+
+export const conversations = sqliteTable(
+  "conversations",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    title: text("title"),
+    createdAt: text("created_at").notNull(),
+    lastMessageId: integer("last_message_id"),
+    lastSeq: integer("last_seq").notNull().default(0),
+    lastActivityAt: text("last_activity_at").notNull(),
+  },
+);
+
+export const participants = sqliteTable(
+  "participants",
+  {
+    conversationId: integer("conversation_id")
+      .notNull()
+      .references(() => conversations.id, { onDelete: "cascade" }),
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    encryptedKey: bytes("encrypted_key").notNull(),
+    joinedAt: text("joined_at").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.conversationId, t.userId] }),
+    index("participants_user_idx").on(t.userId),
+  ],
+);
+
+export const messages = sqliteTable(
+  "messages",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    conversationId: integer("conversation_id")
+      .notNull()
+      .references(() => conversations.id, { onDelete: "cascade" }),
+    seq: integer("seq").notNull(),
+    senderId: integer("sender_id")
+      .notNull()
+      .references(() => users.id),
+    nonce: bytes("nonce").notNull(),
+    ciphertext: bytes("ciphertext").notNull(),
+    authTag: bytes("auth_tag").notNull(),
+    associatedData: bytes("associated_data"),
+    clientMessageId: text("client_message_id"),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [
+    index("messages_conversation_id_idx").on(t.conversationId, t.id),
+    uniqueIndex("messages_conversation_seq_unique").on(t.conversationId, t.seq),
+    uniqueIndex("messages_client_message_id_unique").on(
+      t.conversationId,
+      t.senderId,
+      t.clientMessageId,
+    ),
+  ],
+);

@@ -1,0 +1,16 @@
+import type { DrizzleD1Database } from "drizzle-orm/d1";
+import type * as schema from "./db/schema";
+
+export type Database = DrizzleD1Database<typeof schema>;
+
+export interface AuthenticatedUser {
+  userId: number;
+  username: string;
+  /** Token expiry, seconds since the epoch. */
+  exp: number;
+}
+
+export interface AppEnv {
+  Bindings: Env;
+  Variables: { db: Database; user: AuthenticatedUser };
+}

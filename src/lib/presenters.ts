@@ -1,0 +1,42 @@
+import type { ConversationView } from "../db/conversations";
+import type { StoredMessage } from "../db/messages";
+import type { UserRow } from "../db/users";
+import { encodeBase64 } from "./base64";
+
+export function presentUser(user: UserRow) {
+  return {
+    userId: user.id,
+    username: user.username,
+    publicKey: encodeBase64(user.publicKey),
+    createdAt: user.createdAt,
+  };
+}
+
+export function presentConversation(conversation: ConversationView) {
+  return {
+    conversationId: conversation.id,
+    title: conversation.title,
+    createdAt: conversation.createdAt,
+    lastMessageId: conversation.lastMessageId,
+    participants: conversation.participants,
+    encryptedKey: encodeBase64(conversation.encryptedKey),
+  };
+}
+
+export type MessageResponse = ReturnType<typeof presentMessage>;
+
+export function presentMessage(message: StoredMessage) {
+  return {
+    messageId: message.id,
+    seq: message.seq,
+    conversationId: message.conversationId,
+    senderId: message.senderId,
+    senderUsername: message.senderUsername,
+    timestamp: message.createdAt,
+    nonce: encodeBase64(message.nonce),
+    ciphertext: encodeBase64(message.ciphertext),
+    authTag: encodeBase64(message.authTag),
+    associatedData: message.associatedData ? encodeBase64(message.associatedData) : null,
+    clientMessageId: message.clientMessageId,
+  };
+}

@@ -1,0 +1,70 @@
+import { createDb } from "../db/client";
+import { participantIds } from "../db/conversations";
+import { listMessagesAfterSeq } from "../db/messages";
+import { type MessageResponse, presentMessage } from "../lib/presenters";
+import { CLOSE, type MembershipFrame, messageFrame, type SequencedFrame } from "./frames";
+import { SocketHub } from "./socket-hub";
+import { LAST_SEQ_HEADER, safeClose, sendToAll, userTag } from "./sockets";
+
+const GAP_FILL_BATCH = 100;
+
+export interface MembershipEvent {
+  frame: MembershipFrame;
+  /** Set for a removal: that user's sockets get the event, then are closed with 4003. */
+  removedUserId?: number;
+}
+
+/**
+ * One object per conversation (named by its id). It holds the conversation's sockets, broadcasts
+ * each committed message in `seq` order, then forwards it to the participants' inboxes.
+ */
+export class ConversationRoom extends SocketHub {
+  private get conversationId(): number {
+    return Number(this.ctx.id.name);
+  }
+
+  protected override onAccepted(request: Request): void {
+    // Delivery starts after the last message committed when the first socket was admitted.
+    this.sequencer.startAt(this.conversationId, Number(request.headers.get(LAST_SEQ_HEADER)) || 0);
+  }
+
+  /** Called after a message is committed to D1. Calls may arrive out of order; see Sequencer. */
+  async publish(message: MessageResponse): Promise<void> {
+    this.deliver(this.sequencer.accept(messageFrame(message)));
+    await this.scheduleGapFill();
+  }
+
+  async membership(event: MembershipEvent): Promise<void> {
+    sendToAll(this.ctx.getWebSockets(), JSON.stringify(event.frame));
+    if (event.removedUserId === undefined) return;
+    for (const ws of this.ctx.getWebSockets(userTag(event.removedUserId))) {
+      safeClose(ws, CLOSE.removed, "removed from the conversation");
+    }
+  }
+
+  override async alarm(): Promise<void> {
+    const last = this.sequencer.lastSeq(this.conversationId) ?? 0;
+    const missing = await listMessagesAfterSeq(createDb(this.env.DB), this.conversationId, last, GAP_FILL_BATCH);
+    for (const message of missing) this.deliver(this.sequencer.accept(messageFrame(presentMessage(message))));
+    await this.scheduleGapFill();
+  }
+
+  private deliver(frames: SequencedFrame[]): void {
+    if (frames.length === 0) return;
+    const sockets = this.ctx.getWebSockets();
+    for (const frame of frames) sendToAll(sockets, frame.text);
+    this.ctx.waitUntil(this.forwardToInboxes(frames));
+  }
+
+  /** Inbox fan-out, off the POST's path: one call per participant, each failing alone. */
+  private async forwardToInboxes(frames: SequencedFrame[]): Promise<void> {
+    const members = await participantIds(createDb(this.env.DB), this.conversationId);
+    const results = await Promise.allSettled(
+      members.map((userId) => this.env.USER_INBOX.getByName(String(userId)).deliverMessages(frames)),
+    );
+    const failed = results.filter((r) => r.status === "rejected").length;
+    if (failed > 0) {
+      console.error(`inbox forward: ${failed} of ${members.length} inboxes failed (conversation ${this.conversationId})`);
+    }
+  }
+}

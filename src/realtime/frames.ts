@@ -1,0 +1,53 @@
+import type { MessageResponse } from "../lib/presenters";
+import type { presentConversation } from "../lib/presenters";
+
+export interface MembershipData {
+  conversationId: number;
+  userId: number;
+  username: string;
+  by: number;
+}
+
+export type MembershipFrame =
+  | { type: "participantAdded"; data: MembershipData }
+  | { type: "participantRemoved"; data: MembershipData };
+
+export type ServerFrame =
+  | { type: "newMessage"; data: MessageResponse }
+  | MembershipFrame
+  | { type: "conversationCreated"; data: ReturnType<typeof presentConversation> }
+  | { type: "error"; error: { code: "bad_request"; message: string } };
+
+/** A message event ready to send: its text is serialised once and sent as is to every socket. */
+export interface SequencedFrame {
+  conversationId: number;
+  seq: number;
+  text: string;
+}
+
+export const CLOSE = {
+  normal: 1000,
+  policy: 1008,
+  serverError: 1011,
+  tryAgainLater: 1013,
+  removed: 4003,
+} as const;
+
+export const PING = "ping";
+export const PONG = "pong";
+
+/** The identity the Worker verified, kept in each socket's attachment so it survives hibernation. */
+export interface SocketIdentity {
+  userId: number;
+  username: string;
+  /** Token expiry, seconds since the epoch. */
+  exp: number;
+}
+
+export function messageFrame(message: MessageResponse): SequencedFrame {
+  return {
+    conversationId: message.conversationId,
+    seq: message.seq,
+    text: JSON.stringify({ type: "newMessage", data: message } satisfies ServerFrame),
+  };
+}

@@ -1,0 +1,75 @@
+import type { Context } from "hono";
+import type { ConversationView, NewParticipant, ParticipantSummary } from "../db/conversations";
+import type { AppEnv } from "../env";
+import { type MessageResponse, presentConversation } from "../lib/presenters";
+import type { MembershipFrame, ServerFrame } from "./frames";
+
+/**
+ * The seam between the REST routes and the realtime objects. Everything here runs after the
+ * commit and never changes the HTTP answer: a failure is logged (ids only, never tokens or
+ * ciphertext) and clients recover what they missed with `after`.
+ */
+const room = (env: Env, conversationId: number) => env.CONVERSATION_ROOM.getByName(String(conversationId));
+const inbox = (env: Env, userId: number) => env.USER_INBOX.getByName(String(userId));
+
+function logFailure(what: string, conversationId: number) {
+  return (err: unknown) =>
+    console.error(`${what} failed for conversation ${conversationId}: ${err instanceof Error ? err.name : "error"}`);
+}
+
+/** A committed message: to the conversation's room, which orders it and forwards it to inboxes. */
+export function publishMessage(c: Context<AppEnv>, message: MessageResponse): void {
+  c.executionCtx.waitUntil(
+    room(c.env, message.conversationId).publish(message).catch(logFailure("broadcast", message.conversationId)),
+  );
+}
+
+/** A new conversation: each member's inbox gets it with that member's own wrapped key. */
+export function publishConversationCreated(c: Context<AppEnv>, conversation: ConversationView, members: NewParticipant[]): void {
+  for (const member of members) {
+    const frame: ServerFrame = {
+      type: "conversationCreated",
+      data: presentConversation({ ...conversation, encryptedKey: member.encryptedKey }),
+    };
+    c.executionCtx.waitUntil(
+      inbox(c.env, member.userId).deliverEvent(frame, conversation.id).catch(logFailure("inbox event", conversation.id)),
+    );
+  }
+}
+
+export interface MembershipChange {
+  type: "participantAdded" | "participantRemoved";
+  conversationId: number;
+  member: Pick<ParticipantSummary, "userId" | "username"> & { encryptedKey?: Uint8Array };
+  by: number;
+}
+
+/**
+ * A participant added or removed. The room call is awaited, so that when the answer arrives the
+ * removed user's sockets are already closed; `conversation` is the view that lists everyone
+ * concerned (before a removal, after an addition).
+ */
+export async function publishMembership(
+  c: Context<AppEnv>,
+  change: MembershipChange,
+  conversation: ConversationView,
+): Promise<void> {
+  const { type, conversationId, member, by } = change;
+  const frame: MembershipFrame = {
+    type,
+    data: { conversationId, userId: member.userId, username: member.username, by },
+  };
+  for (const p of conversation.participants) {
+    const joined = type === "participantAdded" && p.userId === member.userId && member.encryptedKey;
+    const event: ServerFrame = joined
+      ? { type: "conversationCreated", data: presentConversation({ ...conversation, encryptedKey: joined }) }
+      : frame;
+    c.executionCtx.waitUntil(
+      inbox(c.env, p.userId).deliverEvent(event, conversationId).catch(logFailure("inbox event", conversationId)),
+    );
+  }
+  const removedUserId = type === "participantRemoved" ? member.userId : undefined;
+  await room(c.env, conversationId)
+    .membership({ frame, removedUserId })
+    .catch(logFailure("membership broadcast", conversationId));
+}

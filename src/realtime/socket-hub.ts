@@ -1,0 +1,62 @@
+import { DurableObject } from "cloudflare:workers";
+import { CLOSE, PING, PONG, type ServerFrame, type SocketIdentity } from "./frames";
+import { Sequencer } from "./sequencer";
+import { IDENTITY_HEADER, identityOf, reciprocateClose, refuseSocket, safeClose, userTag } from "./sockets";
+
+/** How long a frame waits behind a gap before the missing messages are read from D1. */
+export const GAP_WAIT_MS = 250;
+
+const NOT_A_COMMAND: ServerFrame = {
+  type: "error",
+  error: { code: "bad_request", message: 'the only message a client may send is "ping"' },
+};
+
+/**
+ * What the conversation room and the user inbox share: hibernatable sockets admitted by the Worker
+ * (identity in the attachment, user id as tag), `ping`/`pong` without waking, the error frame for
+ * anything else, reciprocated closes, and a storage-backed Sequencer with an alarm for gaps.
+ */
+export abstract class SocketHub extends DurableObject<Env> {
+  protected readonly sequencer: Sequencer;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sequencer = new Sequencer(ctx.storage.kv);
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
+  }
+
+  /** The upgrade the Worker forwards once it has checked the token (and the participation). */
+  override async fetch(request: Request): Promise<Response> {
+    const identity = JSON.parse(request.headers.get(IDENTITY_HEADER) ?? "null") as SocketIdentity | null;
+    if (!identity) return new Response(null, { status: 400 });
+    const cap = Number(this.env.MAX_SOCKETS_PER_OBJECT) || 10_000;
+    if (this.ctx.getWebSockets().length >= cap) {
+      return refuseSocket(CLOSE.tryAgainLater, "too many sockets: try again later");
+    }
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server, [userTag(identity.userId)]);
+    server.serializeAttachment(identity);
+    this.onAccepted(request);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  protected onAccepted(_request: Request): void {}
+
+  override async webSocketMessage(ws: WebSocket): Promise<void> {
+    if (identityOf(ws).exp <= Date.now() / 1000) return safeClose(ws, CLOSE.policy, "token expired");
+    ws.send(JSON.stringify(NOT_A_COMMAND));
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    reciprocateClose(ws, code, reason);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    safeClose(ws, CLOSE.serverError, "socket error");
+  }
+
+  protected async scheduleGapFill(): Promise<void> {
+    if (this.sequencer.conversationsWithGaps().length === 0) return;
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + GAP_WAIT_MS);
+  }
+}

@@ -1,0 +1,58 @@
+import { CLOSE, type SocketIdentity } from "./frames";
+
+const identities = new WeakMap<WebSocket, SocketIdentity>();
+
+/** The socket's verified identity; read from its attachment once per wake-up, then cached. */
+export function identityOf(ws: WebSocket): SocketIdentity {
+  let identity = identities.get(ws);
+  if (!identity) {
+    identity = ws.deserializeAttachment() as SocketIdentity;
+    identities.set(ws, identity);
+  }
+  return identity;
+}
+
+export const userTag = (userId: number) => `user:${userId}`;
+
+/**
+ * Sends one serialised frame to each socket, closing those whose token has expired instead: a
+ * socket never outlives its token by more than one event.
+ */
+export function sendToAll(sockets: WebSocket[], text: string, nowSeconds = Date.now() / 1000): void {
+  for (const ws of sockets) {
+    if (identityOf(ws).exp <= nowSeconds) {
+      safeClose(ws, CLOSE.policy, "token expired");
+      continue;
+    }
+    try {
+      ws.send(text);
+    } catch {
+      // The socket is closing; its close handler cleans up.
+    }
+  }
+}
+
+export function safeClose(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code, reason);
+  } catch {
+    // Already closed.
+  }
+}
+
+/** Answers the peer's close with the same code, as the protocol asks (1005/1006 cannot be sent). */
+export function reciprocateClose(ws: WebSocket, code: number, reason: string): void {
+  safeClose(ws, code === 1005 || code === 1006 ? CLOSE.normal : code, reason);
+}
+
+/** Completes a handshake only to close at once with `code`: how refusals reach browsers. */
+export function refuseSocket(code: number, reason: string): Response {
+  const { 0: client, 1: server } = new WebSocketPair();
+  server.accept();
+  server.close(code, reason);
+  return new Response(null, { status: 101, webSocket: client });
+}
+
+/** Headers the Worker sets on the upgrade it forwards; clients cannot reach an object directly. */
+export const IDENTITY_HEADER = "X-Parley-Identity";
+export const LAST_SEQ_HEADER = "X-Parley-Last-Seq";

@@ -1,0 +1,59 @@
+import { createDb } from "../db/client";
+import { callerIsParticipant } from "../db/conversations";
+import { listMessagesAfterSeq } from "../db/messages";
+import { presentMessage } from "../lib/presenters";
+import { messageFrame, type SequencedFrame, type ServerFrame } from "./frames";
+import { SocketHub } from "./socket-hub";
+import { sendToAll } from "./sockets";
+
+const GAP_FILL_BATCH = 100;
+
+/**
+ * One object per user (named by the user id): the inbox sockets of all that user's devices. Fed
+ * after each commit by the conversation rooms (messages) and by the Worker (membership events), it
+ * keeps per-conversation `seq` order with the same Sequencer as the rooms.
+ */
+export class UserInbox extends SocketHub {
+  private get userId(): number {
+    return Number(this.ctx.id.name);
+  }
+
+  /** Committed messages from a conversation room, in its order (calls from rooms may interleave). */
+  async deliverMessages(frames: SequencedFrame[]): Promise<void> {
+    const sockets = this.ctx.getWebSockets();
+    for (const frame of frames) {
+      if (this.hasLeft(frame.conversationId)) continue;
+      for (const ready of this.sequencer.accept(frame)) sendToAll(sockets, ready.text);
+    }
+    await this.scheduleGapFill();
+  }
+
+  /** A membership event or a new conversation, about `conversationId`. */
+  async deliverEvent(frame: ServerFrame, conversationId: number): Promise<void> {
+    if (frame.type === "conversationCreated") this.ctx.storage.kv.delete(`left:${conversationId}`);
+    else if (this.hasLeft(conversationId)) return;
+    sendToAll(this.ctx.getWebSockets(), JSON.stringify(frame));
+    if (frame.type === "participantRemoved" && frame.data.userId === this.userId) {
+      // Nothing more of this conversation reaches this inbox, even a call already on its way.
+      this.sequencer.forget(conversationId);
+      this.ctx.storage.kv.put(`left:${conversationId}`, true);
+    }
+  }
+
+  override async alarm(): Promise<void> {
+    const db = createDb(this.env.DB);
+    for (const conversationId of this.sequencer.conversationsWithGaps()) {
+      if (!(await callerIsParticipant(db, conversationId, this.userId))) {
+        this.sequencer.forget(conversationId);
+        continue;
+      }
+      const last = this.sequencer.lastSeq(conversationId) ?? 0;
+      const missing = await listMessagesAfterSeq(db, conversationId, last, GAP_FILL_BATCH);
+      await this.deliverMessages(missing.map((m) => messageFrame(presentMessage(m))));
+    }
+  }
+
+  private hasLeft(conversationId: number): boolean {
+    return this.ctx.storage.kv.get(`left:${conversationId}`) === true;
+  }
+}

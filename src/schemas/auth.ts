@@ -1,0 +1,9 @@
+import { z } from "zod";
+import { publicKey, username } from "./common";
+
+const password = z.string().min(8, "must be 8 to 256 characters").max(256, "must be 8 to 256 characters");
+
+export const registerBody = z.object({ username, password, publicKey });
+export const loginBody = z.object({ username: z.string().max(256), password: z.string().max(256) });
+
+export type RegisterBody = z.output<typeof registerBody>;

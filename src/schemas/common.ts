@@ -1,0 +1,40 @@
+import { z } from "zod";
+import { decodeBase64 } from "../lib/base64";
+
+/** Standard base64 with padding, decoded to bytes and length-checked (in decoded bytes). */
+export function base64Bytes(minBytes: number, maxBytes: number) {
+  return z.string().transform((text, ctx) => {
+    const bytes = decodeBase64(text);
+    if (!bytes) {
+      ctx.addIssue({ code: "custom", message: "must be standard base64 with padding" });
+      return z.NEVER;
+    }
+    if (bytes.byteLength < minBytes || bytes.byteLength > maxBytes) {
+      ctx.addIssue({
+        code: "custom",
+        message:
+          minBytes === maxBytes
+            ? `must decode to exactly ${minBytes} bytes`
+            : `must decode to ${minBytes} to ${maxBytes} bytes`,
+      });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+}
+
+/** A positive integer id in a path or query string, within SQLite's and JavaScript's safe range. */
+export const idString = z
+  .string()
+  .regex(/^[1-9][0-9]{0,15}$/, "must be a positive integer")
+  .transform(Number)
+  .refine(Number.isSafeInteger, "must be a positive integer");
+
+export const username = z
+  .string()
+  .regex(/^[a-zA-Z0-9_.-]{3,32}$/, "must be 3 to 32 characters of letters, digits, _ . -");
+
+export const publicKey = base64Bytes(32, 512);
+export const encryptedKey = base64Bytes(16, 1024);
+
+export const conversationIdParam = z.object({ id: idString });

@@ -1,0 +1,32 @@
+import { z } from "zod";
+import { base64Bytes, idString } from "./common";
+
+export const MAX_CIPHERTEXT_BYTES = 64 * 1024;
+
+export const sendMessageBody = z.object({
+  conversationId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  nonce: base64Bytes(12, 24),
+  ciphertext: base64Bytes(1, MAX_CIPHERTEXT_BYTES),
+  authTag: base64Bytes(16, 16),
+  associatedData: base64Bytes(0, 1024).nullish(),
+  clientMessageId: z.string().min(1).max(64).optional(),
+});
+
+export const historyQuery = z
+  .object({
+    limit: z
+      .string()
+      .regex(/^[0-9]{1,3}$/, "must be an integer from 1 to 100")
+      .transform(Number)
+      .refine((n) => n >= 1 && n <= 100, "must be an integer from 1 to 100")
+      .default(50),
+    before: idString.optional(),
+    after: idString.optional(),
+  })
+  .refine((q) => q.before === undefined || q.after === undefined, {
+    message: "use either before or after, not both",
+    path: ["after"],
+  });
+
+export type SendMessageBody = z.output<typeof sendMessageBody>;
+export type HistoryQuery = z.output<typeof historyQuery>;

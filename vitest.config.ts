@@ -1,0 +1,26 @@
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+// A test-only secret: the Worker refuses to run with a missing or short JWT_SECRET.
+export const TEST_JWT_SECRET = "test-secret-that-is-at-least-32-bytes-long";
+// Also in the process env so wrangler's required-secrets check stays quiet; the binding below wins.
+process.env.JWT_SECRET ??= TEST_JWT_SECRET;
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest(async () => ({
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        bindings: {
+          JWT_SECRET: TEST_JWT_SECRET,
+          TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+        },
+      },
+    })),
+  ],
+  test: {
+    include: ["test/**/*.test.ts"],
+    exclude: ["test/e2e/**"],
+    setupFiles: ["./test/setup/apply-migrations.ts"],
+  },
+});
