@@ -59,7 +59,9 @@ export async function insertMessage(
       .insert(messages)
       .select(
         db
+          // Insert-select wants the columns in table order, the id included (NULL picks the next one).
           .select({
+            id: sql<number | null>`null`.as("id"),
             conversationId: conversations.id,
             seq: sql<number>`${conversations.lastSeq} + 1`.as("seq"),
             senderId: sql<number>`${senderId}`.as("sender_id"),
@@ -69,7 +71,6 @@ export async function insertMessage(
             associatedData: sql<Uint8Array | null>`${message.associatedData}`.as("associated_data"),
             clientMessageId: sql<string | null>`${message.clientMessageId}`.as("client_message_id"),
             createdAt: sql<string>`${createdAt}`.as("created_at"),
-            id: sql<number | null>`null`.as("id"),
           })
           .from(conversations)
           .where(and(eq(conversations.id, conversationId), isParticipant(conversationId, senderId))),
