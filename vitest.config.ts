@@ -13,6 +13,9 @@ export default defineConfig({
       miniflare: {
         bindings: {
           JWT_SECRET: TEST_JWT_SECRET,
+          ALLOWED_ORIGINS: "https://app.parley.test",
+          // Small enough that a test can fill a conversation's object.
+          MAX_SOCKETS_PER_OBJECT: "40",
           TEST_MIGRATIONS: await readD1Migrations("./migrations"),
         },
       },
