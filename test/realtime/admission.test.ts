@@ -41,9 +41,9 @@ describe("GET /ws admission", () => {
     const id = await createConversation(alice, bob);
     const token =
       query === "token=OTHER"
-        ? await signToken({ sub: String(alice.userId), username: alice.username }, { secret: "another-secret-another-secret-123456" })
+        ? await signToken(alice, { secret: "another-secret-another-secret-123456" })
         : query === "token=EXPIRED"
-          ? await signToken({ sub: String(alice.userId), username: alice.username }, { expiresAt: Math.floor(Date.now() / 1000) - 10 })
+          ? await signToken(alice, { expiresAt: Math.floor(Date.now() / 1000) - 10 })
           : undefined;
     const q = token ? `token=${token}` : query;
     const socket = await openSocket(`conversationId=${id}${q ? `&${q}` : ""}`);

@@ -50,7 +50,7 @@ describe("membership and token lifetime on the conversation socket", () => {
     const bob = await registerUser("mem");
     const id = await createConversation(alice, bob);
     const shortLived = await signToken(
-      { sub: String(bob.userId), username: bob.username },
+      bob,
       { expiresAt: Math.floor(Date.now() / 1000) + 2 },
     );
     const socket = await conversationSocket(id, shortLived);

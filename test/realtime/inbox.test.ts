@@ -1,0 +1,130 @@
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, onTestFinished } from "vitest";
+import type { UserInbox } from "../../src/realtime/user-inbox";
+import { b64, call, createConversation, json, randomBytes, registerUser, sendMessage, type TestUser } from "../helpers/api";
+import { inboxSocket, messagesOf, sleep } from "../helpers/sockets";
+
+const inbox = (userId: number) => env.USER_INBOX.getByName(String(userId));
+const seqsOf = (frames: any[], conversationId: number) => messagesOf(frames, conversationId).map((m) => m.seq);
+const oneTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+describe("inbox socket (GET /ws?token=)", () => {
+  it("gives every device of a user every event of every conversation, and nothing of others", async () => {
+    const alice = await registerUser("inb");
+    const bob = await registerUser("inb");
+    const carol = await registerUser("inb");
+    const [phone, laptop] = await Promise.all([inboxSocket(alice.token), inboxSocket(alice.token)]);
+    const withBob = await createConversation(bob, alice);
+    const withCarol = await createConversation(carol, alice);
+    const notMine = await createConversation(bob, carol);
+    await sendMessage(bob, withBob);
+    await sendMessage(carol, withCarol);
+    await sendMessage(bob, notMine);
+    for (const device of [phone, laptop]) {
+      await device.waitFor((f) => messagesOf(f).length === 2 && f.filter((x) => x.type === "conversationCreated").length === 2);
+      await sleep(100);
+      const created = device.frames.filter((x) => x.type === "conversationCreated").map((x) => x.data.conversationId);
+      expect(created.sort()).toEqual([withBob, withCarol].sort());
+      expect(messagesOf(device.frames).map((m) => m.conversationId).sort()).toEqual([withBob, withCarol].sort());
+    }
+  });
+
+  it("sends conversationCreated with the user's own wrapped key", async () => {
+    const alice = await registerUser("inb");
+    const bob = await registerUser("inb");
+    const socket = await inboxSocket(bob.token);
+    const keys = { alice: b64(randomBytes(48)), bob: b64(randomBytes(48)) };
+    const res = await call("POST", "/conversations", {
+      token: alice.token,
+      body: { participants: [{ username: alice.username, encryptedKey: keys.alice }, { username: bob.username, encryptedKey: keys.bob }] },
+    });
+    const conversation = await json(res);
+    await socket.waitFor((f) => f.length === 1);
+    expect(socket.frames[0]).toEqual({ type: "conversationCreated", data: { ...conversation, encryptedKey: keys.bob } });
+  });
+
+  it("keeps per-conversation seq ascending with no gap or duplicate across 3 conversations with concurrent senders", async () => {
+    const users = await Promise.all([0, 1, 2].map(() => registerUser("inb")));
+    const [alice, bob, carol] = users as [TestUser, TestUser, TestUser];
+    const memberships = [[alice, bob], [bob, alice, carol], [carol, alice]];
+    const conversations = await Promise.all(memberships.map(([creator, ...others]) => createConversation(creator!, ...others)));
+    const socket = await inboxSocket(alice.token);
+    const perConversation = 12;
+    const posts = conversations.flatMap((id, k) =>
+      oneTo(perConversation).map((i) => sendMessage(memberships[k]![i % memberships[k]!.length]!, id)),
+    );
+    const results = await Promise.all(posts);
+    expect(results.every((r) => r.status === 201)).toBe(true);
+    await socket.waitFor((f) => messagesOf(f).length === conversations.length * perConversation, 10_000);
+    await sleep(100);
+    for (const id of conversations) expect(seqsOf(socket.frames, id)).toEqual(oneTo(perConversation));
+  });
+
+  it("tells a removed user about their removal and sends nothing more of that conversation", async () => {
+    const alice = await registerUser("inb");
+    const bob = await registerUser("inb");
+    const id = await createConversation(alice, bob);
+    const socket = await inboxSocket(bob.token);
+    await sendMessage(alice, id);
+    await socket.waitFor((f) => messagesOf(f).length === 1);
+    expect((await call("DELETE", `/conversations/${id}/participants/${bob.username}`, { token: alice.token })).status).toBe(204);
+    await socket.waitFor((f) => f.some((x) => x.type === "participantRemoved"));
+    expect(socket.frames.at(-1)).toEqual({
+      type: "participantRemoved",
+      data: { conversationId: id, userId: bob.userId, username: bob.username, by: alice.userId },
+    });
+    await sendMessage(alice, id);
+    await sleep(200);
+    expect(messagesOf(socket.frames)).toHaveLength(1);
+    const readded = await call("POST", `/conversations/${id}/participants`, {
+      token: alice.token,
+      body: { username: bob.username, encryptedKey: b64(randomBytes(32)) },
+    });
+    expect(readded.status).toBe(201);
+    await socket.waitFor((f) => f.filter((x) => x.type === "conversationCreated").length === 1);
+    await sendMessage(alice, id);
+    await socket.waitFor((f) => messagesOf(f).length === 2);
+    expect(messagesOf(socket.frames).map((m) => m.seq)).toEqual([1, 3]);
+  });
+
+  it("still delivers the next events in order after the inbox object is evicted", async () => {
+    const alice = await registerUser("inb");
+    const bob = await registerUser("inb");
+    const id = await createConversation(alice, bob);
+    const socket = await inboxSocket(bob.token);
+    await sendMessage(alice, id);
+    await socket.waitFor((f) => messagesOf(f).length === 1);
+    await evictDurableObject(inbox(bob.userId));
+    await Promise.all(oneTo(4).map(() => sendMessage(alice, id)));
+    await socket.waitFor((f) => messagesOf(f).length === 5);
+    expect(seqsOf(socket.frames, id)).toEqual(oneTo(5));
+  });
+
+  it("a throwing inbox neither fails the POST nor holds up other users' inboxes", async () => {
+    const alice = await registerUser("inb");
+    const bob = await registerUser("inb");
+    const id = await createConversation(alice, bob);
+    const [aliceSocket, bobSocket] = await Promise.all([inboxSocket(alice.token), inboxSocket(bob.token)]);
+    // Fault injection on the class itself (RPC only reaches prototype methods): Bob's inbox throws.
+    const restore = await runInDurableObject(inbox(bob.userId), (instance: UserInbox) => {
+      const proto = Object.getPrototypeOf(instance) as UserInbox;
+      const original = proto.deliverMessages;
+      proto.deliverMessages = async function (this: UserInbox, frames) {
+        if (this.ctx.id.name === String(bob.userId)) throw new Error("inbox down");
+        return original.call(this, frames);
+      };
+      return () => {
+        proto.deliverMessages = original;
+      };
+    });
+    onTestFinished(restore);
+    const sent = await sendMessage(alice, id);
+    expect(sent.status).toBe(201);
+    await aliceSocket.waitFor((f) => messagesOf(f).length === 1);
+    await sleep(100);
+    expect(messagesOf(bobSocket.frames)).toEqual([]);
+    const history = await json(await call("GET", `/conversations/${id}/messages`, { token: bob.token }));
+    expect(history.map((m: any) => m.messageId)).toEqual([sent.body.messageId]);
+  });
+});
