@@ -42,6 +42,8 @@ export interface SocketIdentity {
   username: string;
   /** Token expiry, seconds since the epoch. */
   exp: number;
+  /** Set by the object at accept time: the key of the per-socket frame rate limit. */
+  socketId?: string;
 }
 
 export function messageFrame(message: MessageResponse): SequencedFrame {

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { rateLimitsEnabled } from "../middleware/rate-limit";
 import { CLOSE, PING, PONG, type ServerFrame, type SocketIdentity } from "./frames";
 import { Sequencer } from "./sequencer";
 import { IDENTITY_HEADER, identityOf, reciprocateClose, refuseSocket, safeClose, userTag } from "./sockets";
@@ -35,7 +36,7 @@ export abstract class SocketHub extends DurableObject<Env> {
     }
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server, [userTag(identity.userId)]);
-    server.serializeAttachment(identity);
+    server.serializeAttachment({ ...identity, socketId: crypto.randomUUID() } satisfies SocketIdentity);
     this.onAccepted(request);
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -43,7 +44,12 @@ export abstract class SocketHub extends DurableObject<Env> {
   protected onAccepted(_request: Request): void {}
 
   override async webSocketMessage(ws: WebSocket): Promise<void> {
-    if (identityOf(ws).exp <= Date.now() / 1000) return safeClose(ws, CLOSE.policy, "token expired");
+    const identity = identityOf(ws);
+    if (identity.exp <= Date.now() / 1000) return safeClose(ws, CLOSE.policy, "token expired");
+    if (rateLimitsEnabled(this.env)) {
+      const { success } = await this.env.FRAME_RATE_LIMITER.limit({ key: `frames:${identity.socketId}` });
+      if (!success) return safeClose(ws, CLOSE.policy, "too many frames");
+    }
     ws.send(JSON.stringify(NOT_A_COMMAND));
   }
 

@@ -5,9 +5,11 @@ import { AppError } from "../lib/errors";
 import { issueToken } from "../lib/jwt";
 import { hashPassword, needsRehash, verifyPassword } from "../lib/passwords";
 import { validate } from "../lib/validator";
+import { authRateLimit } from "../middleware/rate-limit";
 import { loginBody, registerBody } from "../schemas/auth";
 
 export const authRoutes = new Hono<AppEnv>()
+  .use(authRateLimit)
   .post("/register", validate("json", registerBody), async (c) => {
     const { username, password, publicKey } = c.req.valid("json");
     const user = await insertUser(c.var.db, {

@@ -4,13 +4,14 @@ import type { AppEnv } from "../env";
 import { presentMessage } from "../lib/presenters";
 import { validate } from "../lib/validator";
 import { requireAuth } from "../middleware/auth";
+import { messageRateLimit } from "../middleware/rate-limit";
 import { publishMessage } from "../realtime/publish";
 import { sendMessageBody } from "../schemas/messages";
 import { notAParticipant } from "../lib/errors";
 
 export const messageRoutes = new Hono<AppEnv>()
   .use(requireAuth)
-  .post("/", validate("json", sendMessageBody), async (c) => {
+  .post("/", messageRateLimit, validate("json", sendMessageBody), async (c) => {
     const body = c.req.valid("json");
     const me = c.var.user;
     const outcome = await insertMessage(

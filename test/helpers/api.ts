@@ -17,6 +17,11 @@ export function randomBytes(length: number): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(length));
 }
 
+function randomIp(): string {
+  const [a, b, c] = randomBytes(3);
+  return `10.${a}.${b}.${c}`;
+}
+
 export interface CallOptions {
   token?: string;
   body?: unknown;
@@ -26,6 +31,9 @@ export interface CallOptions {
 /** Calls the Worker in the test runtime; `body` is sent as JSON unless it is already a string. */
 export async function call(method: string, path: string, options: CallOptions = {}): Promise<Response> {
   const headers = new Headers(options.headers);
+  // Each call comes from its own address unless a test picks one, so the per-IP limit on
+  // register/login only bites where a test means it to.
+  if (!headers.has("CF-Connecting-IP")) headers.set("CF-Connecting-IP", randomIp());
   if (options.token) headers.set("Authorization", `Bearer ${options.token}`);
   let body: string | undefined;
   if (options.body !== undefined) {
@@ -92,4 +100,25 @@ export async function errorOf(response: Response): Promise<{ code: string; messa
     throw new Error(`not the contract's error shape: ${JSON.stringify(body)}`);
   }
   return body.error;
+}
+
+/** An ISO 8601 UTC timestamp with milliseconds, as the contract writes them. */
+export const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** One page of `GET /conversations/{id}/messages`; `query` is the raw query string without `?`. */
+export async function history(user: TestUser, conversationId: number, query = ""): Promise<any[]> {
+  const res = await call("GET", `/conversations/${conversationId}/messages${query ? `?${query}` : ""}`, { token: user.token });
+  if (res.status !== 200) throw new Error(`history failed: ${res.status} ${await res.text()}`);
+  return json(res);
+}
+
+/** `GET /conversations/{id}` as `user`, asserting 200. */
+export async function getConversation(user: TestUser, conversationId: number): Promise<any> {
+  const res = await call("GET", `/conversations/${conversationId}`, { token: user.token });
+  if (res.status !== 200) throw new Error(`get conversation failed: ${res.status} ${await res.text()}`);
+  return json(res);
 }
