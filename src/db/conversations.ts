@@ -133,16 +133,16 @@ function participantsQuery(db: Database, where: ReturnType<typeof eq>) {
 
 /**
  * Adds `member` if `addedBy` is (still) a participant, in one statement so a concurrent removal of
- * `addedBy` cannot slip in between. Returns false if `addedBy` is not a participant; throws a
- * unique violation if `member` is already in.
+ * `addedBy` cannot slip in between. Returns the new participant, or `undefined` if `addedBy` is not
+ * a participant; throws a unique violation if `member` is already in.
  */
 export async function addParticipant(
   db: Database,
   conversationId: number,
   addedBy: number,
   member: NewParticipant,
-): Promise<boolean> {
-  const rows = await db
+): Promise<ParticipantSummary | undefined> {
+  const [row] = await db
     .insert(participants)
     .select(
       db
@@ -155,8 +155,8 @@ export async function addParticipant(
         .from(conversations)
         .where(and(eq(conversations.id, conversationId), isParticipant(conversationId, addedBy))),
     )
-    .returning({ userId: participants.userId });
-  return rows.length > 0;
+    .returning({ userId: participants.userId, joinedAt: participants.joinedAt });
+  return row && { userId: row.userId, username: member.username, joinedAt: row.joinedAt };
 }
 
 export async function removeParticipant(db: Database, conversationId: number, userId: number): Promise<boolean> {

@@ -14,7 +14,6 @@ export const errorStatus = {
   validation_failed: 422,
   rate_limited: 429,
   internal: 500,
-  unavailable: 503,
 } as const satisfies Record<string, ContentfulStatusCode>;
 
 export type ErrorCode = keyof typeof errorStatus;

@@ -89,14 +89,17 @@ export const conversationRoutes = new Hono<AppEnv>()
       throw new AppError("conflict", `${user.username} is already a participant`);
     }
     const member = { userId: user.id, username: user.username, encryptedKey };
+    let added;
     try {
-      if (!(await addParticipant(c.var.db, id, me.userId, member))) throw notAParticipant();
+      added = await addParticipant(c.var.db, id, me.userId, member);
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError("conflict", `${user.username} is already a participant`);
       throw err;
     }
-    const updated = (await findConversationForUser(c.var.db, id, me.userId)) ?? conversation;
-    publishMembership(c, { type: "participantAdded", conversationId: id, member, by: me.userId }, updated);
+    if (!added) throw notAParticipant();
+    // The insert is the request's last statement: the answer is built from what was read before it.
+    const updated = { ...conversation, participants: [...conversation.participants, added] };
+    await publishMembership(c, { type: "participantAdded", conversationId: id, member, by: me.userId }, updated);
     return c.json(presentConversation(updated), 201);
   })
   .delete("/:id/participants/:username", conversationId, async (c) => {
@@ -109,6 +112,6 @@ export const conversationRoutes = new Hono<AppEnv>()
     if (!member || !(await removeParticipant(c.var.db, id, member.userId))) {
       throw new AppError("not_found", "no such participant in this conversation");
     }
-    publishMembership(c, { type: "participantRemoved", conversationId: id, member, by: me.userId }, conversation);
+    await publishMembership(c, { type: "participantRemoved", conversationId: id, member, by: me.userId }, conversation);
     return c.body(null, 204);
   });
