@@ -1,26 +1,46 @@
-import { SignJWT } from "jose";
+import { SignJWT, UnsecuredJWT } from "jose";
 
-/** The secret vitest.config.ts binds as JWT_SECRET (duplicated: Node config is not importable here). */
-export const TEST_SECRET = "test-secret-that-is-at-least-32-bytes-long";
+// The literal of vitest.config.ts's TEST_JWT_SECRET: Node-side config is not imported into the Worker runtime.
+export const TEST_JWT_SECRET = "test-secret-that-is-at-least-32-bytes-long";
 export const TEST_ISSUER = "parley";
 export const TEST_AUDIENCE = "parley-clients";
 
-export interface SignOptions {
+export interface TokenOptions {
   secret?: string;
-  alg?: string;
+  alg?: "HS256" | "HS384" | "HS512";
   issuer?: string;
   audience?: string;
-  /** Expiry in seconds since the epoch; default one hour from now. */
-  expiresAt?: number;
+  /** Seconds since the epoch. */
+  issuedAt?: number;
+  /** Seconds since the epoch; `null` leaves the claim out. */
+  expiresAt?: number | null;
+  sub?: string;
 }
 
-/** Signs a token as the server would, with any part overridable to forge a bad one. */
-export async function signToken(claims: Record<string, unknown>, options: SignOptions = {}): Promise<string> {
-  return new SignJWT(claims)
+const now = () => Math.floor(Date.now() / 1000);
+
+/**
+ * A token like the server's own, for `user`; each option changes one thing, so a refused token
+ * is refused for that reason alone.
+ */
+export async function signToken(user: { userId: number; username: string }, options: TokenOptions = {}): Promise<string> {
+  const jwt = new SignJWT({ username: user.username })
     .setProtectedHeader({ alg: options.alg ?? "HS256", typ: "JWT" })
+    .setSubject(options.sub ?? String(user.userId))
     .setIssuer(options.issuer ?? TEST_ISSUER)
     .setAudience(options.audience ?? TEST_AUDIENCE)
+    .setIssuedAt(options.issuedAt ?? now());
+  if (options.expiresAt !== null) jwt.setExpirationTime(options.expiresAt ?? now() + 3600);
+  return jwt.sign(new TextEncoder().encode(options.secret ?? TEST_JWT_SECRET));
+}
+
+/** The same claims with `alg: none` and no signature. */
+export function unsignedToken(user: { userId: number; username: string }): string {
+  return new UnsecuredJWT({ username: user.username })
+    .setSubject(String(user.userId))
+    .setIssuer(TEST_ISSUER)
+    .setAudience(TEST_AUDIENCE)
     .setIssuedAt()
-    .setExpirationTime(options.expiresAt ?? Math.floor(Date.now() / 1000) + 3600)
-    .sign(new TextEncoder().encode(options.secret ?? TEST_SECRET));
+    .setExpirationTime("1h")
+    .encode();
 }
