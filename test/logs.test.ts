@@ -32,8 +32,9 @@ describe("logs", () => {
       const id = (await json(created)).conversationId;
       const [socket] = await Promise.all([conversationSocket(id, bob.token), inboxSocket(alice.token)]);
       for (let i = 0; i < 3; i++) {
-        const body = messageBody(id, { associatedData: b64(randomBytes(24)), clientMessageId: `log-${i}` });
-        secrets.push(body.ciphertext, body.nonce, body.associatedData as string);
+        const associatedData = b64(randomBytes(24));
+        const body = messageBody(id, { associatedData, clientMessageId: `log-${i}` });
+        secrets.push(body.ciphertext, body.nonce, associatedData);
         await call("POST", "/messages", { token: alice.token, body });
       }
       await socket!.waitFor((f) => messagesOf(f).length === 3);

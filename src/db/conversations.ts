@@ -67,7 +67,10 @@ export async function createConversation(
   const creator = input.members.find((m) => m.userId === input.creatorId)!;
   return {
     ...conversation,
-    participants: input.members.map((m) => ({ userId: m.userId, username: m.username, joinedAt: now })),
+    // In the order every later read lists them (joinedAt, then userId), whatever order the request gave.
+    participants: input.members
+      .map((m) => ({ userId: m.userId, username: m.username, joinedAt: now }))
+      .sort((a, b) => a.userId - b.userId),
     encryptedKey: creator.encryptedKey,
   };
 }

@@ -38,3 +38,9 @@ export const publicKey = base64Bytes(32, 512);
 export const encryptedKey = base64Bytes(16, 1024);
 
 export const conversationIdParam = z.object({ id: idString });
+
+/**
+ * Text that is valid Unicode: a lone surrogate cannot be stored as UTF-8, so it would come back
+ * changed (and an idempotency key would no longer match itself).
+ */
+export const wellFormed = z.string().refine((s) => s.isWellFormed(), "must be well-formed Unicode");

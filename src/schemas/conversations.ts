@@ -1,10 +1,10 @@
 import { z } from "zod";
-import { encryptedKey, username } from "./common";
+import { encryptedKey, username, wellFormed } from "./common";
 
 export const participantBody = z.object({ username, encryptedKey });
 
 export const createConversationBody = z.object({
-  title: z.string().max(200).nullish(),
+  title: wellFormed.max(200).nullish(),
   participants: z
     .array(participantBody)
     .min(2, "must list 2 to 256 participants")

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { base64Bytes, idString } from "./common";
+import { base64Bytes, idString, wellFormed } from "./common";
 
 export const MAX_CIPHERTEXT_BYTES = 64 * 1024;
 
@@ -9,7 +9,7 @@ export const sendMessageBody = z.object({
   ciphertext: base64Bytes(1, MAX_CIPHERTEXT_BYTES),
   authTag: base64Bytes(16, 16),
   associatedData: base64Bytes(0, 1024).nullish(),
-  clientMessageId: z.string().min(1).max(64).optional(),
+  clientMessageId: wellFormed.min(1).max(64).optional(),
 });
 
 export const historyQuery = z

@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { app } from "../../src/app";
 import { b64, createConversation, messageBody, randomBytes, registerUser, uniqueName } from "../helpers/api";
+import { snapshot } from "../helpers/db";
 import { failingD1 } from "../helpers/faults";
 
 /** Sends a request to the app with a D1 binding whose `failAt`th statement fails. */
@@ -20,23 +21,6 @@ async function callWithFault(failAt: number, method: string, path: string, token
   );
   await waitOnExecutionContext(ctx);
   return { res, text: await res.text(), reached: fault.executed() >= failAt };
-}
-
-/** Every table's row count plus the invariants a half-written write would break. */
-async function snapshot() {
-  const counts = await env.DB.batch([
-    env.DB.prepare("select count(*) as n from users"),
-    env.DB.prepare("select count(*) as n from conversations"),
-    env.DB.prepare("select count(*) as n from participants"),
-    env.DB.prepare("select count(*) as n from messages"),
-  ]);
-  const inconsistent = await env.DB.prepare(
-    `select c.id from conversations c
-      where c.last_seq != coalesce((select max(seq) from messages m where m.conversation_id = c.id), 0)
-         or coalesce(c.last_message_id, 0) != coalesce((select max(id) from messages m where m.conversation_id = c.id), 0)
-         or not exists (select 1 from participants p where p.conversation_id = c.id)`,
-  ).all();
-  return { counts: counts.map((r) => (r.results[0] as { n: number }).n), inconsistent: inconsistent.results };
 }
 
 /**
