@@ -25,5 +25,7 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     exclude: ["test/e2e/**"],
     setupFiles: ["./test/setup/apply-migrations.ts"],
+    // Generous: CI runs on 2 cores, and PBKDF2 at 100,000 iterations is slow on purpose.
+    testTimeout: 30_000,
   },
 });

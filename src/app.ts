@@ -1,7 +1,5 @@
-import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { methodNotAllowed } from "hono/method-not-allowed";
-import type { AppEnv } from "./env";
 import { AppError, renderError } from "./lib/errors";
 import { assertSecretConfigured } from "./lib/jwt";
 import { database } from "./middleware/database";
@@ -10,14 +8,20 @@ import { conversationRoutes } from "./routes/conversations";
 import { messageRoutes } from "./routes/messages";
 import { userRoutes } from "./routes/users";
 import { wsRoutes } from "./routes/ws";
+import { mountOpenApi } from "./routes/docs";
+import { createRouter } from "./lib/openapi";
 
 export const MAX_BODY_BYTES = 256 * 1024;
 
-export const app = new Hono<AppEnv>();
+export const app = createRouter();
 
 app.use(async (c, next) => {
   await assertSecretConfigured(c.env);
   await next();
+  // The contract's media type, charset included (Hono's c.json leaves it out).
+  if (c.res.headers.get("Content-Type") === "application/json") {
+    c.res.headers.set("Content-Type", "application/json; charset=utf-8");
+  }
 });
 app.use(
   methodNotAllowed({
@@ -44,6 +48,7 @@ app.route("/users", userRoutes);
 app.route("/conversations", conversationRoutes);
 app.route("/messages", messageRoutes);
 app.route("/ws", wsRoutes);
+mountOpenApi(app);
 
 app.notFound((c) => renderError(c, new AppError("not_found", "no such route")));
 app.onError((err, c) => renderError(c, err));

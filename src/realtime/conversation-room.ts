@@ -30,6 +30,8 @@ export class ConversationRoom extends SocketHub {
 
   /** Called after a message is committed to D1. Calls may arrive out of order; see Sequencer. */
   async publish(message: MessageResponse): Promise<void> {
+    // A room that never saw a socket starts before seq 1: a late first message is held, not lost.
+    this.sequencer.startAt(this.conversationId, 0);
     this.deliver(this.sequencer.accept(messageFrame(message)));
     await this.scheduleGapFill();
   }

@@ -32,7 +32,9 @@ export function publishConversationCreated(c: Context<AppEnv>, conversation: Con
       data: presentConversation({ ...conversation, encryptedKey: member.encryptedKey }),
     };
     c.executionCtx.waitUntil(
-      inbox(c.env, member.userId).deliverEvent(frame, conversation.id).catch(logFailure("inbox event", conversation.id)),
+      inbox(c.env, member.userId)
+        .deliverEvent(frame, conversation.id, conversation.lastSeq)
+        .catch(logFailure("inbox event", conversation.id)),
     );
   }
 }
@@ -65,7 +67,9 @@ export async function publishMembership(
       ? { type: "conversationCreated", data: presentConversation({ ...conversation, encryptedKey: joined }) }
       : frame;
     c.executionCtx.waitUntil(
-      inbox(c.env, p.userId).deliverEvent(event, conversationId).catch(logFailure("inbox event", conversationId)),
+      inbox(c.env, p.userId)
+        .deliverEvent(event, conversationId, conversation.lastSeq)
+        .catch(logFailure("inbox event", conversationId)),
     );
   }
   const removedUserId = type === "participantRemoved" ? member.userId : undefined;

@@ -28,10 +28,15 @@ export class UserInbox extends SocketHub {
     await this.scheduleGapFill();
   }
 
-  /** A membership event or a new conversation, about `conversationId`. */
-  async deliverEvent(frame: ServerFrame, conversationId: number): Promise<void> {
-    if (frame.type === "conversationCreated") this.ctx.storage.kv.delete(`left:${conversationId}`);
-    else if (this.hasLeft(conversationId)) return;
+  /**
+   * A membership event or a new conversation, about `conversationId`. With `conversationCreated`,
+   * `lastSeq` is where that conversation's messages start for this inbox.
+   */
+  async deliverEvent(frame: ServerFrame, conversationId: number, lastSeq = 0): Promise<void> {
+    if (frame.type === "conversationCreated") {
+      this.ctx.storage.kv.delete(`left:${conversationId}`);
+      this.sequencer.startAt(conversationId, lastSeq);
+    } else if (this.hasLeft(conversationId)) return;
     sendToAll(this.ctx.getWebSockets(), JSON.stringify(frame));
     if (frame.type === "participantRemoved" && frame.data.userId === this.userId) {
       // Nothing more of this conversation reaches this inbox, even a call already on its way.

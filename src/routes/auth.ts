@@ -1,16 +1,34 @@
-import { Hono } from "hono";
+import { createRoute } from "@hono/zod-openapi";
 import { findUserByUsername, insertUser, updatePasswordHash } from "../db/users";
-import type { AppEnv } from "../env";
 import { AppError } from "../lib/errors";
 import { issueToken } from "../lib/jwt";
+import { createRouter, errors, json, jsonBody } from "../lib/openapi";
 import { hashPassword, needsRehash, verifyPassword } from "../lib/passwords";
-import { validate } from "../lib/validator";
 import { authRateLimit } from "../middleware/rate-limit";
-import { loginBody, registerBody } from "../schemas/auth";
+import { loginBody, registerBody, registeredSchema, tokenSchema } from "../schemas/auth";
 
-export const authRoutes = new Hono<AppEnv>()
-  .use(authRateLimit)
-  .post("/register", validate("json", registerBody), async (c) => {
+const register = createRoute({
+  method: "post",
+  path: "/register",
+  tags: ["accounts"],
+  summary: "Create an account",
+  middleware: [authRateLimit],
+  request: { body: jsonBody(registerBody) },
+  responses: { 201: json(registeredSchema, "Registered"), ...errors(400, 409, 413, 415, 422, 429) },
+});
+
+const login = createRoute({
+  method: "post",
+  path: "/login",
+  tags: ["accounts"],
+  summary: "Get an access token",
+  middleware: [authRateLimit],
+  request: { body: jsonBody(loginBody) },
+  responses: { 200: json(tokenSchema, "Logged in"), ...errors(400, 401, 413, 415, 422, 429) },
+});
+
+export const authRoutes = createRouter()
+  .openapi(register, async (c) => {
     const { username, password, publicKey } = c.req.valid("json");
     const user = await insertUser(c.var.db, {
       username,
@@ -20,7 +38,7 @@ export const authRoutes = new Hono<AppEnv>()
     if (!user) throw new AppError("conflict", "username is taken");
     return c.json({ userId: user.id, username: user.username }, 201);
   })
-  .post("/login", validate("json", loginBody), async (c) => {
+  .openapi(login, async (c) => {
     const { username, password } = c.req.valid("json");
     const user = await findUserByUsername(c.var.db, username);
     const stored = user && {
@@ -39,5 +57,5 @@ export const authRoutes = new Hono<AppEnv>()
     }
     const expiresIn = Number(c.env.TOKEN_TTL_SECONDS) || 3600;
     const accessToken = await issueToken(c.env, user, expiresIn);
-    return c.json({ accessToken, tokenType: "Bearer", expiresIn });
+    return c.json({ accessToken, tokenType: "Bearer" as const, expiresIn }, 200);
   });

@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { createRoute, z } from "@hono/zod-openapi";
 import {
   addParticipant,
   createConversation,
@@ -8,22 +8,80 @@ import {
 } from "../db/conversations";
 import { listMessages } from "../db/messages";
 import { findUserByUsername, findUsersByUsernames, isUniqueViolation } from "../db/users";
-import type { AppEnv } from "../env";
 import { AppError, notAParticipant } from "../lib/errors";
 import { presentConversation, presentMessage } from "../lib/presenters";
-import { validate } from "../lib/validator";
+import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
 import { requireAuth } from "../middleware/auth";
 import { publishConversationCreated, publishMembership } from "../realtime/publish";
 import { conversationIdParam } from "../schemas/common";
-import { createConversationBody, participantBody } from "../schemas/conversations";
-import { historyQuery } from "../schemas/messages";
+import { conversationSchema, createConversationBody, participantBody, participantParam } from "../schemas/conversations";
+import { historyQuery, messageSchema } from "../schemas/messages";
 
 
-const conversationId = validate("param", conversationIdParam);
+const tags = ["conversations"];
+const guarded = { security: bearer, middleware: [requireAuth] };
 
-export const conversationRoutes = new Hono<AppEnv>()
-  .use(requireAuth)
-  .post("/", validate("json", createConversationBody), async (c) => {
+const create = createRoute({
+  method: "post",
+  path: "/",
+  tags,
+  summary: "Create a conversation (the caller included, each participant with its own wrapped key)",
+  ...guarded,
+  request: { body: jsonBody(createConversationBody) },
+  responses: { 201: json(conversationSchema, "Created, as the caller sees it"), ...errors(400, 401, 413, 415, 422) },
+});
+
+const list = createRoute({
+  method: "get",
+  path: "/",
+  tags,
+  summary: "The caller's conversations, most recent activity first",
+  ...guarded,
+  responses: { 200: json(z.array(conversationSchema), "The caller's conversations"), ...errors(401) },
+});
+
+const get = createRoute({
+  method: "get",
+  path: "/{id}",
+  tags,
+  summary: "One conversation",
+  ...guarded,
+  request: { params: conversationIdParam },
+  responses: { 200: json(conversationSchema, "The conversation"), ...errors(401, 403, 422) },
+});
+
+const history = createRoute({
+  method: "get",
+  path: "/{id}/messages",
+  tags: ["messages"],
+  summary: "A page of history: `before` (or neither) newest first, `after` oldest first",
+  ...guarded,
+  request: { params: conversationIdParam, query: historyQuery },
+  responses: { 200: json(z.array(messageSchema), "A page of messages"), ...errors(401, 403, 422) },
+});
+
+const addParticipantRoute = createRoute({
+  method: "post",
+  path: "/{id}/participants",
+  tags,
+  summary: "Add a participant with their wrapped conversation key",
+  ...guarded,
+  request: { params: conversationIdParam, body: jsonBody(participantBody) },
+  responses: { 201: json(conversationSchema, "The conversation, as the caller sees it"), ...errors(400, 401, 403, 409, 413, 415, 422) },
+});
+
+const removeParticipantRoute = createRoute({
+  method: "delete",
+  path: "/{id}/participants/{username}",
+  tags,
+  summary: "Remove a participant, or leave (remove yourself)",
+  ...guarded,
+  request: { params: participantParam },
+  responses: { 204: { description: "Removed; their sockets get participantRemoved, then close with 4003" }, ...errors(401, 403, 404, 422) },
+});
+
+export const conversationRoutes = createRouter()
+  .openapi(create, async (c) => {
     const body = c.req.valid("json");
     const me = c.var.user;
     const found = await findUsersByUsernames(c.var.db, body.participants.map((p) => p.username));
@@ -55,23 +113,23 @@ export const conversationRoutes = new Hono<AppEnv>()
     publishConversationCreated(c, conversation, members);
     return c.json(presentConversation(conversation), 201);
   })
-  .get("/", async (c) => {
-    const list = await listConversationsForUser(c.var.db, c.var.user.userId);
-    return c.json(list.map(presentConversation));
+  .openapi(list, async (c) => {
+    const conversations = await listConversationsForUser(c.var.db, c.var.user.userId);
+    return c.json(conversations.map(presentConversation), 200);
   })
-  .get("/:id", conversationId, async (c) => {
+  .openapi(get, async (c) => {
     const conversation = await findConversationForUser(c.var.db, c.req.valid("param").id, c.var.user.userId);
     if (!conversation) throw notAParticipant();
-    return c.json(presentConversation(conversation));
+    return c.json(presentConversation(conversation), 200);
   })
-  .get("/:id/messages", conversationId, validate("query", historyQuery), async (c) => {
+  .openapi(history, async (c) => {
     const { id } = c.req.valid("param");
     const conversation = await findConversationForUser(c.var.db, id, c.var.user.userId);
     if (!conversation) throw notAParticipant();
     const page = await listMessages(c.var.db, id, c.req.valid("query"));
-    return c.json(page.map(presentMessage));
+    return c.json(page.map(presentMessage), 200);
   })
-  .post("/:id/participants", conversationId, validate("json", participantBody), async (c) => {
+  .openapi(addParticipantRoute, async (c) => {
     const { id } = c.req.valid("param");
     const { username, encryptedKey } = c.req.valid("json");
     const me = c.var.user;
@@ -102,12 +160,12 @@ export const conversationRoutes = new Hono<AppEnv>()
     await publishMembership(c, { type: "participantAdded", conversationId: id, member, by: me.userId }, updated);
     return c.json(presentConversation(updated), 201);
   })
-  .delete("/:id/participants/:username", conversationId, async (c) => {
+  .openapi(removeParticipantRoute, async (c) => {
     const { id } = c.req.valid("param");
     const me = c.var.user;
     const conversation = await findConversationForUser(c.var.db, id, me.userId);
     if (!conversation) throw notAParticipant();
-    const target = c.req.param("username").toLowerCase();
+    const target = c.req.valid("param").username.toLowerCase();
     const member = conversation.participants.find((p) => p.username.toLowerCase() === target);
     if (!member || !(await removeParticipant(c.var.db, id, member.userId))) {
       throw new AppError("not_found", "no such participant in this conversation");

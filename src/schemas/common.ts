@@ -1,9 +1,10 @@
-import { z } from "zod";
+import { z } from "@hono/zod-openapi";
 import { decodeBase64 } from "../lib/base64";
 
 /** Standard base64 with padding, decoded to bytes and length-checked (in decoded bytes). */
 export function base64Bytes(minBytes: number, maxBytes: number) {
-  return z.string().transform((text, ctx) => {
+  const description = `standard base64 with padding, ${minBytes === maxBytes ? `exactly ${minBytes}` : `${minBytes} to ${maxBytes}`} bytes decoded`;
+  return z.string().openapi({ format: "byte", description }).transform((text, ctx) => {
     const bytes = decodeBase64(text);
     if (!bytes) {
       ctx.addIssue({ code: "custom", message: "must be standard base64 with padding" });
@@ -37,7 +38,13 @@ export const username = z
 export const publicKey = base64Bytes(32, 512);
 export const encryptedKey = base64Bytes(16, 1024);
 
-export const conversationIdParam = z.object({ id: idString });
+export const conversationIdParam = z.object({
+  id: idString.openapi({ param: { name: "id", in: "path" }, type: "string", example: "7" }),
+});
+
+/** A base64 field as it is sent back. */
+export const base64Out = z.string().openapi({ format: "byte", description: "standard base64 with padding" });
+export const timestamp = z.string().openapi({ format: "date-time", example: "2026-11-23T20:19:42.055Z" });
 
 /**
  * Text that is valid Unicode: a lone surrogate cannot be stored as UTF-8, so it would come back

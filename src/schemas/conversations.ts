@@ -1,5 +1,5 @@
-import { z } from "zod";
-import { encryptedKey, username, wellFormed } from "./common";
+import { z } from "@hono/zod-openapi";
+import { base64Out, conversationIdParam, encryptedKey, timestamp, username, wellFormed } from "./common";
 
 export const participantBody = z.object({ username, encryptedKey });
 
@@ -21,6 +21,23 @@ export const createConversationBody = z.object({
     }),
 });
 
-export const participantParam = z.object({ id: z.string(), username: z.string() });
+export const participantParam = conversationIdParam.extend({
+  username: z.string().openapi({ param: { name: "username", in: "path" } }),
+});
 
 export type CreateConversationBody = z.output<typeof createConversationBody>;
+
+export const participantSummarySchema = z
+  .object({ userId: z.number().int(), username: z.string(), joinedAt: timestamp })
+  .openapi("Participant");
+
+export const conversationSchema = z
+  .object({
+    conversationId: z.number().int(),
+    title: z.string().nullable(),
+    createdAt: timestamp,
+    lastMessageId: z.number().int().nullable(),
+    participants: z.array(participantSummarySchema),
+    encryptedKey: base64Out.openapi({ description: "the conversation key wrapped for the caller" }),
+  })
+  .openapi("Conversation");

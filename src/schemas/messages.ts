@@ -1,5 +1,5 @@
-import { z } from "zod";
-import { base64Bytes, idString, wellFormed } from "./common";
+import { z } from "@hono/zod-openapi";
+import { base64Bytes, base64Out, idString, timestamp, wellFormed } from "./common";
 
 export const MAX_CIPHERTEXT_BYTES = 64 * 1024;
 
@@ -30,3 +30,23 @@ export const historyQuery = z
 
 export type SendMessageBody = z.output<typeof sendMessageBody>;
 export type HistoryQuery = z.output<typeof historyQuery>;
+
+export const messageAckSchema = z
+  .object({ messageId: z.number().int(), seq: z.number().int(), timestamp })
+  .openapi("MessageAck");
+
+export const messageSchema = z
+  .object({
+    messageId: z.number().int(),
+    seq: z.number().int(),
+    conversationId: z.number().int(),
+    senderId: z.number().int(),
+    senderUsername: z.string(),
+    timestamp,
+    nonce: base64Out,
+    ciphertext: base64Out,
+    authTag: base64Out,
+    associatedData: base64Out.nullable(),
+    clientMessageId: z.string().nullable(),
+  })
+  .openapi("MessageResponse");

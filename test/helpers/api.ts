@@ -122,3 +122,8 @@ export async function getConversation(user: TestUser, conversationId: number): P
   if (res.status !== 200) throw new Error(`get conversation failed: ${res.status} ${await res.text()}`);
   return json(res);
 }
+
+/** Registers and logs in one fresh user per prefix, concurrently. */
+export function registerUsers<const P extends readonly string[]>(...prefixes: P): Promise<{ -readonly [K in keyof P]: TestUser }> {
+  return Promise.all(prefixes.map((p) => registerUser(p))) as Promise<any>;
+}

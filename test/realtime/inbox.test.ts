@@ -1,8 +1,9 @@
-import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, onTestFinished } from "vitest";
 import type { UserInbox } from "../../src/realtime/user-inbox";
 import { b64, call, createConversation, json, randomBytes, registerUser, sendMessage, type TestUser } from "../helpers/api";
+import { commitSilently } from "../helpers/messages";
 import { inboxSocket, messagesOf, sleep } from "../helpers/sockets";
 
 const inbox = (userId: number) => env.USER_INBOX.getByName(String(userId));
@@ -86,6 +87,21 @@ describe("inbox socket (GET /ws?token=)", () => {
     await sendMessage(alice, id);
     await socket.waitFor((f) => messagesOf(f).length === 2);
     expect(messagesOf(socket.frames).map((m) => m.seq)).toEqual([1, 3]);
+  });
+
+  it("holds a new conversation's second message until its late first one arrives (from D1 if need be)", async () => {
+    const alice = await registerUser("inb");
+    const bob = await registerUser("inb");
+    const socket = await inboxSocket(bob.token);
+    const id = await createConversation(alice, bob);
+    await socket.waitFor((f) => f.some((x) => x.type === "conversationCreated"));
+    const lost = await commitSilently(alice, id); // committed, its broadcast call never made
+    const second = await sendMessage(alice, id);
+    await sleep(100);
+    expect(messagesOf(socket.frames)).toEqual([]);
+    await runDurableObjectAlarm(env.CONVERSATION_ROOM.getByName(String(id)));
+    await socket.waitFor((f) => messagesOf(f).length === 2);
+    expect(messagesOf(socket.frames).map((m) => m.messageId)).toEqual([lost.messageId, second.body.messageId]);
   });
 
   it("still delivers the next events in order after the inbox object is evicted", async () => {

@@ -1,25 +1,9 @@
 import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { createDb } from "../../src/db/client";
-import { insertMessage } from "../../src/db/messages";
-import { presentMessage } from "../../src/lib/presenters";
-import { createConversation, randomBytes, registerUser, sendMessage, type TestUser } from "../helpers/api";
+import { createConversation, registerUser, sendMessage } from "../helpers/api";
+import { commitSilently } from "../helpers/messages";
 import { conversationSocket, messagesOf, sleep } from "../helpers/sockets";
-
-/** Commits a message to D1 without publishing it: as if its broadcast call were late or lost. */
-async function commitSilently(sender: TestUser, conversationId: number) {
-  const outcome = await insertMessage(
-    createDb(env.DB),
-    {
-      conversationId, senderId: sender.userId, nonce: randomBytes(12), ciphertext: randomBytes(20),
-      authTag: randomBytes(16), associatedData: null, clientMessageId: null,
-    },
-    sender,
-  );
-  if (outcome.kind !== "created") throw new Error("not created");
-  return presentMessage(outcome.message);
-}
 
 const room = (id: number) => env.CONVERSATION_ROOM.getByName(String(id));
 

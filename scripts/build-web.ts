@@ -1,0 +1,30 @@
+// `npm run build:web`: bundles the browser side into public/dist/ (git-ignored; `npm run dev`,
+// `npm test`, `npm run test:e2e` and `npm run deploy` run this first):
+//   public/dist/app.js            the reference web client (web/app.ts, with parley/client inside)
+//   public/dist/parley-client.js  parley/client as one ES module, for other browser apps
+import { build, type BuildOptions } from "esbuild";
+import { rmSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const outdir = `${root}public/dist`;
+
+const common: BuildOptions = {
+  absWorkingDir: root,
+  bundle: true,
+  format: "esm",
+  platform: "browser",
+  // Browsers whose Web Crypto has X25519.
+  target: ["chrome133", "firefox130", "safari17"],
+  sourcemap: "linked",
+  legalComments: "none",
+  logLevel: "warning",
+};
+
+const started = Date.now();
+rmSync(outdir, { recursive: true, force: true });
+await Promise.all([
+  build({ ...common, entryPoints: ["web/app.ts"], outfile: `${outdir}/app.js` }),
+  build({ ...common, entryPoints: ["client/index.ts"], outfile: `${outdir}/parley-client.js` }),
+]);
+console.log(`build:web: public/dist/app.js, public/dist/parley-client.js (${Date.now() - started} ms)`);

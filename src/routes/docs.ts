@@ -1,0 +1,81 @@
+import { OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../env";
+import { errors, json } from "../lib/openapi";
+import { conversationSchema } from "../schemas/conversations";
+import { messageSchema } from "../schemas/messages";
+
+const membershipSchema = z
+  .object({ conversationId: z.number().int(), userId: z.number().int(), username: z.string(), by: z.number().int() })
+  .openapi("MembershipChange");
+
+/** The frames a socket receives, documented as schemas (OpenAPI has no WebSocket operations). */
+const frameSchema = z
+  .discriminatedUnion("type", [
+    z.object({ type: z.literal("newMessage"), data: messageSchema }),
+    z.object({ type: z.literal("participantAdded"), data: membershipSchema }),
+    z.object({ type: z.literal("participantRemoved"), data: membershipSchema }),
+    z.object({ type: z.literal("conversationCreated"), data: conversationSchema }).openapi({ description: "inbox socket only" }),
+    z.object({ type: z.literal("error"), error: z.object({ code: z.literal("bad_request"), message: z.string() }) }),
+  ])
+  .openapi("ServerFrame");
+
+const WS_DESCRIPTION = `WebSocket upgrade. With \`conversationId\`: that conversation's socket; without: the caller's inbox
+(every conversation they take part in). Browsers cannot set headers on a WebSocket, hence \`token\` in the query.
+
+Server → client: one JSON text frame per event (schema \`ServerFrame\`). Each socket receives a conversation's
+\`newMessage\` frames in increasing \`seq\`, each once. Client → server: \`ping\` is answered \`pong\`; anything else
+gets an \`error\` frame (more than 20 frames in 10 s closes the socket with 1008).
+
+Refusals after the handshake (the socket is accepted, then closed at once): **1008** bad/missing/expired token,
+not a participant, unknown conversation. Other close codes: 1000 normal, 1008 \`token expired\` or
+\`too many frames\`, 1011 server error, 1013 too many sockets (retry later), 4003 removed from the conversation.
+
+Reconnect: open the socket first, then \`GET /conversations/{id}/messages?after=<last messageId held>\`, dedupe by
+\`messageId\`.`;
+
+/** Documents the routes that are not declared with createRoute (`/ws`, `/health`) and serves the document. */
+export function mountOpenApi(app: OpenAPIHono<AppEnv>) {
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+  app.openAPIRegistry.register("ServerFrame", frameSchema);
+  app.openAPIRegistry.registerPath({
+    method: "get",
+    path: "/ws",
+    tags: ["realtime"],
+    summary: "Conversation or inbox WebSocket",
+    description: WS_DESCRIPTION,
+    request: {
+      query: z.object({
+        token: z.string().openapi({ description: "the access token" }),
+        conversationId: z.string().optional().openapi({ description: "omit for the inbox socket" }),
+      }),
+      headers: z.object({ upgrade: z.literal("websocket") }),
+    },
+    responses: {
+      101: { description: "Switching protocols: frames as `ServerFrame`" },
+      403: errors(403)[403]!,
+      426: { description: "No `Upgrade: websocket` header", content: errors()[500]!.content },
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: "get",
+    path: "/health",
+    tags: ["operations"],
+    summary: "Liveness (does not touch the database)",
+    responses: { 200: json(z.object({ status: z.literal("ok") }), "Healthy") },
+  });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Parley",
+      version: "1.0.0",
+      description: "End-to-end-encrypted messaging backend: stores and relays ciphertext only. Every error has the shape `Error`.",
+    },
+    tags: [
+      { name: "accounts" },
+      { name: "conversations" },
+      { name: "messages" },
+      { name: "realtime" },
+      { name: "operations" },
+    ],
+  });
+}

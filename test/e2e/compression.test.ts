@@ -1,0 +1,226 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHash, createHmac, randomBytes } from "node:crypto";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { createRequire } from "node:module";
+import type { Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { captureOutput, freePort, killGroup, waitUntilHealthy } from "./processes.js";
+import { baseUrl, closeAll, inboxSocketUrl, newUser, openSocket, type TestSocket } from "./helpers.js";
+
+/*
+ * Parley turns WebSocket permessage-deflate off (`no_web_socket_compression` in wrangler.toml):
+ * ciphertext does not compress, and a deflate context per socket costs memory and CPU on every
+ * broadcast. Under `wrangler dev` the flag has no effect (miniflare's entry worker terminates the
+ * client's socket and negotiates compression itself), so the header check runs where the runtime
+ * honours the flag: the bundle `wrangler deploy --dry-run` produced, under plain `workerd serve`.
+ * Plain workerd has no D1, so the check uses the inbox socket (`/ws?token=`), whose admission needs
+ * only the JWT secret and whose socket is accepted by the UserInbox Durable Object.
+ */
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const FLAG = "no_web_socket_compression";
+
+interface WranglerToml {
+  compatibilityDate: string;
+  compatibilityFlags: string[];
+  vars: Record<string, string>;
+}
+
+/** The few top-level settings this check needs, read from wrangler.toml without a TOML library. */
+function readWranglerToml(): WranglerToml {
+  const text = readFileSync(join(ROOT, "wrangler.toml"), "utf8").replace(/^\s*#.*$/gm, "");
+  const date = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(text)?.[1];
+  const flagsList = /^compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(text)?.[1] ?? "";
+  const compatibilityFlags = [...flagsList.matchAll(/"([^"]+)"/g)].map((m) => m[1]!);
+  const varsSection = /^\[vars\]\s*$([\s\S]*?)(?=^\s*\[|(?![\s\S]))/m.exec(text)?.[1] ?? "";
+  const vars = Object.fromEntries(
+    [...varsSection.matchAll(/^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"]*)"\s*$/gm)].map((m) => [m[1]!, m[2]!]),
+  );
+  if (!date) throw new Error("wrangler.toml has no compatibility_date");
+  return { compatibilityDate: date, compatibilityFlags, vars };
+}
+
+/** An HS256 token like the Worker's own, for a Worker whose secret this test chose. */
+function mintToken(secret: string, claims: { sub: string; username: string; iss: string; aud: string }): string {
+  const now = Math.floor(Date.now() / 1000);
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const unsigned = `${part({ alg: "HS256", typ: "JWT" })}.${part({ ...claims, iat: now, exp: now + 600 })}`;
+  return `${unsigned}.${createHmac("sha256", secret).update(unsigned).digest("base64url")}`;
+}
+
+interface UpgradeResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  keyAccepted: boolean;
+}
+
+/** A raw HTTP/1.1 upgrade that offers permessage-deflate, as browsers and Node's WebSocket do. */
+function rawUpgrade(url: string): Promise<UpgradeResult> {
+  const key = randomBytes(16).toString("base64");
+  const expectedAccept = createHash("sha1").update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+  return new Promise((resolve, reject) => {
+    const req = request(url, {
+      headers: {
+        Connection: "Upgrade",
+        Upgrade: "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": key,
+        "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits",
+      },
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error("upgrade timed out")));
+    req.once("upgrade", (res, socket: Socket) => {
+      socket.destroy();
+      resolve({
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        keyAccepted: res.headers["sec-websocket-accept"] === expectedAccept,
+      });
+    });
+    req.once("response", (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, keyAccepted: false });
+    });
+    req.once("error", reject);
+    req.end();
+  });
+}
+
+const capnpString = (s: string) => JSON.stringify(s); // a JSON string is a valid Cap'n Proto text literal
+
+function workerConfig(name: string, flags: string[], date: string, bindings: Record<string, string>): string {
+  const text = Object.entries(bindings).map(([k, v]) => `(name = ${capnpString(k)}, text = ${capnpString(v)})`);
+  return `const ${name} :Workerd.Worker = (
+  modules = [ (name = "index.js", esModule = embed "index.js") ],
+  compatibilityDate = ${capnpString(date)},
+  compatibilityFlags = [ ${flags.map(capnpString).join(", ")} ],
+  bindings = [
+    ${[...text, '(name = "CONVERSATION_ROOM", durableObjectNamespace = "ConversationRoom")', '(name = "USER_INBOX", durableObjectNamespace = "UserInbox")'].join(",\n    ")}
+  ],
+  durableObjectNamespaces = [
+    (className = "ConversationRoom", uniqueKey = "${name}-ConversationRoom", enableSql = true),
+    (className = "UserInbox", uniqueKey = "${name}-UserInbox", enableSql = true),
+  ],
+  durableObjectStorage = (inMemory = void),
+);`;
+}
+
+describe("WebSocket compression", () => {
+  const toml = readWranglerToml();
+
+  it(`wrangler.toml sets the ${FLAG} compatibility flag`, () => {
+    expect(toml.compatibilityFlags).toContain(FLAG);
+  });
+
+  describe("plain workerd serving the deployable bundle", () => {
+    const secret = randomBytes(32).toString("hex");
+    const issuer = "parley-e2e";
+    const audience = "parley-e2e-clients";
+    let dir: string;
+    let workerd: ChildProcess | undefined;
+    let configured: string; // wrangler.toml's flags
+    let control: string; // the same without the flag: shows the check can fail
+
+    beforeAll(async () => {
+      dir = mkdtempSync(join(tmpdir(), "parley-e2e-workerd-"));
+      copyFileSync(join(inject("bundleDir"), "index.js"), join(dir, "index.js"));
+      const [configuredPort, controlPort] = [await freePort(), await freePort()];
+      const bindings = {
+        ...toml.vars,
+        JWT_SECRET: secret,
+        JWT_ISSUER: issuer,
+        JWT_AUDIENCE: audience,
+        ALLOWED_ORIGINS: "",
+        RATE_LIMITS: "off",
+      };
+      writeFileSync(
+        join(dir, "config.capnp"),
+        `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [ (name = "configured", worker = .configured), (name = "control", worker = .control) ],
+  sockets = [
+    (name = "configured", address = "127.0.0.1:${configuredPort}", http = (), service = "configured"),
+    (name = "control", address = "127.0.0.1:${controlPort}", http = (), service = "control"),
+  ],
+);
+${workerConfig("configured", toml.compatibilityFlags, toml.compatibilityDate, bindings)}
+${workerConfig("control", toml.compatibilityFlags.filter((f) => f !== FLAG), toml.compatibilityDate, bindings)}
+`,
+      );
+      // The workerd that wrangler itself runs (node_modules/workerd may be the test plugin's older one).
+      const requireFromWrangler = createRequire(join(ROOT, "node_modules", "wrangler", "package.json"));
+      const { default: workerdBin } = requireFromWrangler("workerd") as { default: string };
+      workerd = spawn(workerdBin, ["serve", "config.capnp", "--experimental"], {
+        cwd: dir,
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      const logs = captureOutput(workerd, "workerd");
+      configured = `127.0.0.1:${configuredPort}`;
+      control = `127.0.0.1:${controlPort}`;
+      await waitUntilHealthy(`http://${configured}/health`, workerd, 30_000, logs);
+      await waitUntilHealthy(`http://${control}/health`, workerd, 30_000, logs);
+    });
+
+    afterAll(async () => {
+      if (workerd) await killGroup(workerd);
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    const token = () => mintToken(secret, { sub: "4242", username: "compression-probe", iss: issuer, aud: audience });
+
+    it("answers an upgrade that offers permessage-deflate with a 101 that carries no Sec-WebSocket-Extensions", async () => {
+      const accepted = await rawUpgrade(`http://${configured}/ws?token=${token()}`);
+      expect(accepted.status).toBe(101);
+      expect(accepted.keyAccepted).toBe(true);
+      expect(accepted.headers["sec-websocket-extensions"]).toBeUndefined();
+
+      // The refusal path (handshake completed, then 1008) is answered the same way.
+      const refused = await rawUpgrade(`http://${configured}/ws?token=garbage`);
+      expect(refused.status).toBe(101);
+      expect(refused.headers["sec-websocket-extensions"]).toBeUndefined();
+
+      // Control: the same bundle without the flag negotiates compression, so the check above can fail.
+      const compressed = await rawUpgrade(`http://${control}/ws?token=${token()}`);
+      expect(compressed.status).toBe(101);
+      expect(compressed.headers["sec-websocket-extensions"]).toMatch(/^permessage-deflate/);
+    });
+
+    it("gives Node's WebSocket (which always offers compression) an uncompressed, working socket", async () => {
+      const socket = await openSocket(`ws://${configured}/ws?token=${token()}`);
+      try {
+        expect(socket.ws.extensions).toBe("");
+        socket.send("ping");
+        await socket.waitFor((_, texts) => texts.includes("pong"));
+      } finally {
+        await closeAll([socket]);
+      }
+    });
+  });
+
+  describe("wrangler dev", () => {
+    const sockets: TestSocket[] = [];
+    afterAll(() => closeAll(sockets));
+
+    it("completes the handshake of an upgrade that offers permessage-deflate (the extension it answers is recorded, not asserted)", async ({
+      annotate,
+    }) => {
+      const user = await newUser("deflate");
+      const result = await rawUpgrade(`${baseUrl()}/ws?token=${user.token}`);
+      expect(result.status).toBe(101);
+      expect(result.keyAccepted).toBe(true);
+      const negotiated = String(result.headers["sec-websocket-extensions"] ?? "(none)");
+      // wrangler dev ignores the flag (see the note at the top), so this is what local clients get.
+      await annotate(`wrangler dev answered Sec-WebSocket-Extensions: ${negotiated}`);
+
+      const socket = await openSocket(inboxSocketUrl(user));
+      sockets.push(socket);
+      socket.send("ping");
+      await socket.waitFor((_, texts) => texts.includes("pong"));
+    });
+  });
+});
