@@ -2,8 +2,9 @@
 // `npm test`, `npm run test:e2e` and `npm run deploy` run this first):
 //   public/dist/app.js            the reference web client (web/app.ts, with parley/client inside)
 //   public/dist/parley-client.js  parley/client as one ES module, for other browser apps
+//   public/dist/scalar.js         the API reference viewer that /docs loads (copied from node_modules)
 import { build, type BuildOptions } from "esbuild";
-import { rmSync } from "node:fs";
+import { copyFileSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -27,4 +28,6 @@ await Promise.all([
   build({ ...common, entryPoints: ["web/app.ts"], outfile: `${outdir}/app.js` }),
   build({ ...common, entryPoints: ["client/index.ts"], outfile: `${outdir}/parley-client.js` }),
 ]);
-console.log(`build:web: public/dist/app.js, public/dist/parley-client.js (${Date.now() - started} ms)`);
+// The package exports no path to its standalone build, so it is copied from where npm puts it.
+copyFileSync(`${root}node_modules/@scalar/api-reference/dist/browser/standalone.js`, `${outdir}/scalar.js`);
+console.log(`build:web: public/dist/app.js, public/dist/parley-client.js, public/dist/scalar.js (${Date.now() - started} ms)`);

@@ -3,24 +3,15 @@
 // people on two devices: they register, one starts a conversation, they chat both ways live, and
 // neither the requests the browsers sent nor what the server stores contains a plaintext.
 // A screenshot of the conversation is saved under test-results/ (git-ignored).
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { type Browser, type BrowserContext, type Page, chromium } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { launchChromium } from "./chromium.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, baseUrl, uniqueName } from "./helpers.js";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
 const SHOTS = "test-results";
-const LAUNCH_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 interface Person {
   name: string;
@@ -93,12 +84,7 @@ const waitForText = (p: Person, text: string) =>
 
 describe("reference web client in Chromium", () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium), or set CHROMIUM_PATH`);
-    }
-    if (!existsSync("public/dist/app.js")) throw new Error("public/dist/app.js is missing: run `npm run build:web`");
-    mkdirSync(SHOTS, { recursive: true });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
