@@ -58,6 +58,13 @@ export class Sequencer {
     for (const [key] of this.kv.list({ prefix: `held:${conversationId}:` })) this.kv.delete(key);
   }
 
+  /** Forgets every conversation. */
+  reset(): void {
+    for (const prefix of ["last:", "held:"]) {
+      for (const [key] of this.kv.list({ prefix })) this.kv.delete(key);
+    }
+  }
+
   private takeHeld(conversationId: number, seq: number): SequencedFrame | undefined {
     const key = `held:${conversationId}:${pad(seq)}`;
     const held = this.kv.get<SequencedFrame>(key);

@@ -18,9 +18,18 @@ export class UserInbox extends SocketHub {
     return Number(this.ctx.id.name);
   }
 
+  /**
+   * A device that connects opens its socket, then catches up over REST: an inbox without sockets
+   * has nobody to keep order for, so its ordering state starts afresh with the first device.
+   */
+  protected override onAccepted(): void {
+    if (this.ctx.getWebSockets().length === 1) this.sequencer.reset();
+  }
+
   /** Committed messages from a conversation room, in its order (calls from rooms may interleave). */
   async deliverMessages(frames: SequencedFrame[]): Promise<void> {
     const sockets = this.ctx.getWebSockets();
+    if (sockets.length === 0) return; // nobody connected: nothing to send or to keep in order
     for (const frame of frames) {
       if (this.hasLeft(frame.conversationId)) continue;
       for (const ready of this.sequencer.accept(frame)) sendToAll(sockets, ready.text);
