@@ -111,7 +111,8 @@ describe("inbox socket (GET /ws?token=)", () => {
     for (let i = 0; i < 3; i++) await sendMessage(alice, id); // nobody of Bob's is connected
     await sleep(300);
     const socket = await inboxSocket(bob.token);
-    await Promise.all([sendMessage(alice, id), sendMessage(alice, id)]);
+    await sendMessage(alice, id);
+    await sendMessage(alice, id);
     await socket.waitFor((f) => messagesOf(f).length === 2);
     await sleep(400); // past the gap alarm: nothing older is replayed
     expect(seqsOf(socket.frames, id)).toEqual([4, 5]);
