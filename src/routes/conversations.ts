@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import {
   addParticipant,
+  callerIsParticipant,
   createConversation,
   findConversationForUser,
   listConversationsForUser,
@@ -17,6 +18,15 @@ import { conversationIdParam } from "../schemas/common";
 import { conversationSchema, createConversationBody, participantBody, participantParam } from "../schemas/conversations";
 import { historyQuery, messageSchema } from "../schemas/messages";
 
+
+/** 422 naming every username that does not exist. */
+function unknownUsers(entries: { username: string; path: string }[]) {
+  return new AppError("validation_failed", `unknown username: ${entries.map((e) => e.username).join(", ")}`, {
+    details: entries.map(({ username, path }) => ({ path, message: `unknown user: ${username}` })),
+  });
+}
+
+const alreadyIn = (username: string) => new AppError("conflict", `${username} is already a participant`);
 
 const tags = ["conversations"];
 const guarded = { security: bearer, middleware: [requireAuth] };
@@ -87,15 +97,9 @@ export const conversationRoutes = createRouter()
     const found = await findUsersByUsernames(c.var.db, body.participants.map((p) => p.username));
     const idByName = new Map(found.map((u) => [u.username.toLowerCase(), u]));
     const unknown = body.participants.flatMap((p, index) =>
-      idByName.has(p.username.toLowerCase())
-        ? []
-        : [{ path: `participants.${index}.username`, message: `unknown user: ${p.username}` }],
+      idByName.has(p.username.toLowerCase()) ? [] : [{ username: p.username, path: `participants.${index}.username` }],
     );
-    if (unknown.length > 0) {
-      throw new AppError("validation_failed", `unknown username: ${unknown.map((u) => u.message.slice(14)).join(", ")}`, {
-        details: unknown,
-      });
-    }
+    if (unknown.length > 0) throw unknownUsers(unknown);
     const members = body.participants.map((p) => {
       const user = idByName.get(p.username.toLowerCase())!;
       return { userId: user.id, username: user.username, encryptedKey: p.encryptedKey };
@@ -124,8 +128,7 @@ export const conversationRoutes = createRouter()
   })
   .openapi(history, async (c) => {
     const { id } = c.req.valid("param");
-    const conversation = await findConversationForUser(c.var.db, id, c.var.user.userId);
-    if (!conversation) throw notAParticipant();
+    if (!(await callerIsParticipant(c.var.db, id, c.var.user.userId))) throw notAParticipant();
     const page = await listMessages(c.var.db, id, c.req.valid("query"));
     return c.json(page.map(presentMessage), 200);
   })
@@ -138,20 +141,14 @@ export const conversationRoutes = createRouter()
       findUserByUsername(c.var.db, username),
     ]);
     if (!conversation) throw notAParticipant();
-    if (!user) {
-      throw new AppError("validation_failed", `unknown username: ${username}`, {
-        details: [{ path: "username", message: `unknown user: ${username}` }],
-      });
-    }
-    if (conversation.participants.some((p) => p.userId === user.id)) {
-      throw new AppError("conflict", `${user.username} is already a participant`);
-    }
+    if (!user) throw unknownUsers([{ username, path: "username" }]);
+    if (conversation.participants.some((p) => p.userId === user.id)) throw alreadyIn(user.username);
     const member = { userId: user.id, username: user.username, encryptedKey };
     let added;
     try {
       added = await addParticipant(c.var.db, id, me.userId, member);
     } catch (err) {
-      if (isUniqueViolation(err)) throw new AppError("conflict", `${user.username} is already a participant`);
+      if (isUniqueViolation(err)) throw alreadyIn(user.username);
       throw err;
     }
     if (!added) throw notAParticipant();
