@@ -170,6 +170,21 @@ export async function removeParticipant(db: Database, conversationId: number, us
   return rows.length > 0;
 }
 
+/** The conversation's last seq if `userId` takes part in it; `undefined` otherwise. One query. */
+export async function lastSeqForParticipant(
+  db: Database,
+  conversationId: number,
+  userId: number,
+): Promise<number | undefined> {
+  const row = await db
+    .select({ lastSeq: conversations.lastSeq })
+    .from(conversations)
+    .innerJoin(participants, eq(participants.conversationId, conversations.id))
+    .where(and(eq(conversations.id, conversationId), eq(participants.userId, userId)))
+    .get();
+  return row?.lastSeq;
+}
+
 export async function callerIsParticipant(db: Database, conversationId: number, userId: number): Promise<boolean> {
   const row = await db
     .select({ one: sql<number>`1` })

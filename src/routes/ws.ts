@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { findConversationForUser } from "../db/conversations";
+import { lastSeqForParticipant } from "../db/conversations";
 import type { AppEnv } from "../env";
 import { AppError } from "../lib/errors";
 import { verifyToken } from "../lib/jwt";
@@ -35,11 +35,13 @@ export const wsRoutes = new Hono<AppEnv>().get("/", async (c) => {
     return inbox.fetch(new Request(c.req.raw, { headers }));
   }
   const conversationId = rawConversationId.length === 1 ? idString.safeParse(rawConversationId[0]) : undefined;
-  const conversation = conversationId?.success
-    ? await findConversationForUser(c.var.db, conversationId.data, claims.userId)
+  const lastSeq = conversationId?.success
+    ? await lastSeqForParticipant(c.var.db, conversationId.data, claims.userId)
     : undefined;
-  if (!conversation) return refuseSocket(CLOSE.policy, "not a participant of this conversation");
-  headers.set(LAST_SEQ_HEADER, String(conversation.lastSeq));
-  const room = c.env.CONVERSATION_ROOM.getByName(String(conversation.id));
+  if (!conversationId?.success || lastSeq === undefined) {
+    return refuseSocket(CLOSE.policy, "not a participant of this conversation");
+  }
+  headers.set(LAST_SEQ_HEADER, String(lastSeq));
+  const room = c.env.CONVERSATION_ROOM.getByName(String(conversationId.data));
   return room.fetch(new Request(c.req.raw, { headers }));
 });
