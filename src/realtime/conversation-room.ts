@@ -32,8 +32,9 @@ export class ConversationRoom extends SocketHub {
   async publish(message: MessageResponse): Promise<void> {
     // A room that never saw a socket starts before seq 1: a late first message is held, not lost.
     this.sequencer.startAt(this.conversationId, 0);
-    this.deliver(this.sequencer.accept(messageFrame(message)));
-    await this.scheduleGapFill();
+    const { ready, held } = this.sequencer.accept(messageFrame(message));
+    this.deliver(ready);
+    await this.scheduleGapFill(held);
   }
 
   async membership(event: MembershipEvent): Promise<void> {
@@ -47,7 +48,7 @@ export class ConversationRoom extends SocketHub {
   override async alarm(): Promise<void> {
     const last = this.sequencer.lastSeq(this.conversationId) ?? 0;
     const missing = await listMessagesAfterSeq(createDb(this.env.DB), this.conversationId, last, GAP_FILL_BATCH);
-    for (const message of missing) this.deliver(this.sequencer.accept(messageFrame(presentMessage(message))));
+    for (const message of missing) this.deliver(this.sequencer.accept(messageFrame(presentMessage(message))).ready);
     await this.scheduleGapFill();
   }
 

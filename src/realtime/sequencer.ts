@@ -27,14 +27,14 @@ export class Sequencer {
     if (this.lastSeq(conversationId) === undefined) this.kv.put(`last:${conversationId}`, seq);
   }
 
-  /** Accepts one frame; returns the frames now deliverable, in order. */
-  accept(frame: SequencedFrame): SequencedFrame[] {
+  /** Accepts one frame: the frames now deliverable, in order, and whether this one was held. */
+  accept(frame: SequencedFrame): { ready: SequencedFrame[]; held: boolean } {
     const { conversationId, seq } = frame;
     const last = this.lastSeq(conversationId) ?? seq - 1;
-    if (seq <= last) return [];
+    if (seq <= last) return { ready: [], held: false };
     if (seq > last + 1) {
       this.kv.put(`held:${conversationId}:${pad(seq)}`, frame);
-      return [];
+      return { ready: [], held: true };
     }
     const ready = [frame];
     let next = seq + 1;
@@ -42,7 +42,7 @@ export class Sequencer {
       ready.push(held);
     }
     this.kv.put(`last:${conversationId}`, next - 1);
-    return ready;
+    return { ready, held: false };
   }
 
   /** Conversations with frames held behind a gap. */

@@ -30,11 +30,14 @@ export class UserInbox extends SocketHub {
   async deliverMessages(frames: SequencedFrame[]): Promise<void> {
     const sockets = this.ctx.getWebSockets();
     if (sockets.length === 0) return; // nobody connected: nothing to send or to keep in order
+    let held = false;
     for (const frame of frames) {
       if (this.hasLeft(frame.conversationId)) continue;
-      for (const ready of this.sequencer.accept(frame)) sendToAll(sockets, ready.text);
+      const accepted = this.sequencer.accept(frame);
+      for (const ready of accepted.ready) sendToAll(sockets, ready.text);
+      held ||= accepted.held;
     }
-    await this.scheduleGapFill();
+    await this.scheduleGapFill(held);
   }
 
   /**
@@ -65,6 +68,7 @@ export class UserInbox extends SocketHub {
       const missing = await listMessagesAfterSeq(db, conversationId, last, GAP_FILL_BATCH);
       await this.deliverMessages(missing.map((m) => messageFrame(presentMessage(m))));
     }
+    await this.scheduleGapFill();
   }
 
   private hasLeft(conversationId: number): boolean {
