@@ -69,7 +69,7 @@ describe("logs", () => {
       // A single statement failing: here Drizzle wraps the error with the SQL and parameters.
       const read = await app.fetch(
         new Request(`http://parley.test/conversations/${id}/messages`, { headers: { Authorization: `Bearer ${alice.token}` } }),
-        { ...env, DB: failingD1(env.DB, 3).db },
+        { ...env, DB: failingD1(env.DB, 2).db }, // the page query, after the membership check
         createExecutionContext(),
       );
       expect(read.status).toBe(500);

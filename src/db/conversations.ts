@@ -194,10 +194,10 @@ export async function callerIsParticipant(db: Database, conversationId: number, 
   return row !== undefined;
 }
 
+export function participantIdsQuery(db: Database, conversationId: number) {
+  return db.select({ userId: participants.userId }).from(participants).where(eq(participants.conversationId, conversationId));
+}
+
 export async function participantIds(db: Database, conversationId: number): Promise<number[]> {
-  const rows = await db
-    .select({ userId: participants.userId })
-    .from(participants)
-    .where(eq(participants.conversationId, conversationId));
-  return rows.map((r) => r.userId);
+  return (await participantIdsQuery(db, conversationId)).map((r) => r.userId);
 }

@@ -28,11 +28,14 @@ export class ConversationRoom extends SocketHub {
     this.sequencer.startAt(this.conversationId, Number(request.headers.get(LAST_SEQ_HEADER)) || 0);
   }
 
-  /** Called after a message is committed to D1. Calls may arrive out of order; see Sequencer. */
-  async publish(message: MessageResponse): Promise<void> {
+  /**
+   * Called after a message is committed to D1, with who took part at that moment. Calls may
+   * arrive out of order; see Sequencer.
+   */
+  async publish(message: MessageResponse, recipients?: number[]): Promise<void> {
     // A room that never saw a socket starts before seq 1: a late first message is held, not lost.
     this.sequencer.startAt(this.conversationId, 0);
-    const { ready, held } = this.sequencer.accept(messageFrame(message));
+    const { ready, held } = this.sequencer.accept(messageFrame(message, recipients));
     this.deliver(ready);
     await this.scheduleGapFill(held);
   }
@@ -59,15 +62,28 @@ export class ConversationRoom extends SocketHub {
     this.ctx.waitUntil(this.forwardToInboxes(frames));
   }
 
-  /** Inbox fan-out, off the POST's path: one call per participant, each failing alone. */
+  /**
+   * Inbox fan-out, off the POST's path: one call per participant, each failing alone. The
+   * participants come with the message (read in the commit's own batch); only frames fetched from
+   * D1 to fill a gap need a query here.
+   */
   private async forwardToInboxes(frames: SequencedFrame[]): Promise<void> {
-    const members = await participantIds(createDb(this.env.DB), this.conversationId);
+    const byRecipient = new Map<number, SequencedFrame[]>();
+    let current: number[] | undefined;
+    for (const { recipients, ...frame } of frames) {
+      const members = recipients ?? (current ??= await participantIds(createDb(this.env.DB), this.conversationId));
+      for (const userId of members) {
+        const list = byRecipient.get(userId) ?? [];
+        list.push(frame);
+        byRecipient.set(userId, list);
+      }
+    }
     const results = await Promise.allSettled(
-      members.map((userId) => this.env.USER_INBOX.getByName(String(userId)).deliverMessages(frames)),
+      [...byRecipient].map(([userId, list]) => this.env.USER_INBOX.getByName(String(userId)).deliverMessages(list)),
     );
     const failed = results.filter((r) => r.status === "rejected").length;
     if (failed > 0) {
-      console.error(`inbox forward: ${failed} of ${members.length} inboxes failed (conversation ${this.conversationId})`);
+      console.error(`inbox forward: ${failed} of ${results.length} inboxes failed (conversation ${this.conversationId})`);
     }
   }
 }

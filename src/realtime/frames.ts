@@ -23,6 +23,8 @@ export interface SequencedFrame {
   conversationId: number;
   seq: number;
   text: string;
+  /** Who took part when it was committed (the inboxes to forward to), where the sender knew. */
+  recipients?: number[];
 }
 
 export const CLOSE = {
@@ -46,10 +48,11 @@ export interface SocketIdentity {
   socketId?: string;
 }
 
-export function messageFrame(message: MessageResponse): SequencedFrame {
+export function messageFrame(message: MessageResponse, recipients?: number[]): SequencedFrame {
   return {
     conversationId: message.conversationId,
     seq: message.seq,
     text: JSON.stringify({ type: "newMessage", data: message } satisfies ServerFrame),
+    ...(recipients ? { recipients } : {}),
   };
 }

@@ -17,10 +17,15 @@ function logFailure(what: string, conversationId: number) {
     console.error(`${what} failed for conversation ${conversationId}: ${err instanceof Error ? err.name : "error"}`);
 }
 
-/** A committed message: to the conversation's room, which orders it and forwards it to inboxes. */
-export function publishMessage(c: Context<AppEnv>, message: MessageResponse): void {
+/**
+ * A committed message: to the conversation's room, which orders it and forwards it to the inboxes
+ * of `participantIds` (who took part at the commit).
+ */
+export function publishMessage(c: Context<AppEnv>, message: MessageResponse, participantIds: number[]): void {
   c.executionCtx.waitUntil(
-    room(c.env, message.conversationId).publish(message).catch(logFailure("broadcast", message.conversationId)),
+    room(c.env, message.conversationId)
+      .publish(message, participantIds)
+      .catch(logFailure("broadcast", message.conversationId)),
   );
 }
 
