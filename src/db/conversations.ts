@@ -193,11 +193,3 @@ export async function callerIsParticipant(db: Database, conversationId: number, 
     .get();
   return row !== undefined;
 }
-
-export function participantIdsQuery(db: Database, conversationId: number) {
-  return db.select({ userId: participants.userId }).from(participants).where(eq(participants.conversationId, conversationId));
-}
-
-export async function participantIds(db: Database, conversationId: number): Promise<number[]> {
-  return (await participantIdsQuery(db, conversationId)).map((r) => r.userId);
-}

@@ -1,7 +1,8 @@
 import { and, asc, desc, eq, gt, lt, sql } from "drizzle-orm";
 import type { Database } from "../env";
 import type { HistoryQuery } from "../schemas/messages";
-import { isParticipant, participantIdsQuery } from "./conversations";
+import { isParticipant } from "./conversations";
+import { onlineInboxesQuery } from "./presence";
 import { conversations, messages, users } from "./schema";
 
 export interface NewMessage {
@@ -22,7 +23,7 @@ export interface StoredMessage extends NewMessage {
 }
 
 export type InsertOutcome =
-  | { kind: "created"; message: StoredMessage; participantIds: number[] }
+  | { kind: "created"; message: StoredMessage; inboxRecipients: number[] }
   | { kind: "duplicate"; message: StoredMessage }
   | { kind: "forbidden" };
 
@@ -46,7 +47,8 @@ const messageColumns = {
  * conversation's `lastSeq`/`lastMessageId`, only if a row was inserted. D1 runs a batch as one
  * transaction and writes one at a time, so seqs are consecutive whatever the concurrency. A repeated
  * `clientMessageId` inserts nothing (ON CONFLICT DO NOTHING), which also covers two racing retries.
- * The batch also reads who takes part at the moment of the commit: the inboxes to forward it to.
+ * The batch also reads which participants have an inbox device connected at the moment of the
+ * commit: the inboxes to forward it to.
  */
 export async function insertMessage(
   db: Database,
@@ -91,14 +93,14 @@ export async function insertMessage(
           sql`${conversations.lastSeq} < (select max(${messages.seq}) from ${messages} where ${messages.conversationId} = ${conversationId})`,
         ),
       ),
-    participantIdsQuery(db, conversationId),
+    onlineInboxesQuery(db, conversationId),
   ]);
   const row = inserted[0];
   if (row) {
     return {
       kind: "created",
       message: { ...message, id: row.id, seq: row.seq, senderUsername: sender.username, createdAt },
-      participantIds: members.map((m) => m.userId),
+      inboxRecipients: members.map((m) => m.userId),
     };
   }
   if (message.clientMessageId !== null) {

@@ -90,3 +90,16 @@ export const messages = sqliteTable(
     ),
   ],
 );
+
+/**
+ * Whether a user has an inbox socket open, written by their inbox object (`version` orders its
+ * writes). Messages are forwarded only to inboxes marked online: most members are offline, and
+ * waking an object for nobody is the write path's biggest cost.
+ */
+export const inboxPresence = sqliteTable("inbox_presence", {
+  userId: integer("user_id")
+    .primaryKey()
+    .references(() => users.id, { onDelete: "cascade" }),
+  online: integer("online", { mode: "boolean" }).notNull(),
+  version: integer("version").notNull(),
+});

@@ -1,5 +1,5 @@
 import { createDb } from "../db/client";
-import { participantIds } from "../db/conversations";
+import { onlineInboxes } from "../db/presence";
 import { listMessagesAfterSeq } from "../db/messages";
 import { type MessageResponse, presentMessage } from "../lib/presenters";
 import { CLOSE, type MembershipFrame, messageFrame, type SequencedFrame } from "./frames";
@@ -23,14 +23,14 @@ export class ConversationRoom extends SocketHub {
     return Number(this.ctx.id.name);
   }
 
-  protected override onAccepted(request: Request): void {
+  protected override async onAccepted(request: Request): Promise<void> {
     // Delivery starts after the last message committed when the first socket was admitted.
     this.sequencer.startAt(this.conversationId, Number(request.headers.get(LAST_SEQ_HEADER)) || 0);
   }
 
   /**
-   * Called after a message is committed to D1, with who took part at that moment. Calls may
-   * arrive out of order; see Sequencer.
+   * Called after a message is committed to D1, with the participants whose inbox had a device
+   * connected at that moment. Calls may arrive out of order; see Sequencer.
    */
   async publish(message: MessageResponse, recipients?: number[]): Promise<void> {
     // A room that never saw a socket starts before seq 1: a late first message is held, not lost.
@@ -63,15 +63,15 @@ export class ConversationRoom extends SocketHub {
   }
 
   /**
-   * Inbox fan-out, off the POST's path: one call per participant, each failing alone. The
-   * participants come with the message (read in the commit's own batch); only frames fetched from
+   * Inbox fan-out, off the POST's path: one call per connected inbox, each failing alone. The
+   * recipients come with the message (read in the commit's own batch); only frames fetched from
    * D1 to fill a gap need a query here.
    */
   private async forwardToInboxes(frames: SequencedFrame[]): Promise<void> {
     const byRecipient = new Map<number, SequencedFrame[]>();
     let current: number[] | undefined;
     for (const { recipients, ...frame } of frames) {
-      const members = recipients ?? (current ??= await participantIds(createDb(this.env.DB), this.conversationId));
+      const members = recipients ?? (current ??= await onlineInboxes(createDb(this.env.DB), this.conversationId));
       for (const userId of members) {
         const list = byRecipient.get(userId) ?? [];
         list.push(frame);

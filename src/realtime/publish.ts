@@ -19,12 +19,12 @@ function logFailure(what: string, conversationId: number) {
 
 /**
  * A committed message: to the conversation's room, which orders it and forwards it to the inboxes
- * of `participantIds` (who took part at the commit).
+ * of `inboxRecipients` (participants with an inbox device connected at the commit).
  */
-export function publishMessage(c: Context<AppEnv>, message: MessageResponse, participantIds: number[]): void {
+export function publishMessage(c: Context<AppEnv>, message: MessageResponse, inboxRecipients: number[]): void {
   c.executionCtx.waitUntil(
     room(c.env, message.conversationId)
-      .publish(message, participantIds)
+      .publish(message, inboxRecipients)
       .catch(logFailure("broadcast", message.conversationId)),
   );
 }

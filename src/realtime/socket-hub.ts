@@ -37,11 +37,12 @@ export abstract class SocketHub extends DurableObject<Env> {
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server, [userTag(identity.userId)]);
     server.serializeAttachment({ ...identity, socketId: crypto.randomUUID() } satisfies SocketIdentity);
-    this.onAccepted(request);
+    await this.onAccepted(request);
     return new Response(null, { status: 101, webSocket: client });
   }
 
-  protected onAccepted(_request: Request): void {}
+  /** Runs before the 101 goes back, so the client sees its socket open only once this is done. */
+  protected async onAccepted(_request: Request): Promise<void> {}
 
   override async webSocketMessage(ws: WebSocket): Promise<void> {
     const identity = identityOf(ws);

@@ -1,6 +1,7 @@
 import { createDb } from "../db/client";
 import { callerIsParticipant } from "../db/conversations";
 import { listMessagesAfterSeq } from "../db/messages";
+import { setInboxPresence } from "../db/presence";
 import { presentMessage } from "../lib/presenters";
 import { messageFrame, type SequencedFrame, type ServerFrame } from "./frames";
 import { SocketHub } from "./socket-hub";
@@ -22,8 +23,32 @@ export class UserInbox extends SocketHub {
    * A device that connects opens its socket, then catches up over REST: an inbox without sockets
    * has nobody to keep order for, so its ordering state starts afresh with the first device.
    */
-  protected override onAccepted(): void {
-    if (this.ctx.getWebSockets().length === 1) this.sequencer.reset();
+  protected override async onAccepted(): Promise<void> {
+    if (this.ctx.getWebSockets().length > 1) return;
+    this.sequencer.reset();
+    // Marked online before the client sees its socket open: nothing committed after that is missed.
+    await this.announcePresence(true);
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    await super.webSocketClose(ws, code, reason);
+    if (this.openSockets(ws) === 0) await this.announcePresence(false);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    await super.webSocketError(ws);
+    if (this.openSockets(ws) === 0) await this.announcePresence(false);
+  }
+
+  private openSockets(leaving: WebSocket): number {
+    return this.ctx.getWebSockets().filter((ws) => ws !== leaving && ws.readyState === WebSocket.OPEN).length;
+  }
+
+  /** Writes presence with a version from this object's storage, so a late older write cannot win. */
+  private async announcePresence(online: boolean): Promise<void> {
+    const version = (this.ctx.storage.kv.get<number>("presenceVersion") ?? 0) + 1;
+    this.ctx.storage.kv.put("presenceVersion", version);
+    await setInboxPresence(createDb(this.env.DB), this.userId, online, version);
   }
 
   /** Committed messages from a conversation room, in its order (calls from rooms may interleave). */

@@ -42,6 +42,6 @@ export const messageRoutes = createRouter().openapi(send, async (c) => {
   if (outcome.kind === "forbidden") throw notAParticipant();
   const { id: messageId, seq, createdAt: timestamp } = outcome.message;
   if (outcome.kind === "duplicate") return c.json({ messageId, seq, timestamp }, 200);
-  publishMessage(c, presentMessage(outcome.message), outcome.participantIds);
+  publishMessage(c, presentMessage(outcome.message), outcome.inboxRecipients);
   return c.json({ messageId, seq, timestamp }, 201);
 });

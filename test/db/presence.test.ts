@@ -1,0 +1,62 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { createDb } from "../../src/db/client";
+import { insertMessage } from "../../src/db/messages";
+import { onlineInboxes, setInboxPresence } from "../../src/db/presence";
+import { createConversation, randomBytes, registerUser } from "../helpers/api";
+import { inboxSocket, sleep } from "../helpers/sockets";
+
+const presenceOf = (userId: number) =>
+  env.DB.prepare("select online, version from inbox_presence where user_id = ?").bind(userId).first<{ online: number; version: number }>();
+
+async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
+  for (let i = 0; i < 50; i++) {
+    const value = await read();
+    if (ok(value)) return value;
+    await sleep(50);
+  }
+  return read();
+}
+
+describe("inbox presence", () => {
+  it("is online while any device of the user is connected, offline once the last one leaves", async () => {
+    const alice = await registerUser("prs");
+    expect(await presenceOf(alice.userId)).toBeNull();
+    const phone = await inboxSocket(alice.token);
+    expect((await presenceOf(alice.userId))?.online).toBe(1); // written before the 101
+    const laptop = await inboxSocket(alice.token);
+    phone.ws.close(1000, "bye");
+    await phone.closed;
+    await sleep(100);
+    expect((await presenceOf(alice.userId))?.online).toBe(1);
+    laptop.ws.close(1000, "bye");
+    await laptop.closed;
+    expect((await until(() => presenceOf(alice.userId), (p) => p?.online === 0))?.online).toBe(0);
+  });
+
+  it("ignores a write older than the last one", async () => {
+    const alice = await registerUser("prs");
+    const db = createDb(env.DB);
+    await setInboxPresence(db, alice.userId, true, 5);
+    await setInboxPresence(db, alice.userId, false, 4);
+    expect(await presenceOf(alice.userId)).toEqual({ online: 1, version: 5 });
+    await setInboxPresence(db, alice.userId, false, 6);
+    expect(await presenceOf(alice.userId)).toEqual({ online: 0, version: 6 });
+  });
+
+  it("the commit names only the participants with a device connected as inbox recipients", async () => {
+    const [alice, bob, carol] = await Promise.all([registerUser("prs"), registerUser("prs"), registerUser("prs")]);
+    const id = await createConversation(alice, bob, carol);
+    await inboxSocket(bob.token);
+    const outcome = await insertMessage(
+      createDb(env.DB),
+      {
+        conversationId: id, senderId: alice.userId, nonce: randomBytes(12), ciphertext: randomBytes(8),
+        authTag: randomBytes(16), associatedData: null, clientMessageId: null,
+      },
+      alice,
+    );
+    expect(outcome.kind === "created" && outcome.inboxRecipients).toEqual([bob.userId]);
+    expect(await onlineInboxes(createDb(env.DB), id)).toEqual([bob.userId]);
+  });
+});
