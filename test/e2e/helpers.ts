@@ -1,44 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { inject } from "vitest";
 
-// The client's view of the contract (test/e2e is Node-side and does not import Worker code).
+// The client's view of the contract: the types of the client library (client/types.ts).
+import type { Conversation, MessageResponse, ServerFrame } from "../../client/types.ts";
 
-export interface MessageResponse {
-  messageId: number;
-  seq: number;
-  conversationId: number;
-  senderId: number;
-  senderUsername: string;
-  timestamp: string;
-  nonce: string;
-  ciphertext: string;
-  authTag: string;
-  associatedData: string | null;
-  clientMessageId: string | null;
-}
-
-export interface Conversation {
-  conversationId: number;
-  title: string | null;
-  createdAt: string;
-  lastMessageId: number | null;
-  participants: { userId: number; username: string; joinedAt: string }[];
-  encryptedKey: string;
-}
-
-export interface MembershipData {
-  conversationId: number;
-  userId: number;
-  username: string;
-  by: number;
-}
-
-export type Frame =
-  | { type: "newMessage"; data: MessageResponse }
-  | { type: "participantAdded"; data: MembershipData }
-  | { type: "participantRemoved"; data: MembershipData }
-  | { type: "conversationCreated"; data: Conversation }
-  | { type: "error"; error: { code: string; message: string } };
+export type { Conversation, MessageResponse };
+export type Frame = ServerFrame;
 
 export interface ApiResponse<T = unknown> {
   status: number;
