@@ -97,9 +97,9 @@ export const messages = sqliteTable(
  * waking an object for nobody is the write path's biggest cost.
  */
 export const inboxPresence = sqliteTable("inbox_presence", {
-  userId: integer("user_id")
-    .primaryKey()
-    .references(() => users.id, { onDelete: "cascade" }),
+  // No foreign key: a row for a user that does not exist is harmless (it joins with no participant),
+  // and an inbox must not fail its device's upgrade over it.
+  userId: integer("user_id").primaryKey(),
   online: integer("online", { mode: "boolean" }).notNull(),
   version: integer("version").notNull(),
 });

@@ -1,13 +1,14 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, createHmac, randomBytes } from "node:crypto";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:http";
-import { createRequire } from "node:module";
 import type { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { readWranglerConfig, wranglerBin, wranglerEnv } from "../../bench/lib/servers.mjs";
+import { runtimePaths, writeWorkerdConfig } from "../../bench/lib/workerd.mjs";
 import { captureOutput, freePort, killGroup, waitUntilHealthy } from "./processes.js";
 import { baseUrl, closeAll, inboxSocketUrl, newUser, openSocket, type TestSocket } from "./helpers.js";
 
@@ -17,32 +18,13 @@ import { baseUrl, closeAll, inboxSocketUrl, newUser, openSocket, type TestSocket
  * broadcast. Under `wrangler dev` the flag has no effect (miniflare's entry worker terminates the
  * client's socket and negotiates compression itself), so the header check runs where the runtime
  * honours the flag: the bundle `wrangler deploy --dry-run` produced, under plain `workerd serve`.
- * Plain workerd has no D1, so the check uses the inbox socket (`/ws?token=`), whose admission needs
- * only the JWT secret and whose socket is accepted by the UserInbox Durable Object.
+ * The servers are configured by the benchmark's own generator (bench/lib/workerd.mjs: D1 wired as
+ * miniflare wires it, over a database migrated with wrangler); the check uses the inbox socket
+ * (`/ws?token=`), accepted by the UserInbox Durable Object after it records its presence in D1.
  */
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const FLAG = "no_web_socket_compression";
-
-interface WranglerToml {
-  compatibilityDate: string;
-  compatibilityFlags: string[];
-  vars: Record<string, string>;
-}
-
-/** The few top-level settings this check needs, read from wrangler.toml without a TOML library. */
-function readWranglerToml(): WranglerToml {
-  const text = readFileSync(join(ROOT, "wrangler.toml"), "utf8").replace(/^\s*#.*$/gm, "");
-  const date = /^compatibility_date\s*=\s*"([^"]+)"/m.exec(text)?.[1];
-  const flagsList = /^compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(text)?.[1] ?? "";
-  const compatibilityFlags = [...flagsList.matchAll(/"([^"]+)"/g)].map((m) => m[1]!);
-  const varsSection = /^\[vars\]\s*$([\s\S]*?)(?=^\s*\[|(?![\s\S]))/m.exec(text)?.[1] ?? "";
-  const vars = Object.fromEntries(
-    [...varsSection.matchAll(/^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"]*)"\s*$/gm)].map((m) => [m[1]!, m[2]!]),
-  );
-  if (!date) throw new Error("wrangler.toml has no compatibility_date");
-  return { compatibilityDate: date, compatibilityFlags, vars };
-}
 
 /** An HS256 token like the Worker's own, for a Worker whose secret this test chose. */
 function mintToken(secret: string, claims: { sub: string; username: string; iss: string; aud: string }): string {
@@ -90,27 +72,21 @@ function rawUpgrade(url: string): Promise<UpgradeResult> {
   });
 }
 
-const capnpString = (s: string) => JSON.stringify(s); // a JSON string is a valid Cap'n Proto text literal
-
-function workerConfig(name: string, flags: string[], date: string, bindings: Record<string, string>): string {
-  const text = Object.entries(bindings).map(([k, v]) => `(name = ${capnpString(k)}, text = ${capnpString(v)})`);
-  return `const ${name} :Workerd.Worker = (
-  modules = [ (name = "index.js", esModule = embed "index.js") ],
-  compatibilityDate = ${capnpString(date)},
-  compatibilityFlags = [ ${flags.map(capnpString).join(", ")} ],
-  bindings = [
-    ${[...text, '(name = "CONVERSATION_ROOM", durableObjectNamespace = "ConversationRoom")', '(name = "USER_INBOX", durableObjectNamespace = "UserInbox")'].join(",\n    ")}
-  ],
-  durableObjectNamespaces = [
-    (className = "ConversationRoom", uniqueKey = "${name}-ConversationRoom", enableSql = true),
-    (className = "UserInbox", uniqueKey = "${name}-UserInbox", enableSql = true),
-  ],
-  durableObjectStorage = (inMemory = void),
-);`;
+/** `wrangler d1 migrations apply DB --local --persist-to DIR`: a real, migrated local D1. */
+function migrate(persistDir: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [wranglerBin, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], {
+      cwd: ROOT,
+      env: wranglerEnv(),
+      stdio: "ignore",
+    });
+    child.once("error", reject);
+    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`migrations apply exited ${code}`))));
+  });
 }
 
 describe("WebSocket compression", () => {
-  const toml = readWranglerToml();
+  const toml = readWranglerConfig(ROOT);
 
   it(`wrangler.toml sets the ${FLAG} compatibility flag`, () => {
     expect(toml.compatibilityFlags).toContain(FLAG);
@@ -121,15 +97,13 @@ describe("WebSocket compression", () => {
     const issuer = "parley-e2e";
     const audience = "parley-e2e-clients";
     let dir: string;
-    let workerd: ChildProcess | undefined;
+    const servers: ChildProcess[] = [];
     let configured: string; // wrangler.toml's flags
     let control: string; // the same without the flag: shows the check can fail
 
     beforeAll(async () => {
       dir = mkdtempSync(join(tmpdir(), "parley-e2e-workerd-"));
-      copyFileSync(join(inject("bundleDir"), "index.js"), join(dir, "index.js"));
-      const [configuredPort, controlPort] = [await freePort(), await freePort()];
-      const bindings = {
+      const vars = {
         ...toml.vars,
         JWT_SECRET: secret,
         JWT_ISSUER: issuer,
@@ -137,37 +111,37 @@ describe("WebSocket compression", () => {
         ALLOWED_ORIGINS: "",
         RATE_LIMITS: "off",
       };
-      writeFileSync(
-        join(dir, "config.capnp"),
-        `using Workerd = import "/workerd/workerd.capnp";
-const config :Workerd.Config = (
-  services = [ (name = "configured", worker = .configured), (name = "control", worker = .control) ],
-  sockets = [
-    (name = "configured", address = "127.0.0.1:${configuredPort}", http = (), service = "configured"),
-    (name = "control", address = "127.0.0.1:${controlPort}", http = (), service = "control"),
-  ],
-);
-${workerConfig("configured", toml.compatibilityFlags, toml.compatibilityDate, bindings)}
-${workerConfig("control", toml.compatibilityFlags.filter((f) => f !== FLAG), toml.compatibilityDate, bindings)}
-`,
-      );
-      // The workerd that wrangler itself runs (node_modules/workerd may be the test plugin's older one).
-      const requireFromWrangler = createRequire(join(ROOT, "node_modules", "wrangler", "package.json"));
-      const { default: workerdBin } = requireFromWrangler("workerd") as { default: string };
-      workerd = spawn(workerdBin, ["serve", "config.capnp", "--experimental"], {
-        cwd: dir,
-        detached: true,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      const logs = captureOutput(workerd, "workerd");
-      configured = `127.0.0.1:${configuredPort}`;
-      control = `127.0.0.1:${controlPort}`;
-      await waitUntilHealthy(`http://${configured}/health`, workerd, 30_000, logs);
-      await waitUntilHealthy(`http://${control}/health`, workerd, 30_000, logs);
-    });
+      const start = async (name: string, flags: string[]) => {
+        const persistDir = join(dir, `${name}-state`);
+        await migrate(persistDir);
+        const port = await freePort();
+        const configFile = writeWorkerdConfig({
+          dir: join(dir, name),
+          bundleFile: join(inject("bundleDir"), "index.js"),
+          persistDir,
+          port,
+          wrangler: { ...toml, compatibilityFlags: flags },
+          vars,
+        });
+        const child = spawn(runtimePaths().workerdBin, ["serve", "--experimental", configFile], {
+          cwd: join(dir, name),
+          detached: true,
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        servers.push(child);
+        const logs = captureOutput(child, `workerd ${name}`);
+        await waitUntilHealthy(`http://127.0.0.1:${port}/health`, child, 30_000, logs);
+        return `127.0.0.1:${port}`;
+      };
+      [configured, control] = await Promise.all([
+        start("configured", toml.compatibilityFlags),
+        // Control: the same bundle without the flag, to show the check can fail.
+        start("control", toml.compatibilityFlags.filter((f) => f !== FLAG)),
+      ]);
+    }, 90_000);
 
     afterAll(async () => {
-      if (workerd) await killGroup(workerd);
+      await Promise.all(servers.map((child) => killGroup(child)));
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
