@@ -157,6 +157,7 @@ const stats = {
   socketsOpened: 0,
   socketConnectFailures: 0,
   socketDropsByClient: 0,
+  serverClosesLingering: 0, // server close frames whose connection was still open 1 s later (we ended it)
   socketCloses: {},
   gapCatchUps: 0, // catch-ups started because a frame's seq jumped
   socketSeqJumps: 0, // on one socket, seq went up by more than one (allowed only as a socket's first frame)
@@ -642,11 +643,24 @@ class Client {
       target.ws = ws;
       target.openedAt = Number(elapsed());
       ws.on("message", (data) => this.onFrame(target, data));
+      // A close frame from the server (CLOSING without our own close()) means nothing more will come.
+      // workerd keeps the TCP connection of a hibernatable socket the object closed until the object
+      // goes idle (about 10 s after its last event), and `close` only fires then (in browsers too):
+      // rather than sit deaf that long, end the connection ourselves.
+      const watch = setInterval(() => {
+        if (ws.readyState !== WebSocket.CLOSING || ws.closingByUs) return;
+        ws.closeFrameAt ??= Date.now();
+        if (Date.now() - ws.closeFrameAt >= 1000) {
+          stats.serverClosesLingering += 1;
+          ws.terminate(); // "close" then fires with the server's code
+        }
+      }, 100);
       // Socket first (it is open now), then catch up over REST.
       const catchUp = (target.kind === "room" ? this.catchUp(target.conv, "rest") : this.inboxCatchUp()).then(() => {
         if (target.ws === ws) target.ready = true;
       }).catch(fatal);
       const { code, reason } = await closed;
+      clearInterval(watch);
       target.ws = null;
       target.ready = false;
       const key = `${code}${reason ? ` ${reason}` : ""}`;
@@ -665,6 +679,7 @@ class Client {
       if (open.length === 0 || !chance(0.6)) continue;
       const target = pick(open);
       stats.socketDropsByClient += 1;
+      target.ws.closingByUs = true;
       if (chance(0.5)) target.ws.close(chance(0.5) ? 1000 : 4000, "soak drop");
       else target.ws.terminate(); // no close frame: the TCP connection just goes away
     }
@@ -673,6 +688,7 @@ class Client {
   async stopSockets() {
     await Promise.all(
       this.sockets.map(async (t) => {
+        if (t.ws) t.ws.closingByUs = true;
         t.ws?.close(1000, "soak over");
         await Promise.race([t.loop, sleep(5000)]);
         t.ws?.terminate();
@@ -1132,7 +1148,8 @@ async function main() {
   row("received via socket", stats.receivedViaSocket,
     `(dropped as already held: ${stats.overlap.socket} socket frames, ${stats.overlap.rest} REST rows; both paths overlap on purpose)`);
   row("caught up via REST", stats.caughtUpViaRest, `(+${stats.caughtUpInFinal} only in the final catch-up; ${stats.gapCatchUps} gap-triggered catch-ups)`);
-  row("sockets opened", stats.socketsOpened, `(${stats.socketDropsByClient} dropped by clients, ${stats.socketConnectFailures} failed connects, ${stats.relogins} re-logins)`);
+  row("sockets opened", stats.socketsOpened, `(${stats.socketDropsByClient} dropped by clients, ${stats.socketConnectFailures} failed connects, ` +
+    `${stats.relogins} re-logins, ${stats.serverClosesLingering} server closes whose connection lingered)`);
   row("server restarts (SIGKILL)", stats.serverRestarts, `(downtime ${stats.restartDowntimeMs.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(", ")})`);
   row("messages in the database", perConversation.reduce((n, c) => n + c.messages, 0), `(SQL: ${sql ? `${sql.dupes.length} duplicate clientMessageIds` : "not checked"})`);
   row("lost", lost);
