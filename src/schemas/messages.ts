@@ -28,7 +28,6 @@ export const historyQuery = z
     path: ["after"],
   });
 
-export type SendMessageBody = z.output<typeof sendMessageBody>;
 export type HistoryQuery = z.output<typeof historyQuery>;
 
 export const messageAckSchema = z

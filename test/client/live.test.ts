@@ -92,21 +92,6 @@ describe("HTTP retries", () => {
     expect(calls).toBe(2);
   });
 
-  it("stops when the catch-up itself is refused with 403, and retries other failures", async () => {
-    const server = new FakeServer();
-    server.failWith = new Error("network down");
-    const { closes, errors } = feed(server);
-    await waitUntil(() => server.sockets.length === 1);
-    server.last.open();
-    await waitUntil(() => server.sockets.length === 2); // a failed catch-up starts over
-    expect(errors[0]).toMatchObject({ message: "network down" });
-    server.failWith = new ParleyError(403, "forbidden", "not a participant of this conversation");
-    server.last.open();
-    await waitUntil(() => closes.length === 1);
-    expect(closes[0]).toMatchObject({ cause: "policy", reason: "not a participant of this conversation" });
-    expect(server.sockets).toHaveLength(2);
-  });
-
   it("gives up after maxAttempts and reports the last error with its code and details", async () => {
     let calls = 0;
     const http = new HttpTransport({

@@ -1,8 +1,7 @@
-import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it, onTestFinished } from "vitest";
-import type { ConversationRoom } from "../../src/realtime/conversation-room";
+import { describe, expect, it } from "vitest";
 import { createConversation, history, registerUser, sendMessage } from "../helpers/api";
+import { makeObjectThrow } from "../helpers/faults";
 import { conversationSocket, messagesOf, sleep } from "../helpers/sockets";
 
 describe("the broadcast failing", () => {
@@ -14,18 +13,7 @@ describe("the broadcast failing", () => {
     const first = await sendMessage(alice, id);
     await socket.waitFor((f) => messagesOf(f).length === 1);
     const room = env.CONVERSATION_ROOM.getByName(String(id));
-    const restore = await runInDurableObject(room, (instance: ConversationRoom) => {
-      const proto = Object.getPrototypeOf(instance) as ConversationRoom;
-      const original = proto.publish;
-      proto.publish = async function (this: ConversationRoom, message) {
-        if (message.conversationId === id) throw new Error("broadcast down");
-        return original.call(this, message);
-      };
-      return () => {
-        proto.publish = original;
-      };
-    });
-    onTestFinished(restore);
+    await makeObjectThrow(room, "publish");
     const lost = await sendMessage(alice, id);
     expect(lost.status).toBe(201);
     await sleep(100);

@@ -1,3 +1,6 @@
+import { runInDurableObject } from "cloudflare:test";
+import { onTestFinished } from "vitest";
+
 const RUNS = new Set(["run", "all", "first", "raw"]);
 
 /**
@@ -41,4 +44,24 @@ export function failingD1(db: D1Database, failAt: number): { db: D1Database; exe
     },
   });
   return { db: wrapped, executed: () => count };
+}
+
+/**
+ * Makes `method` of the one Durable Object behind `stub` throw until the test ends. RPC only
+ * reaches prototype methods, so the class's method is wrapped and fails only for that object's name.
+ */
+export async function makeObjectThrow(stub: DurableObjectStub, method: string): Promise<void> {
+  const name = stub.id.name;
+  const restore = await runInDurableObject(stub, (instance: DurableObject) => {
+    const proto = Object.getPrototypeOf(instance) as Record<string, (...args: unknown[]) => unknown>;
+    const original = proto[method]!;
+    proto[method] = async function (this: { ctx: DurableObjectState }, ...args: unknown[]) {
+      if (this.ctx.id.name === name) throw new Error(`${method} down (injected)`);
+      return original.apply(this, args);
+    };
+    return () => {
+      proto[method] = original;
+    };
+  });
+  onTestFinished(restore);
 }

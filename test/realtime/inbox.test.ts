@@ -1,8 +1,8 @@
-import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it, onTestFinished } from "vitest";
-import type { UserInbox } from "../../src/realtime/user-inbox";
+import { describe, expect, it } from "vitest";
 import { b64, call, createConversation, json, randomBytes, registerUser, sendMessage, type TestUser } from "../helpers/api";
+import { makeObjectThrow } from "../helpers/faults";
 import { commitSilently } from "../helpers/messages";
 import { inboxSocket, messagesOf, sleep } from "../helpers/sockets";
 
@@ -136,19 +136,7 @@ describe("inbox socket (GET /ws?token=)", () => {
     const bob = await registerUser("inb");
     const id = await createConversation(alice, bob);
     const [aliceSocket, bobSocket] = await Promise.all([inboxSocket(alice.token), inboxSocket(bob.token)]);
-    // Fault injection on the class itself (RPC only reaches prototype methods): Bob's inbox throws.
-    const restore = await runInDurableObject(inbox(bob.userId), (instance: UserInbox) => {
-      const proto = Object.getPrototypeOf(instance) as UserInbox;
-      const original = proto.deliverMessages;
-      proto.deliverMessages = async function (this: UserInbox, frames) {
-        if (this.ctx.id.name === String(bob.userId)) throw new Error("inbox down");
-        return original.call(this, frames);
-      };
-      return () => {
-        proto.deliverMessages = original;
-      };
-    });
-    onTestFinished(restore);
+    await makeObjectThrow(inbox(bob.userId), "deliverMessages");
     const sent = await sendMessage(alice, id);
     expect(sent.status).toBe(201);
     await aliceSocket.waitFor((f) => messagesOf(f).length === 1);
