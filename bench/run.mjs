@@ -22,9 +22,9 @@ import { dirname, join, relative, resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
 import { agent, round } from "./lib/http.mjs";
 import { cpuMs, hasTaskset, killAll, machineCpu, pinSelf, runCommand, waitIdle } from "./lib/procs.mjs";
+import { bundleModules, startProfiling, summariseProfile } from "./lib/profiler.mjs";
 import { createConversation, historySql, loginUsers, mintTokens, registerUsers } from "./lib/seed.mjs";
 import { PlainWorkerd, readWranglerConfig, WranglerDev, wranglerBin, wranglerEnv } from "./lib/servers.mjs";
-import { bundleModules, startProfiling, summariseProfile } from "./lib/profiler.mjs";
 import { runtimePaths } from "./lib/workerd.mjs";
 import { ceiling, history, write } from "./scenarios/http.mjs";
 import { capacity, fanout, openGroup, scale } from "./scenarios/sockets.mjs";
@@ -34,7 +34,10 @@ const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
 const keep = argv.includes("--keep");
-const only = argv.find((a) => a.startsWith("--only="))?.slice(7).split(",");
+const only = argv
+  .find((a) => a.startsWith("--only="))
+  ?.slice(7)
+  .split(",");
 const wantWranglerDev = argv.includes("--wrangler-dev") || (!quick && !argv.includes("--no-wrangler-dev"));
 const profiling = argv.includes("--profile");
 const bundleArg = argv.find((a) => a.startsWith("--bundle="))?.slice(9);
@@ -43,7 +46,9 @@ const runs = (name) => (only ? only.some((o) => name.startsWith(o)) : name !== "
 
 const [major, minor] = process.versions.node.split(".").map(Number);
 if (major < 22 || (major === 22 && minor < 12)) {
-  console.error(`bench: Node ${process.versions.node} is too old for wrangler; run it with \`npm run bench\` (uses the project's Node 24).`);
+  console.error(
+    `bench: Node ${process.versions.node} is too old for wrangler; run it with \`npm run bench\` (uses the project's Node 24).`,
+  );
   process.exit(1);
 }
 
@@ -166,7 +171,9 @@ async function attempt(name, fn, server) {
   let settle;
   const pid = server?.pid;
   if (pid) settle = await waitIdle(pid, { maxMs: quick ? 8000 : 30_000 });
-  log(`${name}…${settle && settle.ms > 1000 ? ` (server busy ${(settle.ms / 1000).toFixed(1)} s with earlier work first)` : ""}`);
+  log(
+    `${name}…${settle && settle.ms > 1000 ? ` (server busy ${(settle.ms / 1000).toFixed(1)} s with earlier work first)` : ""}`,
+  );
   const profiler = profiling && server?.inspectorPort ? await startProfiling(server.inspectorPort) : undefined;
   const m0 = machineCpu();
   const s0 = pid ? cpuMs(pid) : 0;
@@ -202,8 +209,15 @@ async function saveProfiles(name, byTarget, bundleFile) {
   for (const [target, profile] of Object.entries(byTarget)) {
     const file = join(dir, `${name}-${target.replaceAll(":", "_")}.cpuprofile`);
     writeFileSync(file, JSON.stringify(profile));
-    const summary = summariseProfile(profile, (frame) => (frame.url.endsWith("worker.js") ? moduleOf(frame.lineNumber) : ""));
-    profiles[name][target] = { file: relative(root, file), busyMs: summary.busyMs, top: summary.top.slice(0, 25), totals: summary.totals.slice(0, 40) };
+    const summary = summariseProfile(profile, (frame) =>
+      frame.url.endsWith("worker.js") ? moduleOf(frame.lineNumber) : "",
+    );
+    profiles[name][target] = {
+      file: relative(root, file),
+      busyMs: summary.busyMs,
+      top: summary.top.slice(0, 25),
+      totals: summary.totals.slice(0, 40),
+    };
   }
 }
 
@@ -212,7 +226,8 @@ function printProfiles() {
     for (const [target, p] of Object.entries(byTarget)) {
       console.log(`\nprofile ${name} / ${target}: ${p.busyMs} ms of JavaScript (${p.file})`);
       console.log("  self ms  total ms  function");
-      for (const row of p.top.slice(0, 15)) console.log(`  ${String(row.selfMs).padStart(7)}  ${String(row.totalMs).padStart(8)}  ${row.function}`);
+      for (const row of p.top.slice(0, 15))
+        console.log(`  ${String(row.selfMs).padStart(7)}  ${String(row.totalMs).padStart(8)}  ${row.function}`);
     }
   }
 }
@@ -220,10 +235,15 @@ function printProfiles() {
 async function main() {
   const mach = machine();
   const vers = versions();
-  log(`Parley bench (${quick ? "quick" : "full"}) in ${runDir}; server core ${serverCpu ?? "any"}, load generator core ${generatorPinned ? 1 : "any"}`);
-  if (serverCpu === undefined) notes.push("taskset or a second core unavailable: server and load generator were not pinned");
+  log(
+    `Parley bench (${quick ? "quick" : "full"}) in ${runDir}; server core ${serverCpu ?? "any"}, load generator core ${generatorPinned ? 1 : "any"}`,
+  );
+  if (serverCpu === undefined)
+    notes.push("taskset or a second core unavailable: server and load generator were not pinned");
   if (P.scaleSockets > scaleCap) {
-    notes.push(`scale: only ${scaleCap} sockets, the open-files limit being ${openFilesLimit} (raise it with ulimit -n)`);
+    notes.push(
+      `scale: only ${scaleCap} sockets, the open-files limit being ${openFilesLimit} (raise it with ulimit -n)`,
+    );
     P.scaleSockets = scaleCap;
   }
 
@@ -232,19 +252,32 @@ async function main() {
 
   // Set-up commands may use every core (this process is pinned, and children inherit that).
   const allCores = hasTaskset ? `0-${cores - 1}` : undefined;
-  log(bundleOverride ? `using the bundle ${bundleOverride}; applying migrations…` : "building the bundle (wrangler deploy --dry-run) and applying migrations to a fresh local D1…");
+  log(
+    bundleOverride
+      ? `using the bundle ${bundleOverride}; applying migrations…`
+      : "building the bundle (wrangler deploy --dry-run) and applying migrations to a fresh local D1…",
+  );
   const bundleDir = join(runDir, "bundle");
   const bundleFile = bundleOverride ?? join(bundleDir, "index.js");
   await Promise.all([
     bundleOverride
       ? undefined
-      : runCommand(process.execPath, [wranglerBin, "deploy", "--dry-run", "--outdir", bundleDir], { cwd: root, env, cpu: allCores, logFile: join(runDir, "build.log") }),
-    runCommand(process.execPath, [wranglerBin, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], {
-      cwd: root,
-      env,
-      cpu: allCores,
-      logFile: join(runDir, "migrate.log"),
-    }),
+      : runCommand(process.execPath, [wranglerBin, "deploy", "--dry-run", "--outdir", bundleDir], {
+          cwd: root,
+          env,
+          cpu: allCores,
+          logFile: join(runDir, "build.log"),
+        }),
+    runCommand(
+      process.execPath,
+      [wranglerBin, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir],
+      {
+        cwd: root,
+        env,
+        cpu: allCores,
+        logFile: join(runDir, "migrate.log"),
+      },
+    ),
   ]);
 
   const server = new PlainWorkerd({
@@ -274,7 +307,11 @@ async function main() {
   const writeConversations = [];
   for (let i = 0; i < 10; i++) {
     const members = [users[(2 * i) % P.users], users[(2 * i + 1) % P.users]];
-    writeConversations.push({ id: await createConversation(server.base, members, `write ${i}`), sender: members[0], members });
+    writeConversations.push({
+      id: await createConversation(server.base, members, `write ${i}`),
+      sender: members[0],
+      members,
+    });
   }
   const group = async (title, n) => {
     const members = users.slice(0, n);
@@ -291,14 +328,21 @@ async function main() {
   if (runs("history")) {
     log(`seeding ${P.historyMessages.toLocaleString("en")} history messages with wrangler d1 execute…`);
     const sqlFile = join(runDir, "history.sql");
-    writeFileSync(sqlFile, historySql({ conversationId: historyConversation.id, senderId: users[0].userId, count: P.historyMessages }));
+    writeFileSync(
+      sqlFile,
+      historySql({ conversationId: historyConversation.id, senderId: users[0].userId, count: P.historyMessages }),
+    );
     const started = Date.now();
-    await runCommand(process.execPath, [wranglerBin, "d1", "execute", "DB", "--local", "--persist-to", persistDir, "--file", sqlFile, "--yes"], {
-      cwd: root,
-      env,
-      cpu: allCores,
-      logFile: join(runDir, "seed-history.log"),
-    });
+    await runCommand(
+      process.execPath,
+      [wranglerBin, "d1", "execute", "DB", "--local", "--persist-to", persistDir, "--file", sqlFile, "--yes"],
+      {
+        cwd: root,
+        env,
+        cpu: allCores,
+        logFile: join(runDir, "seed-history.log"),
+      },
+    );
     scenarios.seeding = { apiMs: seedApiMs, historyMs: Date.now() - started, historyMessages: P.historyMessages };
   } else {
     scenarios.seeding = { apiMs: seedApiMs };
@@ -308,17 +352,23 @@ async function main() {
   await server.start();
   log(`workerd serve restarted (pid ${server.pid})`);
   await attempt("ceiling", () => ceiling({ server, connections: P.httpConnections, durationS: P.httpS }), server);
-  await attempt("write", () => write({ server, conversations: writeConversations, connections: P.httpConnections, durationS: P.httpS }), server);
-  await attempt("history", () =>
-    history({
-      server,
-      conversationId: historyConversation.id,
-      user: users[0],
-      messages: P.historyMessages,
-      rate: P.historyRate,
-      durationS: P.historyS,
-      throughputS: P.historyThroughputS,
-    }),
+  await attempt(
+    "write",
+    () => write({ server, conversations: writeConversations, connections: P.httpConnections, durationS: P.httpS }),
+    server,
+  );
+  await attempt(
+    "history",
+    () =>
+      history({
+        server,
+        conversationId: historyConversation.id,
+        user: users[0],
+        messages: P.historyMessages,
+        rate: P.historyRate,
+        durationS: P.historyS,
+        throughputS: P.historyThroughputS,
+      }),
     server,
   );
 
@@ -338,7 +388,13 @@ async function main() {
         const g = await openGroup({ server, kind, conversation, count });
         try {
           const run = await body(g);
-          return { members: conversation.members.length, connect: g.connect, negotiatedExtensions: g.negotiatedExtensions, warmup: g.warmup, ...run };
+          return {
+            members: conversation.members.length,
+            connect: g.connect,
+            negotiatedExtensions: g.negotiatedExtensions,
+            warmup: g.warmup,
+            ...run,
+          };
         } finally {
           await g.group.closeAll();
         }
@@ -346,8 +402,10 @@ async function main() {
       server,
     );
   };
-  const steady = (conversation, durationS) => (g) => fanout({ server, conversation, group: g.group, rate: P.fanoutRate, durationS });
-  const ladder = (conversation) => (g) => capacity({ server, conversation, group: g.group, ladder: P.capacityLadder, stepS: P.capacityStepS });
+  const steady = (conversation, durationS) => (g) =>
+    fanout({ server, conversation, group: g.group, rate: P.fanoutRate, durationS });
+  const ladder = (conversation) => (g) =>
+    capacity({ server, conversation, group: g.group, ladder: P.capacityLadder, stepS: P.capacityStepS });
   await socketScenario("fanout", "ws", fan100, P.fanoutSockets, steady(fan100, P.fanoutS));
   await socketScenario("browser", "browser", browser100, P.fanoutSockets, steady(browser100, P.browserS));
   await socketScenario("capacity100", "ws", fan100, P.fanoutSockets, ladder(fan100));
@@ -356,7 +414,14 @@ async function main() {
     await fresh("scale");
     await attempt(
       "scale",
-      () => scale({ server, conversation: scaleConversation, count: P.scaleSockets, idleS: P.scaleIdleS, deadlineMs: P.scaleDeadlineS * 1000 }),
+      () =>
+        scale({
+          server,
+          conversation: scaleConversation,
+          count: P.scaleSockets,
+          idleS: P.scaleIdleS,
+          deadlineMs: P.scaleDeadlineS * 1000,
+        }),
       server,
     );
   }
@@ -384,7 +449,13 @@ async function main() {
           await loginUsers(dev.base, senders);
           const conversations = writeConversations.map((c, i) => ({ ...c, sender: senders[i] }));
           const c = await ceiling({ server: dev, connections: P.httpConnections, durationS: P.httpS });
-          const w = await write({ server: dev, conversations, connections: P.httpConnections, durationS: P.httpS, tag: "wd" });
+          const w = await write({
+            server: dev,
+            conversations,
+            connections: P.httpConnections,
+            durationS: P.httpS,
+            tag: "wd",
+          });
           return { ceiling: c, write: w };
         },
         dev,
@@ -438,7 +509,12 @@ const TARGETS = {
   historyRatio: 1.5,
 };
 
-const fmt = (x, digits = 1) => (x === null || x === undefined || Number.isNaN(x) ? "–" : typeof x === "number" ? x.toLocaleString("en", { maximumFractionDigits: digits }) : String(x));
+const fmt = (x, digits = 1) =>
+  x === null || x === undefined || Number.isNaN(x)
+    ? "–"
+    : typeof x === "number"
+      ? x.toLocaleString("en", { maximumFractionDigits: digits })
+      : String(x);
 const lat = (l) => (l ? [l.p50, l.p90, l.p99, l.p999, l.max].map((x) => fmt(x, 1)) : ["–", "–", "–", "–", "–"]);
 const verdict = (ok) => (ok === null ? "–" : ok ? "yes" : "NO");
 
@@ -448,28 +524,96 @@ function table(r) {
   const add = (scenario, result, latency, errors, dropped, target, ok, context) => {
     const [p50, p90, p99, p999, max] = lat(latency);
     const others = context ? fmt(context.otherProcessesCores, 2) : "";
-    rows.push({ scenario, result, p50, p90, p99, p999, max, errors: fmt(errors, 0), dropped: fmt(dropped, 0), target, met: verdict(ok), others });
+    rows.push({
+      scenario,
+      result,
+      p50,
+      p90,
+      p99,
+      p999,
+      max,
+      errors: fmt(errors, 0),
+      dropped: fmt(dropped, 0),
+      target,
+      met: verdict(ok),
+      others,
+    });
   };
-  const failed = (name, target) => add(name, `ERROR: ${s[name]?.error?.split("\n")[0].slice(0, 60)}`, null, null, null, target, false);
+  const failed = (name, target) =>
+    add(name, `ERROR: ${s[name]?.error?.split("\n")[0].slice(0, 60)}`, null, null, null, target, false);
 
   if (s.ceiling?.error) failed("ceiling", "reference");
-  else if (s.ceiling) add("ceiling: GET /health", `${fmt(s.ceiling.okPerSecond, 0)} req/s (${s.ceiling.connections} conn)`, s.ceiling.latencyMs, s.ceiling.errors, null, "reference", null, s.ceiling.context);
+  else if (s.ceiling)
+    add(
+      "ceiling: GET /health",
+      `${fmt(s.ceiling.okPerSecond, 0)} req/s (${s.ceiling.connections} conn)`,
+      s.ceiling.latencyMs,
+      s.ceiling.errors,
+      null,
+      "reference",
+      null,
+      s.ceiling.context,
+    );
   if (s.write?.error) failed("write", "≥ 40% of ceiling");
   else if (s.write) {
     const ratio = s.ceiling?.okPerSecond ? s.write.okPerSecond / s.ceiling.okPerSecond : null;
     s.write.ratioToCeiling = ratio === null ? null : round(ratio, 3);
-    add("write: POST /messages", `${fmt(s.write.okPerSecond, 0)} req/s = ${fmt(ratio === null ? null : ratio * 100, 0)}% of ceiling`, s.write.latencyMs, s.write.errors, null, "≥ 40% of ceiling", ratio === null ? null : ratio >= TARGETS.writeRatio, s.write.context);
+    add(
+      "write: POST /messages",
+      `${fmt(s.write.okPerSecond, 0)} req/s = ${fmt(ratio === null ? null : ratio * 100, 0)}% of ceiling`,
+      s.write.latencyMs,
+      s.write.errors,
+      null,
+      "≥ 40% of ceiling",
+      ratio === null ? null : ratio >= TARGETS.writeRatio,
+      s.write.context,
+    );
     const cost = s.write.serverCpuPerRequestMs;
-    add("cost: server CPU / message", `${fmt(cost, 3)} ms (workerd ${fmt(s.write.serverCpuUtilisation * 100, 0)}% busy)`, null, s.write.errors, null, "≤ 2 ms mean", cost === null ? null : cost <= TARGETS.costMsPerMessage, s.write.context);
+    add(
+      "cost: server CPU / message",
+      `${fmt(cost, 3)} ms (workerd ${fmt(s.write.serverCpuUtilisation * 100, 0)}% busy)`,
+      null,
+      s.write.errors,
+      null,
+      "≤ 2 ms mean",
+      cost === null ? null : cost <= TARGETS.costMsPerMessage,
+      s.write.context,
+    );
   }
-  for (const [name, label] of [["fanout", "fan-out"], ["browser", "fan-out, browser-like"]]) {
+  for (const [name, label] of [
+    ["fanout", "fan-out"],
+    ["browser", "fan-out, browser-like"],
+  ]) {
     const f = s[name];
     if (f?.error) failed(name, "p50 ≤ 15, p99 ≤ 50 ms");
     else if (f) {
-      add(`${label}: warm-up broadcast`, `1st msg to last of ${f.sockets} sockets: ${fmt(f.warmup.toLastSocketMs)} ms`, null, f.warmup.errors, f.warmup.droppedFrames, "reported apart", null, f.context);
+      add(
+        `${label}: warm-up broadcast`,
+        `1st msg to last of ${f.sockets} sockets: ${fmt(f.warmup.toLastSocketMs)} ms`,
+        null,
+        f.warmup.errors,
+        f.warmup.droppedFrames,
+        "reported apart",
+        null,
+        f.context,
+      );
       const l = f.latencyToLastSocketMs;
-      const ok = l.p50 !== null && l.p50 <= TARGETS.fanoutP50Ms && l.p99 <= TARGETS.fanoutP99Ms && f.errors === 0 && f.droppedFrames === 0;
-      add(`${label}: ${f.rate} msg/s × ${f.sockets} sockets`, `to last socket (ext: ${f.negotiatedExtensions.join(",")})`, l, f.errors, f.droppedFrames, "p50 ≤ 15, p99 ≤ 50 ms", ok, f.context);
+      const ok =
+        l.p50 !== null &&
+        l.p50 <= TARGETS.fanoutP50Ms &&
+        l.p99 <= TARGETS.fanoutP99Ms &&
+        f.errors === 0 &&
+        f.droppedFrames === 0;
+      add(
+        `${label}: ${f.rate} msg/s × ${f.sockets} sockets`,
+        `to last socket (ext: ${f.negotiatedExtensions.join(",")})`,
+        l,
+        f.errors,
+        f.droppedFrames,
+        "p50 ≤ 15, p99 ≤ 50 ms",
+        ok,
+        f.context,
+      );
     }
   }
   for (const key of ["capacity10", "capacity100"]) {
@@ -477,14 +621,31 @@ function table(r) {
     if (c?.error) failed(key, "≥ 5,000 at p99 ≤ 100 ms");
     else if (c) {
       const shown = c.best ?? c.firstFailure;
-      const more = c.ladderExhausted ? " (top of ladder)" : c.best ? "" : ` (failed ${fmt(c.firstFailure?.targetDeliveriesPerSecond, 0)}/s)`;
-      add(`capacity: fan-out ${c.sockets}`, `${fmt(c.deliveriesPerSecond, 0)} deliveries/s (${fmt(c.messagesPerSecond, 1)} msg/s)${more}`, shown?.latencyToLastSocketMs, shown?.errors, shown?.droppedFrames, "≥ 5,000 at p99 ≤ 100 ms", c.deliveriesPerSecond >= TARGETS.capacityDeliveriesPerSecond, c.context);
+      const more = c.ladderExhausted
+        ? " (top of ladder)"
+        : c.best
+          ? ""
+          : ` (failed ${fmt(c.firstFailure?.targetDeliveriesPerSecond, 0)}/s)`;
+      add(
+        `capacity: fan-out ${c.sockets}`,
+        `${fmt(c.deliveriesPerSecond, 0)} deliveries/s (${fmt(c.messagesPerSecond, 1)} msg/s)${more}`,
+        shown?.latencyToLastSocketMs,
+        shown?.errors,
+        shown?.droppedFrames,
+        "≥ 5,000 at p99 ≤ 100 ms",
+        c.deliveriesPerSecond >= TARGETS.capacityDeliveriesPerSecond,
+        c.context,
+      );
     }
   }
   if (s.scale?.error) failed("scale", "all held, ≤ 1 GiB, ≤ 2 s");
   else if (s.scale) {
     const c = s.scale;
-    const ok = c.allHeld && c.rssMiB.peak <= TARGETS.scaleRssMiB && c.firstBroadcast.reachedAll && c.firstBroadcast.toLastSocketMs <= TARGETS.scaleBroadcastMs;
+    const ok =
+      c.allHeld &&
+      c.rssMiB.peak <= TARGETS.scaleRssMiB &&
+      c.firstBroadcast.reachedAll &&
+      c.firstBroadcast.toLastSocketMs <= TARGETS.scaleBroadcastMs;
     add(
       `scale: ${fmt(c.requested, 0)} idle sockets`,
       `held ${fmt(c.heldAfterIdle, 0)}${c.limitedBy ? ` (fd limit: ${fmt(c.attempted, 0)} tried)` : ""}; RSS ${fmt(c.rssMiB.afterIdle, 0)} MiB (peak ${fmt(c.rssMiB.peak, 0)}${c.limitedBy ? `, ~${fmt(c.rssMiB.projectedAtRequested, 0)} at ${fmt(c.requested, 0)}` : ""}); broadcast ${fmt(c.firstBroadcast.toLastSocketMs, 0)} ms, 2nd ${fmt(c.secondBroadcast.toLastSocketMs, 0)} ms; ${fmt(c.connect.connectsPerSecond, 0)} connects/s`,
@@ -499,16 +660,52 @@ function table(r) {
   if (s.history?.error) failed("history", "deep/first ≤ 1.5");
   else if (s.history) {
     const h = s.history;
-    add(`history: newest page (${fmt(h.messages, 0)} msgs)`, `${fmt(h.closedLoop.first.okPerSecond, 0)} req/s closed loop; latency at ${h.openLoop.ratePerPage}/s`, h.openLoop.first.latencyMs, h.openLoop.first.errors + h.closedLoop.first.errors, null, "reference", null, h.context);
-    add(`history: page at depth ${fmt(h.messages, 0)}`, `${fmt(h.closedLoop.deep.okPerSecond, 0)} req/s; deep/first p50 ${fmt(h.ratioP50, 2)}, p99 ${fmt(h.ratioP99, 2)}`, h.openLoop.deep.latencyMs, h.openLoop.deep.errors + h.closedLoop.deep.errors, null, "deep/first ≤ 1.5", h.ratioP50 <= TARGETS.historyRatio, h.context);
+    add(
+      `history: newest page (${fmt(h.messages, 0)} msgs)`,
+      `${fmt(h.closedLoop.first.okPerSecond, 0)} req/s closed loop; latency at ${h.openLoop.ratePerPage}/s`,
+      h.openLoop.first.latencyMs,
+      h.openLoop.first.errors + h.closedLoop.first.errors,
+      null,
+      "reference",
+      null,
+      h.context,
+    );
+    add(
+      `history: page at depth ${fmt(h.messages, 0)}`,
+      `${fmt(h.closedLoop.deep.okPerSecond, 0)} req/s; deep/first p50 ${fmt(h.ratioP50, 2)}, p99 ${fmt(h.ratioP99, 2)}`,
+      h.openLoop.deep.latencyMs,
+      h.openLoop.deep.errors + h.closedLoop.deep.errors,
+      null,
+      "deep/first ≤ 1.5",
+      h.ratioP50 <= TARGETS.historyRatio,
+      h.context,
+    );
   }
   const wd = s["wrangler-dev"];
   if (wd?.error) failed("wrangler-dev", "comparison");
   else if (wd) {
-    add("wrangler dev: GET /health", `${fmt(wd.ceiling.okPerSecond, 0)} req/s`, wd.ceiling.latencyMs, wd.ceiling.errors, null, "comparison", null, wd.context);
+    add(
+      "wrangler dev: GET /health",
+      `${fmt(wd.ceiling.okPerSecond, 0)} req/s`,
+      wd.ceiling.latencyMs,
+      wd.ceiling.errors,
+      null,
+      "comparison",
+      null,
+      wd.context,
+    );
     const ratio = wd.write.okPerSecond / wd.ceiling.okPerSecond;
     wd.write.ratioToCeiling = round(ratio, 3);
-    add("wrangler dev: POST /messages", `${fmt(wd.write.okPerSecond, 0)} req/s = ${fmt(ratio * 100, 0)}%; ${fmt(wd.write.serverCpuPerRequestMs, 2)} ms CPU/msg (all of wrangler dev)`, wd.write.latencyMs, wd.write.errors, null, "comparison", null, wd.context);
+    add(
+      "wrangler dev: POST /messages",
+      `${fmt(wd.write.okPerSecond, 0)} req/s = ${fmt(ratio * 100, 0)}%; ${fmt(wd.write.serverCpuPerRequestMs, 2)} ms CPU/msg (all of wrangler dev)`,
+      wd.write.latencyMs,
+      wd.write.errors,
+      null,
+      "comparison",
+      null,
+      wd.context,
+    );
   }
   return rows;
 }

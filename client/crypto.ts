@@ -100,7 +100,11 @@ export async function generateIdentityKeys(options: { extractable?: boolean } = 
   const pair = (await subtle().generateKey({ name: "X25519" }, options.extractable ?? false, [
     "deriveBits",
   ])) as CryptoKeyPair;
-  return { publicKey: pair.publicKey, privateKey: pair.privateKey, publicKeyRaw: await exportPublicKey(pair.publicKey) };
+  return {
+    publicKey: pair.publicKey,
+    privateKey: pair.privateKey,
+    publicKeyRaw: await exportPublicKey(pair.publicKey),
+  };
 }
 
 export async function exportPublicKey(publicKey: CryptoKey): Promise<Bytes> {
@@ -126,9 +130,13 @@ export async function importIdentityKeys(
   serialised: { publicKey: Uint8Array; privateKey: Uint8Array },
   options: { extractable?: boolean } = {},
 ): Promise<IdentityKeys> {
-  const privateKey = await subtle().importKey("pkcs8", bytes(serialised.privateKey), { name: "X25519" }, options.extractable ?? false, [
-    "deriveBits",
-  ]);
+  const privateKey = await subtle().importKey(
+    "pkcs8",
+    bytes(serialised.privateKey),
+    { name: "X25519" },
+    options.extractable ?? false,
+    ["deriveBits"],
+  );
   const publicKey = await importPublicKey(serialised.publicKey);
   return { publicKey, privateKey, publicKeyRaw: bytes(serialised.publicKey) };
 }
@@ -144,17 +152,30 @@ export async function fingerprint(publicKeyRaw: Uint8Array): Promise<string> {
 
 /** A fresh random AES-256-GCM conversation key (extractable: it has to be wrapped). */
 export async function generateConversationKey(): Promise<CryptoKey> {
-  return subtle().importKey("raw", randomBytes(CONVERSATION_KEY_BYTES), { name: "AES-GCM" }, true, ["encrypt", "decrypt"]);
+  return subtle().importKey("raw", randomBytes(CONVERSATION_KEY_BYTES), { name: "AES-GCM" }, true, [
+    "encrypt",
+    "decrypt",
+  ]);
 }
 
-export async function importConversationKey(raw: Uint8Array, options: { extractable?: boolean } = {}): Promise<CryptoKey> {
+export async function importConversationKey(
+  raw: Uint8Array,
+  options: { extractable?: boolean } = {},
+): Promise<CryptoKey> {
   if (raw.byteLength !== CONVERSATION_KEY_BYTES) {
     throw new CryptoFormatError(`a conversation key is ${CONVERSATION_KEY_BYTES} bytes, got ${raw.byteLength}`);
   }
-  return subtle().importKey("raw", bytes(raw), { name: "AES-GCM" }, options.extractable ?? false, ["encrypt", "decrypt"]);
+  return subtle().importKey("raw", bytes(raw), { name: "AES-GCM" }, options.extractable ?? false, [
+    "encrypt",
+    "decrypt",
+  ]);
 }
 
-async function keyEncryptionKey(shared: Bytes, ephemeralPublic: Uint8Array, recipientPublic: Uint8Array): Promise<CryptoKey> {
+async function keyEncryptionKey(
+  shared: Bytes,
+  ephemeralPublic: Uint8Array,
+  recipientPublic: Uint8Array,
+): Promise<CryptoKey> {
   const ikm = await subtle().importKey("raw", shared, "HKDF", false, ["deriveKey"]);
   const params = {
     name: "HKDF",
@@ -169,16 +190,25 @@ async function keyEncryptionKey(shared: Bytes, ephemeralPublic: Uint8Array, reci
  * Wraps a conversation key for one recipient (format version 1, see the top of this file).
  * `recipientPublicKey` is the raw 32-byte X25519 key the server returned for that user.
  */
-export async function wrapConversationKey(conversationKey: CryptoKey | Uint8Array, recipientPublicKey: Uint8Array): Promise<Bytes> {
+export async function wrapConversationKey(
+  conversationKey: CryptoKey | Uint8Array,
+  recipientPublicKey: Uint8Array,
+): Promise<Bytes> {
   const raw =
-    conversationKey instanceof Uint8Array ? bytes(conversationKey) : bytes((await subtle().exportKey("raw", conversationKey)) as ArrayBuffer);
+    conversationKey instanceof Uint8Array
+      ? bytes(conversationKey)
+      : bytes((await subtle().exportKey("raw", conversationKey)) as ArrayBuffer);
   if (raw.byteLength !== CONVERSATION_KEY_BYTES) {
     throw new CryptoFormatError(`a conversation key is ${CONVERSATION_KEY_BYTES} bytes, got ${raw.byteLength}`);
   }
   const recipient = await importPublicKey(recipientPublicKey);
   const ephemeral = (await subtle().generateKey({ name: "X25519" }, false, ["deriveBits"])) as CryptoKeyPair;
   const ephemeralPublic = await exportPublicKey(ephemeral.publicKey);
-  const kek = await keyEncryptionKey(await x25519(ephemeral.privateKey, recipient), ephemeralPublic, recipientPublicKey);
+  const kek = await keyEncryptionKey(
+    await x25519(ephemeral.privateKey, recipient),
+    ephemeralPublic,
+    recipientPublicKey,
+  );
   const header = concatBytes(Uint8Array.of(KEY_WRAP_VERSION), ephemeralPublic);
   const nonce = randomBytes(NONCE_BYTES);
   const sealed = bytes(await subtle().encrypt(aesGcm(nonce, header), kek, raw));
@@ -207,7 +237,11 @@ export async function unwrapConversationKey(
   const sealed = data.slice(header.byteLength + NONCE_BYTES);
   let raw: Bytes;
   try {
-    const kek = await keyEncryptionKey(await x25519(identity.privateKey, await importPublicKey(ephemeralPublic)), ephemeralPublic, identity.publicKeyRaw);
+    const kek = await keyEncryptionKey(
+      await x25519(identity.privateKey, await importPublicKey(ephemeralPublic)),
+      ephemeralPublic,
+      identity.publicKeyRaw,
+    );
     raw = bytes(await subtle().decrypt(aesGcm(nonce, header), kek, sealed));
   } catch (err) {
     if (err instanceof CryptoFormatError) throw err;
@@ -228,7 +262,9 @@ function checkId(value: number, what: string): void {
 export function messageAssociatedData(context: MessageContext): Bytes {
   checkId(context.conversationId, "conversationId");
   checkId(context.senderId, "senderId");
-  return utf8(`${MESSAGE_AAD_PREFIX}v${MESSAGE_FORMAT_VERSION};conversation=${context.conversationId};sender=${context.senderId}`);
+  return utf8(
+    `${MESSAGE_AAD_PREFIX}v${MESSAGE_FORMAT_VERSION};conversation=${context.conversationId};sender=${context.senderId}`,
+  );
 }
 
 /** Encrypts one message (UTF-8 text or bytes) with a fresh random nonce. */
@@ -272,7 +308,8 @@ export async function decryptMessageBytes(
     throw new DecryptionError("the message's associated data names another conversation or sender");
   }
   if (message.nonce.byteLength !== NONCE_BYTES) throw new CryptoFormatError(`a message nonce is ${NONCE_BYTES} bytes`);
-  if (message.authTag.byteLength !== AUTH_TAG_BYTES) throw new CryptoFormatError(`an auth tag is ${AUTH_TAG_BYTES} bytes`);
+  if (message.authTag.byteLength !== AUTH_TAG_BYTES)
+    throw new CryptoFormatError(`an auth tag is ${AUTH_TAG_BYTES} bytes`);
   try {
     const sealed = concatBytes(message.ciphertext, message.authTag);
     return bytes(await subtle().decrypt(aesGcm(bytes(message.nonce), expected), conversationKey, sealed));

@@ -24,7 +24,12 @@ export interface RetryPolicy {
   maxRetryAfterMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 5, baseDelayMs: 250, maxDelayMs: 8_000, maxRetryAfterMs: 60_000 };
+export const DEFAULT_RETRY: RetryPolicy = {
+  maxAttempts: 5,
+  baseDelayMs: 250,
+  maxDelayMs: 8_000,
+  maxRetryAfterMs: 60_000,
+};
 
 /** An error answer of the API (`status` and its `code`), or `network` when no answer came. */
 export class ParleyError extends Error {
@@ -35,7 +40,12 @@ export class ParleyError extends Error {
   /** Seconds, from `Retry-After` on a 429. */
   readonly retryAfter: number | undefined;
 
-  constructor(status: number, code: string, message: string, extra: { details?: { path: string; message: string }[]; retryAfter?: number; cause?: unknown } = {}) {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    extra: { details?: { path: string; message: string }[]; retryAfter?: number; cause?: unknown } = {},
+  ) {
     super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
     this.status = status;
     this.code = code;
@@ -68,7 +78,12 @@ export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   });
 
 /** Full jitter: a random delay between 0 and min(max, base · 2^attempt). */
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  baseMs: number,
+  maxMs: number,
+  random: () => number = Math.random,
+): number {
   return Math.round(random() * Math.min(maxMs, baseMs * 2 ** attempt));
 }
 
@@ -90,10 +105,15 @@ async function toError(res: Response): Promise<ParleyError> {
     // Not the API's JSON (a proxy's page, say).
   }
   const error = body?.error;
-  return new ParleyError(res.status, error?.code ?? `http_${res.status}`, error?.message ?? (res.statusText || `HTTP ${res.status}`), {
-    ...(error?.details ? { details: error.details } : {}),
-    ...(retryAfter === undefined ? {} : { retryAfter }),
-  });
+  return new ParleyError(
+    res.status,
+    error?.code ?? `http_${res.status}`,
+    error?.message ?? (res.statusText || `HTTP ${res.status}`),
+    {
+      ...(error?.details ? { details: error.details } : {}),
+      ...(retryAfter === undefined ? {} : { retryAfter }),
+    },
+  );
 }
 
 export class HttpTransport {

@@ -14,24 +14,23 @@
  */
 import { type Bytes, fromBase64, toBase64 } from "./bytes.ts";
 import {
-  type IdentityKeys,
   decryptMessage,
   encryptMessage,
   generateConversationKey,
   generateIdentityKeys,
+  type IdentityKeys,
   unwrapConversationKey,
   wrapConversationKey,
 } from "./crypto.ts";
 import { type FetchLike, HttpTransport, ParleyError, type RetryPolicy, type TokenProvider } from "./http.ts";
 import {
-  type CloseInfo,
   type ConversationFeedOptions,
+  defaultWebSocketFactory,
   LiveConnection,
   type LiveOptions,
   type Subscription,
-  type WebSocketFactory,
-  defaultWebSocketFactory,
   subscribeConversationFeed,
+  type WebSocketFactory,
 } from "./socket.ts";
 import type {
   Conversation,
@@ -109,7 +108,10 @@ const TOKEN_MARGIN_MS = 60_000;
 function jwtExpiry(token: string): number | undefined {
   try {
     const payload = token.split(".")[1] ?? "";
-    const padded = payload.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(payload.length / 4) * 4, "=");
+    const padded = payload
+      .replace(/-/g, "+")
+      .replace(/_/g, "/")
+      .padEnd(Math.ceil(payload.length / 4) * 4, "=");
     const exp = (JSON.parse(atob(padded)) as { exp?: unknown }).exp;
     return typeof exp === "number" ? exp * 1000 : undefined;
   } catch {
@@ -170,7 +172,10 @@ export class ParleyClient {
     options: { keepPassword?: boolean } = {},
   ): Promise<Session> {
     this.logout();
-    const login = await this.http.request<LoginResponse>("POST", "/auth/login", { auth: false, body: { username, password } });
+    const login = await this.http.request<LoginResponse>("POST", "/auth/login", {
+      auth: false,
+      body: { username, password },
+    });
     this.setToken(login.accessToken, login.expiresIn);
     if (options.keepPassword ?? true) this.credentials = { username, password };
     if (identity) this.identity = identity;
@@ -210,7 +215,8 @@ export class ParleyClient {
   /** A valid access token: the provider's, or the cached one, renewed by logging in again if needed. */
   async getToken(options: { forceRefresh: boolean } = { forceRefresh: false }): Promise<string> {
     if (this.options.tokenProvider) return this.options.tokenProvider(options);
-    if (this.token && !options.forceRefresh && this.token.expiresAt - Date.now() > TOKEN_MARGIN_MS) return this.token.value;
+    if (this.token && !options.forceRefresh && this.token.expiresAt - Date.now() > TOKEN_MARGIN_MS)
+      return this.token.value;
     if (!this.credentials) {
       if (this.token && !options.forceRefresh && this.token.expiresAt > Date.now()) return this.token.value;
       throw new ParleyError(401, "unauthorized", "not logged in, or the session expired: log in again");
@@ -245,7 +251,9 @@ export class ParleyClient {
 
   /** Replaces the account's public key (a new device identity). Conversations keyed to the old one become unreadable here. */
   async updatePublicKey(identity: IdentityKeys): Promise<Me> {
-    const me = await this.http.request<Me>("PUT", "/users/me/public-key", { body: { publicKey: toBase64(identity.publicKeyRaw) } });
+    const me = await this.http.request<Me>("PUT", "/users/me/public-key", {
+      body: { publicKey: toBase64(identity.publicKeyRaw) },
+    });
     this.setIdentity(identity);
     return me;
   }
@@ -283,9 +291,14 @@ export class ParleyClient {
       .map(([, u]) => u);
     if (others.length === 0) throw new TypeError("name at least one other participant");
     const key = await generateConversationKey();
-    const participants = [{ username: self.username, encryptedKey: toBase64(await wrapConversationKey(key, identity.publicKeyRaw)) }];
+    const participants = [
+      { username: self.username, encryptedKey: toBase64(await wrapConversationKey(key, identity.publicKeyRaw)) },
+    ];
     for (const username of others) {
-      participants.push({ username, encryptedKey: toBase64(await wrapConversationKey(key, await this.publicKeyOf(username))) });
+      participants.push({
+        username,
+        encryptedKey: toBase64(await wrapConversationKey(key, await this.publicKeyOf(username))),
+      });
     }
     const conversation = await this.http.request<Conversation>("POST", "/conversations", {
       body: { ...(options.title ? { title: options.title } : {}), participants },
@@ -311,7 +324,8 @@ export class ParleyClient {
     const id = typeof conversation === "number" ? conversation : conversation.conversationId;
     let key = this.conversationKeys.get(id);
     if (!key) {
-      key = (async () => this.unwrap(typeof conversation === "number" ? await this.getConversation(id) : conversation))();
+      key = (async () =>
+        this.unwrap(typeof conversation === "number" ? await this.getConversation(id) : conversation))();
       key.catch(() => this.conversationKeys.delete(id));
       this.conversationKeys.set(id, key);
     }
@@ -330,7 +344,10 @@ export class ParleyClient {
 
   /** Removes a participant (or the caller: leaving). */
   async removeParticipant(conversationId: number, username: string): Promise<void> {
-    await this.http.request<void>("DELETE", `/conversations/${conversationId}/participants/${encodeURIComponent(username)}`);
+    await this.http.request<void>(
+      "DELETE",
+      `/conversations/${conversationId}/participants/${encodeURIComponent(username)}`,
+    );
     if (username.toLowerCase() === this.self?.username.toLowerCase()) this.conversationKeys.delete(conversationId);
   }
 
@@ -384,7 +401,10 @@ export class ParleyClient {
   }
 
   /** Raw history (`before`: newest first; `after`: oldest first, as the API pages). */
-  rawMessages(conversationId: number, query: { limit?: number; before?: number; after?: number } = {}): Promise<MessageResponse[]> {
+  rawMessages(
+    conversationId: number,
+    query: { limit?: number; before?: number; after?: number } = {},
+  ): Promise<MessageResponse[]> {
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, String(v));
     const suffix = qs.toString() ? `?${qs}` : "";
@@ -392,7 +412,10 @@ export class ParleyClient {
   }
 
   /** Decrypted history, in the API's order for the query. */
-  async messages(conversationId: number, query: { limit?: number; before?: number; after?: number } = {}): Promise<ReceivedMessage[]> {
+  async messages(
+    conversationId: number,
+    query: { limit?: number; before?: number; after?: number } = {},
+  ): Promise<ReceivedMessage[]> {
     const raw = await this.rawMessages(conversationId, query);
     return Promise.all(raw.map((m) => this.decrypt(m)));
   }
@@ -454,4 +477,3 @@ export class ParleyClient {
     });
   }
 }
-

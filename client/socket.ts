@@ -15,7 +15,7 @@
  * it (`removed`); so does a catch-up the API refuses with a 4xx other than 408/429. Every other
  * close (1000, 1001, 1006, 1011, 1013, …) is reconnected.
  */
-import { ParleyError, type RetryPolicy, type TokenProvider, backoffDelay } from "./http.ts";
+import { backoffDelay, ParleyError, type TokenProvider } from "./http.ts";
 import type { MessageResponse, ServerFrame } from "./types.ts";
 
 /** The part of the WebSocket API the library uses (browsers', Node's and Workers' all fit). */
@@ -179,7 +179,12 @@ export class LiveConnection implements Subscription {
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
     this.setState("closed");
-    const info: CloseInfo = { cause, code, reason, message: reason ? `${STOP_MESSAGES[cause]} (${code}: ${reason})` : STOP_MESSAGES[cause] };
+    const info: CloseInfo = {
+      cause,
+      code,
+      reason,
+      message: reason ? `${STOP_MESSAGES[cause]} (${code}: ${reason})` : STOP_MESSAGES[cause],
+    };
     this.safely(() => this.deps.options.onClose?.(info));
     this.resolveClosed(info);
   }
@@ -310,7 +315,10 @@ export class LiveConnection implements Subscription {
   private scheduleReconnect(code: number, reason: string): void {
     if (this.stopped) return;
     this.attempts += 1;
-    if (this.attempts > this.policy.maxAttempts) return this.stop("gave-up", code, reason);
+    if (this.attempts > this.policy.maxAttempts) {
+      this.stop("gave-up", code, reason);
+      return;
+    }
     this.setState("reconnecting");
     const delay = backoffDelay(this.attempts - 1, this.policy.initialDelayMs, this.policy.maxDelayMs, this.random);
     this.timer = setTimeout(() => void this.connect(), delay);
@@ -325,7 +333,11 @@ export interface ConversationFeedOptions extends LiveOptions {
 }
 
 /** One page of `GET /conversations/{id}/messages`: `after` oldest first; `before` or neither, newest first. */
-export type MessagePageFetcher = (query: { after?: number; before?: number; limit: number }) => Promise<MessageResponse[]>;
+export type MessagePageFetcher = (query: {
+  after?: number;
+  before?: number;
+  limit: number;
+}) => Promise<MessageResponse[]>;
 
 /**
  * A conversation's messages, each once and in `seq` order, across reconnects. Catching up uses

@@ -3,9 +3,10 @@
 //   public/dist/app.js            the reference web client (web/app.ts, with parley/client inside)
 //   public/dist/parley-client.js  parley/client as one ES module, for other browser apps
 //   public/dist/scalar.js         the API reference viewer that /docs loads (copied from node_modules)
-import { build, type BuildOptions } from "esbuild";
+
 import { copyFileSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { type BuildOptions, build } from "esbuild";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const outdir = `${root}public/dist`;
@@ -30,4 +31,6 @@ await Promise.all([
 ]);
 // The package exports no path to its standalone build, so it is copied from where npm puts it.
 copyFileSync(`${root}node_modules/@scalar/api-reference/dist/browser/standalone.js`, `${outdir}/scalar.js`);
-console.log(`build:web: public/dist/app.js, public/dist/parley-client.js, public/dist/scalar.js (${Date.now() - started} ms)`);
+console.log(
+  `build:web: public/dist/app.js, public/dist/parley-client.js, public/dist/scalar.js (${Date.now() - started} ms)`,
+);

@@ -20,7 +20,17 @@
 // test-results/soak-wrangler.log), exits 1 on any loss, duplicate, gap, or if no restart happened.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
@@ -76,12 +86,16 @@ const int = (name, min) => {
 const SECONDS = int("seconds", 5);
 const CLIENTS = int("clients", 2);
 const CONVERSATIONS = Math.min(int("conversations", 1), CLIENTS);
-const RESTART_AT = args["restart-at"]?.split(",").map(Number).sort((a, b) => a - b);
+const RESTART_AT = args["restart-at"]
+  ?.split(",")
+  .map(Number)
+  .sort((a, b) => a - b);
 if (RESTART_AT && !RESTART_AT.every((t) => Number.isFinite(t) && t >= 0)) {
   console.error("--restart-at takes seconds into the load phase, comma-separated");
   process.exit(2);
 }
-const RESTARTS = RESTART_AT?.length ?? (args.restarts === undefined ? Math.max(1, Math.floor(SECONDS / 30)) : int("restarts", 1));
+const RESTARTS =
+  RESTART_AT?.length ?? (args.restarts === undefined ? Math.max(1, Math.floor(SECONDS / 30)) : int("restarts", 1));
 const TOKEN_TTL = int("token-ttl", 5);
 const INTERVAL_MS = int("interval-ms", 10);
 const SEED = args.seed === undefined ? randomBytes(4).readUInt32LE(0) : Number(args.seed) >>> 0;
@@ -221,7 +235,12 @@ function logToServerLog(line) {
 /** Spawns `node args…` detached (its own process group), output appended to the server log. */
 function spawnGroup(args) {
   const out = openSync(serverLog, "a");
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: childEnv, detached: true, stdio: ["ignore", out, out] });
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: childEnv,
+    detached: true,
+    stdio: ["ignore", out, out],
+  });
   closeSync(out);
   groups.add(child);
   child.exited = new Promise((resolve) =>
@@ -281,20 +300,30 @@ async function startServer(why) {
   logToServerLog(`start wrangler dev (${why}) on port ${port}, --persist-to ${persistDir}`);
   const child = spawnGroup([
     "scripts/dev.mjs",
-    "--port", String(port),
-    "--ip", "127.0.0.1",
-    "--inspector-port", "0",
-    "--persist-to", persistDir,
-    "--var", "RATE_LIMITS:off",
-    "--var", `TOKEN_TTL_SECONDS:${TOKEN_TTL}`,
-    "--config", "wrangler.toml",
-    "--no-bundle", join(bundleDir, "index.js"),
+    "--port",
+    String(port),
+    "--ip",
+    "127.0.0.1",
+    "--inspector-port",
+    "0",
+    "--persist-to",
+    persistDir,
+    "--var",
+    "RATE_LIMITS:off",
+    "--var",
+    `TOKEN_TTL_SECONDS:${TOKEN_TTL}`,
+    "--config",
+    "wrangler.toml",
+    "--no-bundle",
+    join(bundleDir, "index.js"),
   ]);
   server = child;
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new SoakError(`wrangler dev exited (${child.exitCode ?? child.signalCode}) while starting; see ${serverLog}`);
+      throw new SoakError(
+        `wrangler dev exited (${child.exitCode ?? child.signalCode}) while starting; see ${serverLog}`,
+      );
     }
     try {
       const res = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(2000) });
@@ -372,14 +401,16 @@ async function requestRetrying(method, path, options) {
 }
 
 function expect(res, status, what) {
-  if (res.status !== status) throw new SoakError(`${what}: expected ${status}, got ${res.status} ${JSON.stringify(res.body)}`);
+  if (res.status !== status)
+    throw new SoakError(`${what}: expected ${status}, got ${res.status} ${JSON.stringify(res.body)}`);
   return res.body;
 }
 
 /** Called by every retry loop: ends them all once something failed for good or the time is up. */
 function checkDeadline() {
   if (fatalError) throw fatalError;
-  if (Date.now() - started > HARD_DEADLINE_MS) throw new SoakError(`the soak did not finish within ${HARD_DEADLINE_MS / 1000} s`);
+  if (Date.now() - started > HARD_DEADLINE_MS)
+    throw new SoakError(`the soak did not finish within ${HARD_DEADLINE_MS / 1000} s`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -419,7 +450,9 @@ class Client {
   }
 
   async login() {
-    const res = await requestRetrying("POST", "/auth/login", { body: { username: this.username, password: this.password } });
+    const res = await requestRetrying("POST", "/auth/login", {
+      body: { username: this.username, password: this.password },
+    });
     this.token = expect(res, 200, `login ${this.username}`).accessToken;
   }
 
@@ -483,16 +516,27 @@ class Client {
     const sent = sentMessages.get(`${m.conversationId}/${m.senderId}/${m.clientMessageId}`);
     if (conv.held.has(m.messageId)) {
       const had = conv.held.get(m.messageId);
-      if (had.seq !== m.seq) anomaly("messageChangedSeq", { client: this.index, messageId: m.messageId, seqs: [had.seq, m.seq] });
+      if (had.seq !== m.seq)
+        anomaly("messageChangedSeq", { client: this.index, messageId: m.messageId, seqs: [had.seq, m.seq] });
       stats.overlap[via] += 1;
       return;
     }
     if (conv.bySeq.has(m.seq)) {
-      anomaly("twoMessagesOneSeq", { client: this.index, conversationId: conv.id, seq: m.seq, messageIds: [conv.bySeq.get(m.seq), m.messageId] });
+      anomaly("twoMessagesOneSeq", {
+        client: this.index,
+        conversationId: conv.id,
+        seq: m.seq,
+        messageIds: [conv.bySeq.get(m.seq), m.messageId],
+      });
       return;
     }
-    if (sent && (sent.body.ciphertext !== m.ciphertext || sent.body.nonce !== m.nonce || sent.body.authTag !== m.authTag ||
-      (sent.body.associatedData ?? null) !== m.associatedData)) {
+    if (
+      sent &&
+      (sent.body.ciphertext !== m.ciphertext ||
+        sent.body.nonce !== m.nonce ||
+        sent.body.authTag !== m.authTag ||
+        (sent.body.associatedData ?? null) !== m.associatedData)
+    ) {
       anomaly("bytesChanged", { client: this.index, messageId: m.messageId, clientMessageId: m.clientMessageId });
     }
     conv.held.set(m.messageId, m);
@@ -526,7 +570,14 @@ class Client {
     // What one socket receives: increasing seq, each once (a jump only on its first frame).
     const last = target.lastSeq.get(conv.id);
     if (last !== undefined) {
-      if (m.seq <= last) anomaly("socketOrder", { client: this.index, conversationId: conv.id, socket: target.kind, seq: m.seq, after: last });
+      if (m.seq <= last)
+        anomaly("socketOrder", {
+          client: this.index,
+          conversationId: conv.id,
+          socket: target.kind,
+          seq: m.seq,
+          after: last,
+        });
       else if (m.seq > last + 1) stats.socketSeqJumps += 1;
     }
     target.lastSeq.set(conv.id, Math.max(last ?? 0, m.seq));
@@ -624,9 +675,14 @@ class Client {
       checkDeadline();
       const token = this.token;
       const qs = target.kind === "room" ? `conversationId=${target.conv.id}&token=${token}` : `token=${token}`;
-      const ws = new WebSocket(`${baseUrl.replace(/^http/, "ws")}/ws?${qs}`, { perMessageDeflate: false, handshakeTimeout: 10_000 });
+      const ws = new WebSocket(`${baseUrl.replace(/^http/, "ws")}/ws?${qs}`, {
+        perMessageDeflate: false,
+        handshakeTimeout: 10_000,
+      });
       target.lastSeq = new Map();
-      const closed = new Promise((resolve) => ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })));
+      const closed = new Promise((resolve) =>
+        ws.once("close", (code, reason) => resolve({ code, reason: reason.toString() })),
+      );
       const opened = await new Promise((resolve) => {
         ws.once("open", () => resolve(true));
         ws.once("close", () => resolve(false));
@@ -656,9 +712,11 @@ class Client {
         }
       }, 100);
       // Socket first (it is open now), then catch up over REST.
-      const catchUp = (target.kind === "room" ? this.catchUp(target.conv, "rest") : this.inboxCatchUp()).then(() => {
-        if (target.ws === ws) target.ready = true;
-      }).catch(fatal);
+      const catchUp = (target.kind === "room" ? this.catchUp(target.conv, "rest") : this.inboxCatchUp())
+        .then(() => {
+          if (target.ws === ws) target.ready = true;
+        })
+        .catch(fatal);
       const { code, reason } = await closed;
       clearInterval(watch);
       target.ws = null;
@@ -714,7 +772,14 @@ class Client {
         clientMessageId,
       };
       if (chance(0.3)) body.associatedData = b64(between(0, 64));
-      const record = { key: `${conv.id}/${this.userId}/${clientMessageId}`, client: this, conversationId: conv.id, body, ack: null, answers201: 0 };
+      const record = {
+        key: `${conv.id}/${this.userId}/${clientMessageId}`,
+        client: this,
+        conversationId: conv.id,
+        body,
+        ack: null,
+        answers201: 0,
+      };
       sentMessages.set(record.key, record);
       stats.sent += 1;
       const task = this.sendOne(record).catch(fatal);
@@ -756,7 +821,11 @@ class Client {
       let res;
       inFlightPosts += 1;
       try {
-        res = await request("POST", "/messages", { token, body: record.body, timeoutMs: discard ? between(1, 40) : REQUEST_TIMEOUT_MS });
+        res = await request("POST", "/messages", {
+          token,
+          body: record.body,
+          timeoutMs: discard ? between(1, 40) : REQUEST_TIMEOUT_MS,
+        });
       } catch (err) {
         if (!(err instanceof NetworkError)) throw err;
         if (discard) stats.answersDiscarded += 1;
@@ -785,7 +854,12 @@ class Client {
         await sleep(backoff(attempt));
         continue;
       }
-      anomaly("refused", { client: this.index, clientMessageId: record.body.clientMessageId, status: res.status, body: res.body });
+      anomaly("refused", {
+        client: this.index,
+        clientMessageId: record.body.clientMessageId,
+        status: res.status,
+        body: res.body,
+      });
       return;
     }
   }
@@ -805,12 +879,19 @@ class Client {
       stats.answers200 += 1;
       if (!record.ack && why === "first" && !record.raced) stats.lostAnswersRecovered += 1;
     }
-    if (why === "afterAck" && res.status !== 200) anomaly("retryNot200", { clientMessageId: record.body.clientMessageId, status: res.status });
+    if (why === "afterAck" && res.status !== 200)
+      anomaly("retryNot200", { clientMessageId: record.body.clientMessageId, status: res.status });
     if (!record.ack) {
       record.ack = { messageId, seq, timestamp };
       stats.acknowledged += 1;
     } else if (record.ack.messageId !== messageId || record.ack.seq !== seq || record.ack.timestamp !== timestamp) {
-      anomaly("retryAnsweredDifferently", { clientMessageId: record.body.clientMessageId, first: record.ack, then: { messageId, seq, timestamp }, why });
+      anomaly("retryAnsweredDifferently", {
+        clientMessageId: record.body.clientMessageId,
+        first: record.ack,
+        // biome-ignore lint/suspicious/noThenProperty: a field of the anomaly report, not a thenable
+        then: { messageId, seq, timestamp },
+        why,
+      });
     }
   }
 }
@@ -831,7 +912,11 @@ async function readHistory(client, conversationId) {
   const back = [];
   for (let before = 0; ; ) {
     const qs = before ? `before=${before}&limit=${PAGE}` : `limit=${PAGE}`;
-    const page = expect(await client.authed("GET", `/conversations/${conversationId}/messages?${qs}`), 200, "history before");
+    const page = expect(
+      await client.authed("GET", `/conversations/${conversationId}/messages?${qs}`),
+      200,
+      "history before",
+    );
     back.push(...page);
     if (page.length < PAGE) break;
     before = page.at(-1).messageId;
@@ -839,7 +924,11 @@ async function readHistory(client, conversationId) {
   back.reverse();
   const forward = back.slice(0, 1);
   for (let after = back[0]?.messageId; after !== undefined; ) {
-    const page = expect(await client.authed("GET", `/conversations/${conversationId}/messages?after=${after}&limit=${PAGE}`), 200, "history after");
+    const page = expect(
+      await client.authed("GET", `/conversations/${conversationId}/messages?after=${after}&limit=${PAGE}`),
+      200,
+      "history after",
+    );
     forward.push(...page);
     if (page.length < PAGE) break;
     after = page.at(-1).messageId;
@@ -859,12 +948,16 @@ async function sqlChecks() {
   ].join("; ");
   const out = join(persistDir, "sql.json");
   const fd = openSync(out, "w");
-  const child = spawn(process.execPath, [WRANGLER, "d1", "execute", "DB", "--local", "--persist-to", persistDir, "--json", "--command", query], {
-    cwd: ROOT,
-    env: childEnv,
-    detached: true,
-    stdio: ["ignore", fd, "ignore"],
-  });
+  const child = spawn(
+    process.execPath,
+    [WRANGLER, "d1", "execute", "DB", "--local", "--persist-to", persistDir, "--json", "--command", query],
+    {
+      cwd: ROOT,
+      env: childEnv,
+      detached: true,
+      stdio: ["ignore", fd, "ignore"],
+    },
+  );
   closeSync(fd);
   groups.add(child);
   const timer = setTimeout(() => killGroupNow(child), 120_000);
@@ -881,11 +974,18 @@ async function sqlChecks() {
 // The run
 
 async function main() {
-  const rateLimitNote = "rate limits OFF (--var RATE_LIMITS:off): every client registers and logs in from 127.0.0.1, over the 20/min per-IP budget";
-  log(`${SECONDS} s, ${CLIENTS} clients, ${CONVERSATIONS} conversations, ${RESTARTS} restart(s), token TTL ${TOKEN_TTL} s, seed ${SEED}`);
+  const rateLimitNote =
+    "rate limits OFF (--var RATE_LIMITS:off): every client registers and logs in from 127.0.0.1, over the 20/min per-IP budget";
+  log(
+    `${SECONDS} s, ${CLIENTS} clients, ${CONVERSATIONS} conversations, ${RESTARTS} restart(s), token TTL ${TOKEN_TTL} s, seed ${SEED}`,
+  );
   log(rateLimitNote);
 
-  if (!args["bundle-dir"]) await runToEnd([WRANGLER, "deploy", "--dry-run", "--outdir", bundleDir], "bundle the Worker (wrangler deploy --dry-run)");
+  if (!args["bundle-dir"])
+    await runToEnd(
+      [WRANGLER, "deploy", "--dry-run", "--outdir", bundleDir],
+      "bundle the Worker (wrangler deploy --dry-run)",
+    );
   if (!existsSync(join(bundleDir, "index.js"))) throw new SoakError("the bundle has no index.js");
   port = await freePort();
   baseUrl = `http://127.0.0.1:${port}`;
@@ -898,7 +998,8 @@ async function main() {
   const members = Array.from({ length: CONVERSATIONS }, () => new Set());
   clients.forEach((client, i) => {
     members[i % CONVERSATIONS].add(client);
-    if (CONVERSATIONS > 1 && chance(0.5)) members[(i % CONVERSATIONS + between(1, CONVERSATIONS - 1)) % CONVERSATIONS].add(client);
+    if (CONVERSATIONS > 1 && chance(0.5))
+      members[((i % CONVERSATIONS) + between(1, CONVERSATIONS - 1)) % CONVERSATIONS].add(client);
   });
   for (const set of members) if (set.size < 2) set.add(clients.find((c) => !set.has(c)));
   const conversationIds = [];
@@ -912,7 +1013,9 @@ async function main() {
     conversationIds.push(id);
     for (const c of set) c.join(id);
   }
-  log(`conversations ${conversationIds.map((id, k) => `${id}: ${[...members[k]].map((c) => `c${c.index}`).join(" ")}`).join(" | ")}`);
+  log(
+    `conversations ${conversationIds.map((id, k) => `${id}: ${[...members[k]].map((c) => `c${c.index}`).join(" ")}`).join(" | ")}`,
+  );
 
   // Load: senders, socket chaos, and the server killed at spread-out moments.
   for (const client of clients) client.startSockets();
@@ -923,14 +1026,18 @@ async function main() {
   const progress = setInterval(() => {
     const open = clients.reduce((n, c) => n + c.sockets.filter((t) => t.ws).length, 0);
     const total = clients.reduce((n, c) => n + c.sockets.length, 0);
-    log(`sent ${stats.sent}, acked ${stats.acknowledged}, POSTs in flight ${inFlightPosts}, sockets open ${open}/${total}, ` +
-      `restarts ${stats.serverRestarts}, anomalies ${anomalies.length}`);
+    log(
+      `sent ${stats.sent}, acked ${stats.acknowledged}, POSTs in flight ${inFlightPosts}, sockets open ${open}/${total}, ` +
+        `restarts ${stats.serverRestarts}, anomalies ${anomalies.length}`,
+    );
   }, 5000);
   const restarts = (async () => {
     for (let r = 1; r <= RESTARTS; r++) {
       // Spread over the load phase, each somewhere in the middle of its slot (or where --restart-at says).
       const slot = (SECONDS * 1000) / RESTARTS;
-      const at = RESTART_AT ? loadStart + RESTART_AT[r - 1] * 1000 : loadStart + slot * (r - 1) + slot * (0.3 + 0.4 * rng());
+      const at = RESTART_AT
+        ? loadStart + RESTART_AT[r - 1] * 1000
+        : loadStart + slot * (r - 1) + slot * (0.3 + 0.4 * rng());
       await sleep(Math.max(0, at - Date.now()));
       while (inFlightPosts === 0 && Date.now() < at + 2000) await sleep(5); // kill with requests in flight
       await crashAndRestart();
@@ -954,11 +1061,23 @@ async function main() {
   // without any further REST call: wait for that a while, and report what is still missing.
   const acked = [...sentMessages.values()].filter((r) => r.ack);
   const stillMissing = () =>
-    clients.reduce((n, c) => n + [...c.convs.values()].reduce((k, conv) =>
-      k + acked.filter((r) => r.conversationId === conv.id && !conv.held.has(r.ack.messageId)).length, 0), 0);
+    clients.reduce(
+      (n, c) =>
+        n +
+        [...c.convs.values()].reduce(
+          (k, conv) => k + acked.filter((r) => r.conversationId === conv.id && !conv.held.has(r.ack.messageId)).length,
+          0,
+        ),
+      0,
+    );
   const quietSince = Date.now();
   const liveMissingAtQuiet = stillMissing();
-  const before = { socket: stats.receivedViaSocket, rest: stats.caughtUpViaRest, closes: { ...stats.socketCloses }, gapCatchUps: stats.gapCatchUps };
+  const before = {
+    socket: stats.receivedViaSocket,
+    rest: stats.caughtUpViaRest,
+    closes: { ...stats.socketCloses },
+    gapCatchUps: stats.gapCatchUps,
+  };
   while (stillMissing() > 0 && Date.now() - quietSince < LIVE_WAIT_MS) await sleep(100);
   const liveDeliveryMs = Date.now() - quietSince;
   const liveWait = {
@@ -967,7 +1086,11 @@ async function main() {
     viaSocket: stats.receivedViaSocket - before.socket,
     viaRest: stats.caughtUpViaRest - before.rest,
     gapCatchUps: stats.gapCatchUps - before.gapCatchUps,
-    socketCloses: Object.fromEntries(Object.entries(stats.socketCloses).map(([k, v]) => [k, v - (before.closes[k] ?? 0)]).filter(([, v]) => v > 0)),
+    socketCloses: Object.fromEntries(
+      Object.entries(stats.socketCloses)
+        .map(([k, v]) => [k, v - (before.closes[k] ?? 0)])
+        .filter(([, v]) => v > 0),
+    ),
   };
   if (liveMissingAtQuiet) log(`live delivery after the load: ${JSON.stringify(liveWait)}`);
   clearInterval(progress);
@@ -977,21 +1100,31 @@ async function main() {
   const liveMisses = [];
   for (const client of clients) {
     for (const conv of client.convs.values()) {
-      const missing = acked.filter((r) => r.conversationId === conv.id && !conv.held.has(r.ack.messageId)).map((r) => r.ack.seq);
+      const missing = acked
+        .filter((r) => r.conversationId === conv.id && !conv.held.has(r.ack.messageId))
+        .map((r) => r.ack.seq);
       if (missing.length === 0) continue;
       missingBeforeFinal += missing.length;
       const target = client.sockets.find((t) => t.kind === "inbox" || t.conv === conv);
       liveMisses.push({
-        client: client.index, socket: target.kind, conversationId: conv.id, missing: missing.length,
-        seqs: `${Math.min(...missing)}..${Math.max(...missing)}`, heldContiguous: conv.contiguousSeq,
-        lastSocketSeq: target.lastSeq.get(conv.id) ?? null, socketOpenedAt: target.openedAt, lastFrameAt: conv.lastFrameAt ?? null,
+        client: client.index,
+        socket: target.kind,
+        conversationId: conv.id,
+        missing: missing.length,
+        seqs: `${Math.min(...missing)}..${Math.max(...missing)}`,
+        heldContiguous: conv.contiguousSeq,
+        lastSocketSeq: target.lastSeq.get(conv.id) ?? null,
+        socketOpenedAt: target.openedAt,
+        lastFrameAt: conv.lastFrameAt ?? null,
       });
     }
   }
   if (liveMisses.length) {
     // Not a loss (the final catch-up below must still find them), but the contract says connected
     // participants receive every newMessage: worth a look (see test-results/soak.json, liveMisses).
-    log(`WARNING: ${missingBeforeFinal} acknowledged message deliveries never arrived live (sockets open, ${LIVE_WAIT_MS / 1000} s):`);
+    log(
+      `WARNING: ${missingBeforeFinal} acknowledged message deliveries never arrived live (sockets open, ${LIVE_WAIT_MS / 1000} s):`,
+    );
     for (const m of liveMisses) log(`  ${JSON.stringify(m)}`);
   }
 
@@ -1014,18 +1147,25 @@ async function main() {
     // The database, as the history API shows it.
     const seqs = history.map((m) => m.seq);
     const historyGaps = missingSeqs(seqs);
-    if (historyGaps) anomaly("historyGap", { conversationId: id, seqs: seqs.length, firstBad: seqs.find((s, i) => s !== i + 1) });
+    if (historyGaps)
+      anomaly("historyGap", { conversationId: id, seqs: seqs.length, firstBad: seqs.find((s, i) => s !== i + 1) });
     gaps += historyGaps;
     const byCmid = new Map();
     for (const m of history) {
       const key = `${m.conversationId}/${m.senderId}/${m.clientMessageId}`;
       if (byCmid.has(key)) {
         duplicates += 1;
-        anomaly("duplicateInDatabase", { conversationId: id, clientMessageId: m.clientMessageId, messageIds: [byCmid.get(key).messageId, m.messageId] });
+        anomaly("duplicateInDatabase", {
+          conversationId: id,
+          clientMessageId: m.clientMessageId,
+          messageIds: [byCmid.get(key).messageId, m.messageId],
+        });
       } else byCmid.set(key, m);
       const sent = sentMessages.get(key);
-      if (!sent) anomaly("unknownMessage", { conversationId: id, messageId: m.messageId, clientMessageId: m.clientMessageId });
-      else if (!sent.ack) anomaly("storedButNeverAcknowledged", { conversationId: id, clientMessageId: m.clientMessageId });
+      if (!sent)
+        anomaly("unknownMessage", { conversationId: id, messageId: m.messageId, clientMessageId: m.clientMessageId });
+      else if (!sent.ack)
+        anomaly("storedButNeverAcknowledged", { conversationId: id, clientMessageId: m.clientMessageId });
     }
     const historyIds = new Set(history.map((m) => m.messageId));
     for (const r of ackedHere) {
@@ -1035,7 +1175,11 @@ async function main() {
         anomaly("lostFromDatabase", { conversationId: id, clientMessageId: r.body.clientMessageId, ack: r.ack });
       } else if (stored.messageId !== r.ack.messageId || stored.seq !== r.ack.seq) {
         duplicates += 1;
-        anomaly("ackDiffersFromStored", { clientMessageId: r.body.clientMessageId, ack: r.ack, stored: { messageId: stored.messageId, seq: stored.seq } });
+        anomaly("ackDiffersFromStored", {
+          clientMessageId: r.body.clientMessageId,
+          ack: r.ack,
+          stored: { messageId: stored.messageId, seq: stored.seq },
+        });
       }
     }
     // Each member: every acknowledged message once, seq 1..last with no gap, the same set as the database.
@@ -1043,10 +1187,21 @@ async function main() {
       const conv = client.convs.get(id);
       const held = [...conv.held.values()].sort((a, b) => a.seq - b.seq);
       const clientGaps = missingSeqs(held.map((m) => m.seq));
-      if (clientGaps) anomaly("clientGap", { client: client.index, conversationId: id, held: held.length, contiguous: conv.contiguousSeq });
+      if (clientGaps)
+        anomaly("clientGap", {
+          client: client.index,
+          conversationId: id,
+          held: held.length,
+          contiguous: conv.contiguousSeq,
+        });
       gaps += clientGaps;
       if (held.length !== history.length) {
-        anomaly("clientHistoryMismatch", { client: client.index, conversationId: id, held: held.length, history: history.length });
+        anomaly("clientHistoryMismatch", {
+          client: client.index,
+          conversationId: id,
+          held: held.length,
+          history: history.length,
+        });
       }
       const seen = new Set();
       for (const m of held) {
@@ -1060,11 +1215,21 @@ async function main() {
       for (const r of ackedHere) {
         if (!conv.held.has(r.ack.messageId)) {
           lost += 1;
-          anomaly("lostForClient", { client: client.index, conversationId: id, clientMessageId: r.body.clientMessageId, ack: r.ack });
+          anomaly("lostForClient", {
+            client: client.index,
+            conversationId: id,
+            clientMessageId: r.body.clientMessageId,
+            ack: r.ack,
+          });
         }
       }
     }
-    perConversation.push({ conversationId: id, members: [...members[k]].map((c) => c.index), messages: history.length, lastSeq: seqs.at(-1) ?? 0 });
+    perConversation.push({
+      conversationId: id,
+      members: [...members[k]].map((c) => c.index),
+      messages: history.length,
+      lastSeq: seqs.at(-1) ?? 0,
+    });
   }
 
   // The database itself, once the server is stopped gracefully.
@@ -1090,12 +1255,30 @@ async function main() {
 
   // (second201, retryAnsweredDifferently and twoMessagesOneSeq are counted as duplicates below.)
   const countsAsFailure = new Set([
-    "retryNot200", "refused", "badAnswer", "messageChangedSeq", "clientHistoryMismatch",
-    "bytesChanged", "foreignMessage", "foreignConversation", "socketOrder", "notJson", "unknownMessage", "storedButNeverAcknowledged",
-    "pagingDisagrees", "duplicateClientMessageIdInSql", "sqlSeqNot1ToN", "sqlLastSeqMismatch", "sqlCountMismatch", "sqlCheckFailed", "catchUpFailed",
+    "retryNot200",
+    "refused",
+    "badAnswer",
+    "messageChangedSeq",
+    "clientHistoryMismatch",
+    "bytesChanged",
+    "foreignMessage",
+    "foreignConversation",
+    "socketOrder",
+    "notJson",
+    "unknownMessage",
+    "storedButNeverAcknowledged",
+    "pagingDisagrees",
+    "duplicateClientMessageIdInSql",
+    "sqlSeqNot1ToN",
+    "sqlLastSeqMismatch",
+    "sqlCountMismatch",
+    "sqlCheckFailed",
+    "catchUpFailed",
   ]);
   const otherAnomalies = anomalies.filter((a) => countsAsFailure.has(a.kind));
-  duplicates += anomalies.filter((a) => ["second201", "retryAnsweredDifferently", "twoMessagesOneSeq"].includes(a.kind)).length;
+  duplicates += anomalies.filter((a) =>
+    ["second201", "retryAnsweredDifferently", "twoMessagesOneSeq"].includes(a.kind),
+  ).length;
   const failures = [];
   if (lost) failures.push(`${lost} acknowledged message(s) lost`);
   if (duplicates) failures.push(`${duplicates} duplicate(s)`);
@@ -1104,12 +1287,24 @@ async function main() {
   if (stats.serverRestarts < 1) failures.push("no server restart happened");
   if (stats.sent === 0 || stats.acknowledged === 0) failures.push("nothing was sent");
   if (stats.receivedViaSocket === 0) failures.push("no message arrived over a socket");
-  if (otherAnomalies.length) failures.push(`${otherAnomalies.length} other anomalie(s): ${[...new Set(otherAnomalies.map((a) => a.kind))].join(", ")}`);
+  if (otherAnomalies.length)
+    failures.push(
+      `${otherAnomalies.length} other anomalie(s): ${[...new Set(otherAnomalies.map((a) => a.kind))].join(", ")}`,
+    );
 
   const result = {
     passed: failures.length === 0,
     failures,
-    config: { seconds: SECONDS, clients: CLIENTS, conversations: CONVERSATIONS, restarts: RESTARTS, tokenTtlSeconds: TOKEN_TTL, intervalMs: INTERVAL_MS, seed: SEED, rateLimits: "off" },
+    config: {
+      seconds: SECONDS,
+      clients: CLIENTS,
+      conversations: CONVERSATIONS,
+      restarts: RESTARTS,
+      tokenTtlSeconds: TOKEN_TTL,
+      intervalMs: INTERVAL_MS,
+      seed: SEED,
+      rateLimits: "off",
+    },
     durationSeconds: Number(elapsed()),
     counts: {
       sent: stats.sent,
@@ -1136,29 +1331,63 @@ async function main() {
   };
   writeFileSync(join(RESULTS_DIR, "soak.json"), `${JSON.stringify(result, null, 2)}\n`);
 
-  const row = (label, value, note = "") => console.log(`  ${label.padEnd(28)} ${String(value).padStart(8)}${note ? `  ${note}` : ""}`);
-  console.log(`\nsoak: ${SECONDS} s, ${CLIENTS} clients (${clients.filter((c) => c.mode === "inbox").length} on inbox sockets), ` +
-    `${CONVERSATIONS} conversations, seed ${SEED}; ${rateLimitNote}`);
+  const row = (label, value, note = "") =>
+    console.log(`  ${label.padEnd(28)} ${String(value).padStart(8)}${note ? `  ${note}` : ""}`);
+  console.log(
+    `\nsoak: ${SECONDS} s, ${CLIENTS} clients (${clients.filter((c) => c.mode === "inbox").length} on inbox sockets), ` +
+      `${CONVERSATIONS} conversations, seed ${SEED}; ${rateLimitNote}`,
+  );
   row("sent", stats.sent, "distinct clientMessageIds");
-  row("acknowledged", stats.acknowledged,
-    `(${stats.answers201} answers 201, ${stats.answers200} answers 200, of which ${stats.lostAnswersRecovered} recovered a lost answer)`);
-  row("retried", stats.retried,
+  row(
+    "acknowledged",
+    stats.acknowledged,
+    `(${stats.answers201} answers 201, ${stats.answers200} answers 200, of which ${stats.lostAnswersRecovered} recovered a lost answer)`,
+  );
+  row(
+    "retried",
+    stats.retried,
     `(${stats.retriedAfterError} after an error, ${stats.retriedConcurrently} concurrent, ${stats.retriedAfterAck} after the answer; ` +
-    `${stats.networkErrors} network errors, ${stats.answersDiscarded} answers discarded, ${stats.status5xx} 5xx, ${stats.status401} 401)`);
-  row("received via socket", stats.receivedViaSocket,
-    `(dropped as already held: ${stats.overlap.socket} socket frames, ${stats.overlap.rest} REST rows; both paths overlap on purpose)`);
-  row("caught up via REST", stats.caughtUpViaRest, `(+${stats.caughtUpInFinal} only in the final catch-up; ${stats.gapCatchUps} gap-triggered catch-ups)`);
-  row("sockets opened", stats.socketsOpened, `(${stats.socketDropsByClient} dropped by clients, ${stats.socketConnectFailures} failed connects, ` +
-    `${stats.relogins} re-logins, ${stats.serverClosesLingering} server closes whose connection lingered)`);
-  row("server restarts (SIGKILL)", stats.serverRestarts, `(downtime ${stats.restartDowntimeMs.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(", ")})`);
-  row("messages in the database", perConversation.reduce((n, c) => n + c.messages, 0), `(SQL: ${sql ? `${sql.dupes.length} duplicate clientMessageIds` : "not checked"})`);
+      `${stats.networkErrors} network errors, ${stats.answersDiscarded} answers discarded, ${stats.status5xx} 5xx, ${stats.status401} 401)`,
+  );
+  row(
+    "received via socket",
+    stats.receivedViaSocket,
+    `(dropped as already held: ${stats.overlap.socket} socket frames, ${stats.overlap.rest} REST rows; both paths overlap on purpose)`,
+  );
+  row(
+    "caught up via REST",
+    stats.caughtUpViaRest,
+    `(+${stats.caughtUpInFinal} only in the final catch-up; ${stats.gapCatchUps} gap-triggered catch-ups)`,
+  );
+  row(
+    "sockets opened",
+    stats.socketsOpened,
+    `(${stats.socketDropsByClient} dropped by clients, ${stats.socketConnectFailures} failed connects, ` +
+      `${stats.relogins} re-logins, ${stats.serverClosesLingering} server closes whose connection lingered)`,
+  );
+  row(
+    "server restarts (SIGKILL)",
+    stats.serverRestarts,
+    `(downtime ${stats.restartDowntimeMs.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(", ")})`,
+  );
+  row(
+    "messages in the database",
+    perConversation.reduce((n, c) => n + c.messages, 0),
+    `(SQL: ${sql ? `${sql.dupes.length} duplicate clientMessageIds` : "not checked"})`,
+  );
   row("lost", lost);
   row("duplicates", duplicates);
   row("gaps", gaps);
   row("unacknowledged", unacknowledged);
-  console.log(`  live delivery: ${liveMissingAtQuiet} deliveries outstanding once every socket was back, ` +
-    `${missingBeforeFinal} never arrived live${missingBeforeFinal ? " (WARNING, see liveMisses in soak.json)" : ""}`);
-  console.log(`  socket closes: ${Object.entries(stats.socketCloses).map(([k, v]) => `${k}: ${v}`).join(", ")}`);
+  console.log(
+    `  live delivery: ${liveMissingAtQuiet} deliveries outstanding once every socket was back, ` +
+      `${missingBeforeFinal} never arrived live${missingBeforeFinal ? " (WARNING, see liveMisses in soak.json)" : ""}`,
+  );
+  console.log(
+    `  socket closes: ${Object.entries(stats.socketCloses)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(", ")}`,
+  );
   console.log(`  written to test-results/soak.json (server output: test-results/soak-wrangler.log)`);
   if (failures.length) {
     console.log(`\nSOAK FAILED: ${failures.join("; ")}`);
@@ -1180,9 +1409,12 @@ let exitCode = 1;
 try {
   exitCode = await main();
 } catch (err) {
-  console.error(`\nSOAK FAILED: ${err instanceof SoakError ? err.message : err?.stack ?? err}`);
+  console.error(`\nSOAK FAILED: ${err instanceof SoakError ? err.message : (err?.stack ?? err)}`);
   try {
-    writeFileSync(join(RESULTS_DIR, "soak.json"), `${JSON.stringify({ passed: false, failures: [String(err?.message ?? err)], details: stats, anomalies }, null, 2)}\n`);
+    writeFileSync(
+      join(RESULTS_DIR, "soak.json"),
+      `${JSON.stringify({ passed: false, failures: [String(err?.message ?? err)], details: stats, anomalies }, null, 2)}\n`,
+    );
   } catch {
     // Best effort.
   }

@@ -2,14 +2,14 @@ import { bodyLimit } from "hono/body-limit";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { AppError, renderError } from "./lib/errors";
 import { assertSecretConfigured } from "./lib/jwt";
+import { createRouter } from "./lib/openapi";
 import { database } from "./middleware/database";
 import { authRoutes } from "./routes/auth";
 import { conversationRoutes } from "./routes/conversations";
+import { mountOpenApi } from "./routes/docs";
 import { messageRoutes } from "./routes/messages";
 import { userRoutes } from "./routes/users";
 import { wsRoutes } from "./routes/ws";
-import { mountOpenApi } from "./routes/docs";
-import { createRouter } from "./lib/openapi";
 
 export const MAX_BODY_BYTES = 256 * 1024;
 
@@ -27,9 +27,12 @@ app.use(
   methodNotAllowed({
     app,
     onMethodNotAllowed: (c, methods) =>
-      renderError(c, new AppError("method_not_allowed", `method not allowed; use ${methods.join(", ")}`, {
-        headers: { Allow: methods.join(", ") },
-      })),
+      renderError(
+        c,
+        new AppError("method_not_allowed", `method not allowed; use ${methods.join(", ")}`, {
+          headers: { Allow: methods.join(", ") },
+        }),
+      ),
   }),
 );
 app.use(

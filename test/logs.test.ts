@@ -2,8 +2,8 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { app } from "../src/app";
-import { failingD1 } from "./helpers/faults";
 import { b64, call, createConversation, json, messageBody, randomBytes, registerUser } from "./helpers/api";
+import { failingD1 } from "./helpers/faults";
 import { conversationSocket, inboxSocket, messagesOf, openSocket } from "./helpers/sockets";
 
 const METHODS = ["log", "info", "warn", "error", "debug"] as const;
@@ -13,7 +13,13 @@ describe("logs", () => {
     const lines: string[] = [];
     const spies = METHODS.map((m) =>
       vi.spyOn(console, m).mockImplementation((...args: unknown[]) => {
-        lines.push(args.map((a) => (a instanceof Error ? `${a.message} ${a.stack}` : typeof a === "string" ? a : JSON.stringify(a))).join(" "));
+        lines.push(
+          args
+            .map((a) =>
+              a instanceof Error ? `${a.message} ${a.stack}` : typeof a === "string" ? a : JSON.stringify(a),
+            )
+            .join(" "),
+        );
       }),
     );
     const secrets: string[] = [];
@@ -27,7 +33,12 @@ describe("logs", () => {
       secrets.push(...keys);
       const created = await call("POST", "/conversations", {
         token: alice.token,
-        body: { participants: [{ username: alice.username, encryptedKey: keys[0] }, { username: bob.username, encryptedKey: keys[1] }] },
+        body: {
+          participants: [
+            { username: alice.username, encryptedKey: keys[0] },
+            { username: bob.username, encryptedKey: keys[1] },
+          ],
+        },
       });
       const id = (await json(created)).conversationId;
       const [socket] = await Promise.all([conversationSocket(id, bob.token), inboxSocket(alice.token)]);
@@ -39,7 +50,11 @@ describe("logs", () => {
       }
       await socket!.waitFor((f) => messagesOf(f).length === 3);
       await call("POST", "/messages", { token: alice.token, body: { ...messageBody(id), ciphertext: "not base64!" } });
-      await call("POST", "/messages", { token: alice.token, body: "{broken json", headers: { "Content-Type": "application/json" } });
+      await call("POST", "/messages", {
+        token: alice.token,
+        body: "{broken json",
+        headers: { "Content-Type": "application/json" },
+      });
       const forged = `${alice.token.slice(0, -4)}AAAA`;
       secrets.push(forged);
       await call("GET", "/users/me", { token: forged });
@@ -68,7 +83,9 @@ describe("logs", () => {
       expect(res.status).toBe(500);
       // A single statement failing: here Drizzle wraps the error with the SQL and parameters.
       const read = await app.fetch(
-        new Request(`http://parley.test/conversations/${id}/messages`, { headers: { Authorization: `Bearer ${alice.token}` } }),
+        new Request(`http://parley.test/conversations/${id}/messages`, {
+          headers: { Authorization: `Bearer ${alice.token}` },
+        }),
         { ...env, DB: failingD1(env.DB, 2).db }, // the page query, after the membership check
         createExecutionContext(),
       );

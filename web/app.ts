@@ -9,13 +9,13 @@
 import {
   type CloseInfo,
   type Conversation,
+  fingerprint,
+  generateIdentityKeys,
   ParleyClient,
   ParleyError,
   type ReceivedMessage,
   type ServerFrame,
   type Subscription,
-  fingerprint,
-  generateIdentityKeys,
 } from "../client/index.ts";
 import { loadIdentity, saveIdentity } from "./idb.ts";
 
@@ -61,7 +61,15 @@ const state: {
   inbox: Subscription | undefined;
   rendered: Map<number, HTMLLIElement>;
   oldestLoaded: number | undefined;
-} = { conversations: new Map(), unread: new Set(), current: undefined, subscription: undefined, inbox: undefined, rendered: new Map(), oldestLoaded: undefined };
+} = {
+  conversations: new Map(),
+  unread: new Set(),
+  current: undefined,
+  subscription: undefined,
+  inbox: undefined,
+  rendered: new Map(),
+  oldestLoaded: undefined,
+};
 
 function setStatus(text: string, kind: "info" | "error" = "info"): void {
   ui.status.textContent = text;
@@ -127,7 +135,13 @@ function logout(): void {
   state.subscription?.close();
   state.inbox?.close();
   client.logout();
-  Object.assign(state, { conversations: new Map(), unread: new Set(), current: undefined, subscription: undefined, inbox: undefined });
+  Object.assign(state, {
+    conversations: new Map(),
+    unread: new Set(),
+    current: undefined,
+    subscription: undefined,
+    inbox: undefined,
+  });
   ui.conversationList.replaceChildren();
   clearMessages();
   ui.conversation.hidden = true;
@@ -159,7 +173,9 @@ function conversationName(c: Conversation): string {
 }
 
 function renderConversationList(): void {
-  const items = [...state.conversations.values()].sort((a, b) => (b.lastMessageId ?? 0) - (a.lastMessageId ?? 0) || b.conversationId - a.conversationId);
+  const items = [...state.conversations.values()].sort(
+    (a, b) => (b.lastMessageId ?? 0) - (a.lastMessageId ?? 0) || b.conversationId - a.conversationId,
+  );
   ui.conversationList.replaceChildren(
     ...items.map((c) => {
       const li = document.createElement("li");
@@ -193,7 +209,9 @@ async function createConversation(participants: string, title: string): Promise<
   ui.newTitle.value = "";
   renderConversationList();
   await openConversation(conversation.conversationId);
-  setStatus(`Conversation with ${usernames.join(", ")} created; its key was wrapped for each participant in this browser.`);
+  setStatus(
+    `Conversation with ${usernames.join(", ")} created; its key was wrapped for each participant in this browser.`,
+  );
 }
 
 function startInbox(): void {
@@ -354,7 +372,9 @@ ui.authForm.addEventListener("submit", (event) => {
   const submitter = (event as SubmitEvent).submitter as HTMLButtonElement | null;
   const username = ui.username.value.trim();
   const password = ui.password.value;
-  void action(ui.authForm, () => (submitter?.value === "register" ? register(username, password) : login(username, password)));
+  void action(ui.authForm, () =>
+    submitter?.value === "register" ? register(username, password) : login(username, password),
+  );
 });
 ui.logout.addEventListener("click", logout);
 ui.newKey.addEventListener("click", () => void action(undefined, replaceKey));

@@ -15,7 +15,9 @@ export function request(base, method, path, { body, token, headers = {}, timeout
         method,
         agent,
         headers: {
-          ...(payload !== undefined ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}),
+          ...(payload !== undefined
+            ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) }
+            : {}),
           ...(token ? { authorization: `Bearer ${token}` } : {}),
           ...headers,
         },
@@ -42,7 +44,9 @@ export function request(base, method, path, { body, token, headers = {}, timeout
 export async function must(expect, base, method, path, options) {
   const res = await request(base, method, path, options);
   if (res.status !== expect) {
-    throw new Error(`${method} ${path}: expected ${expect}, got ${res.status} ${res.error?.message ?? res.text?.slice(0, 300)}`);
+    throw new Error(
+      `${method} ${path}: expected ${expect}, got ${res.status} ${res.error?.message ?? res.text?.slice(0, 300)}`,
+    );
   }
   return res.json();
 }

@@ -122,5 +122,12 @@ export function summariseProfile(profile, where = () => "") {
     .map(([k, ms]) => ({ function: k, selfMs: Number(ms.toFixed(1)), totalMs: Number((total.get(k) ?? 0).toFixed(1)) }))
     .sort((a, b) => b.selfMs - a.selfMs);
   const idle = (self.get("(idle)") ?? 0) + (self.get("(program)") ?? 0);
-  return { busyMs: Number(sampled.toFixed(1)), idleOrNativeMs: Number(idle.toFixed(1)), top: rows, totals: [...total.entries()].map(([k, ms]) => ({ function: k, totalMs: Number(ms.toFixed(1)) })).sort((a, b) => b.totalMs - a.totalMs) };
+  return {
+    busyMs: Number(sampled.toFixed(1)),
+    idleOrNativeMs: Number(idle.toFixed(1)),
+    top: rows,
+    totals: [...total.entries()]
+      .map(([k, ms]) => ({ function: k, totalMs: Number(ms.toFixed(1)) }))
+      .sort((a, b) => b.totalMs - a.totalMs),
+  };
 }

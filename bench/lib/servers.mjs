@@ -1,6 +1,7 @@
 // The servers under test: the built bundle under plain `workerd serve`, and `wrangler dev`.
-import { createServer } from "node:net";
+
 import { createRequire } from "node:module";
+import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { request } from "./http.mjs";
 import { findDescendant, startProcess, stopProcess, tail } from "./procs.mjs";
@@ -40,7 +41,10 @@ export function readWranglerConfig(root) {
     compatibilityDate: c.compatibility_date,
     compatibilityFlags: [...(c.compatibility_flags ?? [])],
     vars: { ...(c.vars ?? {}) },
-    d1: (c.d1_databases ?? []).map((d) => ({ binding: d.binding, id: d.preview_database_id ?? d.database_id ?? d.database_name })),
+    d1: (c.d1_databases ?? []).map((d) => ({
+      binding: d.binding,
+      id: d.preview_database_id ?? d.database_id ?? d.database_name,
+    })),
     durableObjects: (c.durable_objects?.bindings ?? [])
       .filter((d) => !d.script_name)
       .map((d) => ({ name: d.name, className: d.class_name })),
@@ -113,14 +117,21 @@ export class WranglerDev {
   async start() {
     this.port = await freePort();
     const args = [
-      wranglerBin, "dev",
-      "--ip", "127.0.0.1",
-      "--port", String(this.port),
-      "--inspector-port", "0",
-      "--persist-to", this.persistDir,
-      "--var", "RATE_LIMITS:off",
+      wranglerBin,
+      "dev",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(this.port),
+      "--inspector-port",
+      "0",
+      "--persist-to",
+      this.persistDir,
+      "--var",
+      "RATE_LIMITS:off",
       "--show-interactive-dev-session=false",
-      "--log-level", "warn",
+      "--log-level",
+      "warn",
     ];
     this.child = startProcess(process.execPath, args, {
       cwd: this.root,

@@ -1,8 +1,8 @@
 // WebSocket clients and delivery tracking for the fan-out, capacity and scale scenarios.
 import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
-import { messageBody } from "./seed.mjs";
 import { openLoop, request, round } from "./http.mjs";
+import { messageBody } from "./seed.mjs";
 import { Histogram } from "./stats.mjs";
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -232,7 +232,11 @@ export async function fanoutRun({ base, conversationId, senders, group, rate, du
       const cmid = `${tag}-${k}`;
       tracker.expect(cmid, intended);
       const sender = senders[k % senders.length];
-      const res = await request(base, "POST", "/messages", { token: sender.token, body: messageBody(conversationId, cmid), timeoutMs: 10_000 });
+      const res = await request(base, "POST", "/messages", {
+        token: sender.token,
+        body: messageBody(conversationId, cmid),
+        timeoutMs: 10_000,
+      });
       post.recordMs(performance.now() - intended);
       if (res.status !== 201) {
         const key = res.status === 0 ? `network: ${res.error?.message}` : String(res.status);

@@ -3,7 +3,11 @@ import * as hdr from "hdr-histogram-js";
 
 export class Histogram {
   constructor() {
-    this.h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+    this.h = hdr.build({
+      lowestDiscernibleValue: 1,
+      highestTrackableValue: 3_600_000_000,
+      numberOfSignificantValueDigits: 3,
+    });
     this.count = 0;
   }
 

@@ -9,7 +9,12 @@ export interface WranglerSubset {
   ratelimits?: string[];
 }
 
-export function runtimePaths(): { workerdBin: string; workerdVersion: string; miniflareWorkers: string; miniflareVersion: string };
+export function runtimePaths(): {
+  workerdBin: string;
+  workerdVersion: string;
+  miniflareWorkers: string;
+  miniflareVersion: string;
+};
 
 export function writeWorkerdConfig(options: {
   dir: string;

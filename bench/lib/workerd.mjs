@@ -56,7 +56,9 @@ export function writeWorkerdConfig({ dir, bundleFile, persistDir, port, wrangler
       ]))`,
     ),
     ...wrangler.durableObjects.map((d) => `(name = ${str(d.name)}, durableObjectNamespace = ${str(d.className)})`),
-    ...(wrangler.ratelimits ?? []).map((name) => `(name = ${str(name)}, wrapped = (moduleName = "bench:always-allow"))`),
+    ...(wrangler.ratelimits ?? []).map(
+      (name) => `(name = ${str(name)}, wrapped = (moduleName = "bench:always-allow"))`,
+    ),
   ];
   const namespaces = wrangler.durableObjects.map(
     (d) => `(className = ${str(d.className)}, uniqueKey = ${str(`${workerName}-${d.className}`)}, enableSql = true)`,

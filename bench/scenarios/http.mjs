@@ -1,6 +1,7 @@
 // HTTP scenarios: ceiling (GET /health), write (POST /messages) with its CPU cost, history depth.
-import autocannon from "autocannon";
+
 import { performance } from "node:perf_hooks";
+import autocannon from "autocannon";
 import { openLoop, request, round } from "../lib/http.mjs";
 import { cpuMs } from "../lib/procs.mjs";
 import { messageBody } from "../lib/seed.mjs";
@@ -76,7 +77,16 @@ export async function write({ server, conversations, connections, durationS, tag
  * History at the newest end vs at depth: both pages are requested in one open-loop run
  * (alternating, so both see the same conditions), then each alone in a closed loop for throughput.
  */
-export async function history({ server, conversationId, user, messages, rate, durationS, throughputS, connections = 8 }) {
+export async function history({
+  server,
+  conversationId,
+  user,
+  messages,
+  rate,
+  durationS,
+  throughputS,
+  connections = 8,
+}) {
   const first = `/conversations/${conversationId}/messages?limit=50`;
   const newest = await request(server.base, "GET", first, { token: user.token });
   if (newest.status !== 200) throw new Error(`history: first page ${newest.status} ${newest.text.slice(0, 200)}`);
@@ -84,7 +94,9 @@ export async function history({ server, conversationId, user, messages, rate, du
   const maxId = page[0]?.messageId;
   const newestSeq = page[0]?.seq;
   if (page.length !== 50 || newestSeq !== messages) {
-    throw new Error(`history: expected 50 messages ending at seq ${messages}, got ${page.length} ending at ${newestSeq}`);
+    throw new Error(
+      `history: expected 50 messages ending at seq ${messages}, got ${page.length} ending at ${newestSeq}`,
+    );
   }
   // The seed is one INSERT, so ids are contiguous: the oldest is maxId - messages + 1.
   const deepBefore = maxId - messages + 51;
@@ -96,24 +108,36 @@ export async function history({ server, conversationId, user, messages, rate, du
     return rows.length === 50 && rows[0].seq === 50 && rows[49].seq === 1;
   };
   if (!deepOk(deepPage)) {
-    throw new Error(`history: deep page wrong: ${deepPage.status}, ${deepRows.length} rows, seq ${deepRows[0]?.seq}…${deepRows.at(-1)?.seq}`);
+    throw new Error(
+      `history: deep page wrong: ${deepPage.status}, ${deepRows.length} rows, seq ${deepRows[0]?.seq}…${deepRows.at(-1)?.seq}`,
+    );
   }
 
   // Closed loop first: how many pages a second the server serves at each end.
   const closed = {};
-  for (const [which, path] of [["first", first], ["deep", deep]]) {
+  for (const [which, path] of [
+    ["first", first],
+    ["deep", deep],
+  ]) {
     const result = await cannon({
       url: `${server.base}${path}`,
       connections,
       duration: throughputS,
       headers: { authorization: `Bearer ${user.token}` },
     });
-    closed[which] = { okPerSecond: round(result["2xx"] / result.duration, 1), errors: result.errors + result.timeouts + result.non2xx, latencyMs: fromAutocannon(result.latency) };
+    closed[which] = {
+      okPerSecond: round(result["2xx"] / result.duration, 1),
+      errors: result.errors + result.timeouts + result.non2xx,
+      latencyMs: fromAutocannon(result.latency),
+    };
   }
   // Then latency in an open loop, both pages alternating (so both see the same conditions), at a
   // rate the server can sustain (at most a quarter of the slower closed-loop figure), or queueing
   // would dominate what is measured.
-  const perPage = Math.max(1, Math.min(rate, Math.floor(Math.min(closed.first.okPerSecond, closed.deep.okPerSecond) / 4)));
+  const perPage = Math.max(
+    1,
+    Math.min(rate, Math.floor(Math.min(closed.first.okPerSecond, closed.deep.okPerSecond) / 4)),
+  );
   const hists = { first: new Histogram(), deep: new Histogram() };
   const errors = { first: 0, deep: 0 };
   const run = await openLoop({
@@ -123,7 +147,8 @@ export async function history({ server, conversationId, user, messages, rate, du
       const which = k % 2 === 0 ? "first" : "deep";
       const res = await request(server.base, "GET", which === "first" ? first : deep, { token: user.token });
       hists[which].recordMs(performance.now() - intended);
-      if (res.status !== 200 || (which === "deep" && !deepOk(res)) || (which === "first" && res.json().length !== 50)) errors[which]++;
+      if (res.status !== 200 || (which === "deep" && !deepOk(res)) || (which === "first" && res.json().length !== 50))
+        errors[which]++;
     },
   });
   await Promise.all(run.inFlight);
@@ -134,7 +159,13 @@ export async function history({ server, conversationId, user, messages, rate, du
     messages,
     pageSize: 50,
     deepBefore,
-    openLoop: { ratePerPage: perPage, durationS, generatorMaxLagMs: round(run.maxLagMs), first: { latencyMs: firstLat, errors: errors.first }, deep: { latencyMs: deepLat, errors: errors.deep } },
+    openLoop: {
+      ratePerPage: perPage,
+      durationS,
+      generatorMaxLagMs: round(run.maxLagMs),
+      first: { latencyMs: firstLat, errors: errors.first },
+      deep: { latencyMs: deepLat, errors: errors.deep },
+    },
     closedLoop: { connections, durationS: throughputS, ...closed },
     ratioP50: round(deepLat.p50 / firstLat.p50, 3),
     ratioP99: round(deepLat.p99 / firstLat.p99, 3),

@@ -20,9 +20,20 @@ export async function openGroup({ server, kind, conversation, count, concurrency
     deadlineMs,
   });
   if (group.size === 0) throw new Error(`${kind}: no socket was admitted: ${JSON.stringify(connect.failures)}`);
-  const warmup = await broadcastOnce({ base: server.base, conversationId: conversation.id, sender: conversation.members[0], group });
+  const warmup = await broadcastOnce({
+    base: server.base,
+    conversationId: conversation.id,
+    sender: conversation.members[0],
+    group,
+  });
   for (let i = 0; i < 2; i++) {
-    await broadcastOnce({ base: server.base, conversationId: conversation.id, sender: conversation.members[0], group, drainMs: 2000 });
+    await broadcastOnce({
+      base: server.base,
+      conversationId: conversation.id,
+      sender: conversation.members[0],
+      group,
+      drainMs: 2000,
+    });
   }
   return { group, connect, warmup, negotiatedExtensions: [...group.extensions] };
 }
@@ -58,7 +69,11 @@ export async function capacity({ server, conversation, group, ladder, stepS, p99
       durationMs: stepS * 1000,
       drainMs: 2000,
     });
-    const pass = r.errors === 0 && r.droppedFrames === 0 && r.latencyToLastSocketMs.p99 !== null && r.latencyToLastSocketMs.p99 <= p99LimitMs;
+    const pass =
+      r.errors === 0 &&
+      r.droppedFrames === 0 &&
+      r.latencyToLastSocketMs.p99 !== null &&
+      r.latencyToLastSocketMs.p99 <= p99LimitMs;
     steps.push({ targetDeliveriesPerSecond: deliveries, messagesPerSecond: round(rate, 2), pass, ...r });
     if (!pass) break;
     best = steps.at(-1);
@@ -135,8 +150,20 @@ export async function scale({ server, conversation, count, idleS, deadlineMs }) 
   const heldAfterIdle = group.openCount();
   const afterIdle = memoryMiB(server.pid);
   const t0 = performance.now();
-  const first = await broadcastOnce({ base: server.base, conversationId: conversation.id, sender: conversation.members[0], group, drainMs: 15_000 });
-  const second = await broadcastOnce({ base: server.base, conversationId: conversation.id, sender: conversation.members[0], group, drainMs: 15_000 });
+  const first = await broadcastOnce({
+    base: server.base,
+    conversationId: conversation.id,
+    sender: conversation.members[0],
+    group,
+    drainMs: 15_000,
+  });
+  const second = await broadcastOnce({
+    base: server.base,
+    conversationId: conversation.id,
+    sender: conversation.members[0],
+    group,
+    drainMs: 15_000,
+  });
   const afterBroadcast = memoryMiB(server.pid);
   const perSocketMiB = connect.held > 0 ? (afterIdle.rss - before.rss) / connect.held : null;
   const result = {

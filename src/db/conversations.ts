@@ -48,10 +48,7 @@ export async function createConversation(
     chunks.push(input.members.slice(i, i + PARTICIPANT_ROWS_PER_STATEMENT));
   }
   const [created] = await db.batch([
-    db
-      .insert(conversations)
-      .values({ title: input.title, createdAt: now, lastActivityAt: now })
-      .returning(),
+    db.insert(conversations).values({ title: input.title, createdAt: now, lastActivityAt: now }).returning(),
     ...chunks.map((chunk) =>
       db.insert(participants).values(
         chunk.map((m) => ({
@@ -99,10 +96,7 @@ export async function findConversationForUser(
 
 /** Every conversation `userId` is in, most recent activity first. */
 export async function listConversationsForUser(db: Database, userId: number): Promise<ConversationView[]> {
-  const mine = db
-    .select({ id: participants.conversationId })
-    .from(participants)
-    .where(eq(participants.userId, userId));
+  const mine = db.select({ id: participants.conversationId }).from(participants).where(eq(participants.userId, userId));
   const [rows, members] = await db.batch([
     db
       .select({ conversation: conversations, encryptedKey: participants.encryptedKey })

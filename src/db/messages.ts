@@ -168,4 +168,3 @@ export async function listMessagesAfterSeq(
     .orderBy(asc(messages.seq))
     .limit(limit);
 }
-

@@ -1,20 +1,11 @@
 import { sql } from "drizzle-orm";
-import {
-  customType,
-  index,
-  integer,
-  primaryKey,
-  sqliteTable,
-  text,
-  uniqueIndex,
-} from "drizzle-orm/sqlite-core";
+import { customType, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /** A BLOB column read and written as `Uint8Array`, whatever shape the driver hands back. */
 const bytes = customType<{ data: Uint8Array; driverData: ArrayBuffer | Uint8Array | number[] }>({
   dataType: () => "blob",
   toDriver: (value) => value,
-  fromDriver: (value) =>
-    value instanceof Uint8Array ? value : new Uint8Array(value as ArrayBuffer | number[]),
+  fromDriver: (value) => (value instanceof Uint8Array ? value : new Uint8Array(value as ArrayBuffer | number[])),
 });
 
 export const users = sqliteTable(
@@ -32,17 +23,14 @@ export const users = sqliteTable(
   (t) => [uniqueIndex("users_username_lower_unique").on(sql`lower(${t.username})`)],
 );
 
-export const conversations = sqliteTable(
-  "conversations",
-  {
-    id: integer("id").primaryKey({ autoIncrement: true }),
-    title: text("title"),
-    createdAt: text("created_at").notNull(),
-    lastMessageId: integer("last_message_id"),
-    lastSeq: integer("last_seq").notNull().default(0),
-    lastActivityAt: text("last_activity_at").notNull(),
-  },
-);
+export const conversations = sqliteTable("conversations", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  title: text("title"),
+  createdAt: text("created_at").notNull(),
+  lastMessageId: integer("last_message_id"),
+  lastSeq: integer("last_seq").notNull().default(0),
+  lastActivityAt: text("last_activity_at").notNull(),
+});
 
 export const participants = sqliteTable(
   "participants",
@@ -56,10 +44,7 @@ export const participants = sqliteTable(
     encryptedKey: bytes("encrypted_key").notNull(),
     joinedAt: text("joined_at").notNull(),
   },
-  (t) => [
-    primaryKey({ columns: [t.conversationId, t.userId] }),
-    index("participants_user_idx").on(t.userId),
-  ],
+  (t) => [primaryKey({ columns: [t.conversationId, t.userId] }), index("participants_user_idx").on(t.userId)],
 );
 
 export const messages = sqliteTable(
@@ -83,11 +68,7 @@ export const messages = sqliteTable(
   (t) => [
     index("messages_conversation_id_idx").on(t.conversationId, t.id),
     uniqueIndex("messages_conversation_seq_unique").on(t.conversationId, t.seq),
-    uniqueIndex("messages_client_message_id_unique").on(
-      t.conversationId,
-      t.senderId,
-      t.clientMessageId,
-    ),
+    uniqueIndex("messages_client_message_id_unique").on(t.conversationId, t.senderId, t.clientMessageId),
   ],
 );
 

@@ -55,7 +55,9 @@ export async function findUsersByUsernames(
   return db
     .select({ id: users.id, username: users.username })
     .from(users)
-    .where(sql`lower(${users.username}) in (select value from json_each(${JSON.stringify(usernames.map((u) => u.toLowerCase()))}))`);
+    .where(
+      sql`lower(${users.username}) in (select value from json_each(${JSON.stringify(usernames.map((u) => u.toLowerCase()))}))`,
+    );
 }
 
 export async function updatePasswordHash(db: Database, id: number, password: PasswordHash): Promise<void> {

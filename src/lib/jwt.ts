@@ -32,10 +32,7 @@ function signingKey(secret: string | undefined): Promise<CryptoKey> {
   }
   let key = keys.get(secret!);
   if (!key) {
-    key = crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, [
-      "sign",
-      "verify",
-    ]);
+    key = crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
     keys.set(secret!, key);
   }
   return key;

@@ -50,7 +50,10 @@ export function errors(...statuses: number[]) {
   return Object.fromEntries(
     [...statuses, 500].map((status) => [
       status,
-      { description: errorDescriptions[status] ?? "Error", content: { "application/json": { schema: ErrorBodySchema } } },
+      {
+        description: errorDescriptions[status] ?? "Error",
+        content: { "application/json": { schema: ErrorBodySchema } },
+      },
     ]),
   );
 }

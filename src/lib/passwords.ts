@@ -11,23 +11,9 @@ export interface PasswordHash {
   iterations: number;
 }
 
-export async function derivePasswordHash(
-  password: string,
-  salt: Uint8Array,
-  iterations: number,
-): Promise<Uint8Array> {
-  const key = await crypto.subtle.importKey(
-    "raw",
-    new TextEncoder().encode(password),
-    "PBKDF2",
-    false,
-    ["deriveBits"],
-  );
-  const bits = await crypto.subtle.deriveBits(
-    { name: "PBKDF2", hash: "SHA-256", salt, iterations },
-    key,
-    HASH_BITS,
-  );
+export async function derivePasswordHash(password: string, salt: Uint8Array, iterations: number): Promise<Uint8Array> {
+  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(password), "PBKDF2", false, ["deriveBits"]);
+  const bits = await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt, iterations }, key, HASH_BITS);
   return new Uint8Array(bits);
 }
 
@@ -46,16 +32,12 @@ const UNKNOWN_USER: PasswordHash = {
 };
 
 /** Compares in constant time; with `stored` undefined it still spends one full derivation. */
-export async function verifyPassword(
-  password: string,
-  stored: PasswordHash | undefined,
-): Promise<boolean> {
+export async function verifyPassword(password: string, stored: PasswordHash | undefined): Promise<boolean> {
   const reference = stored ?? UNKNOWN_USER;
   if (reference.algorithm !== PASSWORD_ALGORITHM) return false;
   const candidate = await derivePasswordHash(password, reference.salt, reference.iterations);
   const same =
-    candidate.byteLength === reference.hash.byteLength &&
-    crypto.subtle.timingSafeEqual(candidate, reference.hash);
+    candidate.byteLength === reference.hash.byteLength && crypto.subtle.timingSafeEqual(candidate, reference.hash);
   return same && stored !== undefined;
 }
 

@@ -1,6 +1,6 @@
 import { createDb } from "../db/client";
-import { onlineInboxes } from "../db/presence";
 import { listMessagesAfterSeq } from "../db/messages";
+import { onlineInboxes } from "../db/presence";
 import { type MessageResponse, presentMessage } from "../lib/presenters";
 import { CLOSE, type MembershipFrame, messageFrame, type SequencedFrame } from "./frames";
 import { SocketHub } from "./socket-hub";
@@ -71,7 +71,8 @@ export class ConversationRoom extends SocketHub {
     const byRecipient = new Map<number, SequencedFrame[]>();
     let current: number[] | undefined;
     for (const { recipients, ...frame } of frames) {
-      const members = recipients ?? (current ??= await onlineInboxes(createDb(this.env.DB), this.conversationId));
+      if (!recipients && !current) current = await onlineInboxes(createDb(this.env.DB), this.conversationId);
+      const members = recipients ?? current ?? [];
       for (const userId of members) {
         const list = byRecipient.get(userId) ?? [];
         list.push(frame);
@@ -83,7 +84,9 @@ export class ConversationRoom extends SocketHub {
     );
     const failed = results.filter((r) => r.status === "rejected").length;
     if (failed > 0) {
-      console.error(`inbox forward: ${failed} of ${results.length} inboxes failed (conversation ${this.conversationId})`);
+      console.error(
+        `inbox forward: ${failed} of ${results.length} inboxes failed (conversation ${this.conversationId})`,
+      );
     }
   }
 }

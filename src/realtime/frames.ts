@@ -1,5 +1,4 @@
-import type { MessageResponse } from "../lib/presenters";
-import type { presentConversation } from "../lib/presenters";
+import type { MessageResponse, presentConversation } from "../lib/presenters";
 
 export interface MembershipData {
   conversationId: number;

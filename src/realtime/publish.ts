@@ -30,7 +30,11 @@ export function publishMessage(c: Context<AppEnv>, message: MessageResponse, inb
 }
 
 /** A new conversation: each member's inbox gets it with that member's own wrapped key. */
-export function publishConversationCreated(c: Context<AppEnv>, conversation: ConversationView, members: NewParticipant[]): void {
+export function publishConversationCreated(
+  c: Context<AppEnv>,
+  conversation: ConversationView,
+  members: NewParticipant[],
+): void {
   for (const member of members) {
     const frame: ServerFrame = {
       type: "conversationCreated",

@@ -10,14 +10,18 @@ import {
 import { listMessages } from "../db/messages";
 import { findUserByUsername, findUsersByUsernames, isUniqueViolation } from "../db/users";
 import { AppError, notAParticipant } from "../lib/errors";
-import { presentConversation, presentMessage } from "../lib/presenters";
 import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
+import { presentConversation, presentMessage } from "../lib/presenters";
 import { requireAuth } from "../middleware/auth";
 import { publishConversationCreated, publishMembership } from "../realtime/publish";
 import { conversationIdParam } from "../schemas/common";
-import { conversationSchema, createConversationBody, participantBody, participantParam } from "../schemas/conversations";
+import {
+  conversationSchema,
+  createConversationBody,
+  participantBody,
+  participantParam,
+} from "../schemas/conversations";
 import { historyQuery, messageSchema } from "../schemas/messages";
-
 
 /** 422 naming every username that does not exist. */
 function unknownUsers(entries: { username: string; path: string }[]) {
@@ -77,7 +81,10 @@ const addParticipantRoute = createRoute({
   summary: "Add a participant with their wrapped conversation key",
   ...guarded,
   request: { params: conversationIdParam, body: jsonBody(participantBody) },
-  responses: { 201: json(conversationSchema, "The conversation, as the caller sees it"), ...errors(400, 401, 403, 409, 413, 415, 422) },
+  responses: {
+    201: json(conversationSchema, "The conversation, as the caller sees it"),
+    ...errors(400, 401, 403, 409, 413, 415, 422),
+  },
 });
 
 const removeParticipantRoute = createRoute({
@@ -87,14 +94,20 @@ const removeParticipantRoute = createRoute({
   summary: "Remove a participant, or leave (remove yourself)",
   ...guarded,
   request: { params: participantParam },
-  responses: { 204: { description: "Removed; their sockets get participantRemoved, then close with 4003" }, ...errors(401, 403, 404, 422) },
+  responses: {
+    204: { description: "Removed; their sockets get participantRemoved, then close with 4003" },
+    ...errors(401, 403, 404, 422),
+  },
 });
 
 export const conversationRoutes = createRouter()
   .openapi(create, async (c) => {
     const body = c.req.valid("json");
     const me = c.var.user;
-    const found = await findUsersByUsernames(c.var.db, body.participants.map((p) => p.username));
+    const found = await findUsersByUsernames(
+      c.var.db,
+      body.participants.map((p) => p.username),
+    );
     const idByName = new Map(found.map((u) => [u.username.toLowerCase(), u]));
     const unknown = body.participants.flatMap((p, index) =>
       idByName.has(p.username.toLowerCase()) ? [] : [{ username: p.username, path: `participants.${index}.username` }],
@@ -144,7 +157,7 @@ export const conversationRoutes = createRouter()
     if (!user) throw unknownUsers([{ username, path: "username" }]);
     if (conversation.participants.some((p) => p.userId === user.id)) throw alreadyIn(user.username);
     const member = { userId: user.id, username: user.username, encryptedKey };
-    let added;
+    let added: Awaited<ReturnType<typeof addParticipant>>;
     try {
       added = await addParticipant(c.var.db, id, me.userId, member);
     } catch (err) {

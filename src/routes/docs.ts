@@ -1,4 +1,4 @@
-import { OpenAPIHono, z } from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../env";
 import { errors, json } from "../lib/openapi";
 import { conversationSchema } from "../schemas/conversations";
@@ -14,7 +14,9 @@ const frameSchema = z
     z.object({ type: z.literal("newMessage"), data: messageSchema }),
     z.object({ type: z.literal("participantAdded"), data: membershipSchema }),
     z.object({ type: z.literal("participantRemoved"), data: membershipSchema }),
-    z.object({ type: z.literal("conversationCreated"), data: conversationSchema }).openapi({ description: "inbox socket only" }),
+    z
+      .object({ type: z.literal("conversationCreated"), data: conversationSchema })
+      .openapi({ description: "inbox socket only" }),
     z.object({ type: z.literal("error"), error: z.object({ code: z.literal("bad_request"), message: z.string() }) }),
   ])
   .openapi("ServerFrame");
@@ -35,7 +37,11 @@ Reconnect: open the socket first, then \`GET /conversations/{id}/messages?after=
 
 /** Documents the routes that are not declared with createRoute (`/ws`, `/health`) and serves the document. */
 export function mountOpenApi(app: OpenAPIHono<AppEnv>) {
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", { type: "http", scheme: "bearer", bearerFormat: "JWT" });
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+  });
   app.openAPIRegistry.register("ServerFrame", frameSchema);
   app.openAPIRegistry.registerPath({
     method: "get",
@@ -68,7 +74,8 @@ export function mountOpenApi(app: OpenAPIHono<AppEnv>) {
     info: {
       title: "Parley",
       version: "1.0.0",
-      description: "End-to-end-encrypted messaging backend: stores and relays ciphertext only. Every error has the shape `Error`.",
+      description:
+        "End-to-end-encrypted messaging backend: stores and relays ciphertext only. Every error has the shape `Error`.",
     },
     tags: [
       { name: "accounts" },

@@ -6,7 +6,7 @@ import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
 import { presentUser } from "../lib/presenters";
 import { requireAuth } from "../middleware/auth";
 import { username as usernameRule } from "../schemas/common";
-import { publicKeyBody, publicUserSchema, userSchema, usernameParam } from "../schemas/users";
+import { publicKeyBody, publicUserSchema, usernameParam, userSchema } from "../schemas/users";
 
 // A valid token whose user no longer exists is treated as unauthenticated.
 const userGone = () => new AppError("unauthorized", "the token's user does not exist");

@@ -8,7 +8,9 @@ import { IDENTITY_HEADER, LAST_SEQ_HEADER, refuseSocket } from "../realtime/sock
 import { idString } from "../schemas/common";
 
 function originAllowed(env: Env, origin: string | undefined): boolean {
-  const allowed = env.ALLOWED_ORIGINS.split(",").map((o) => o.trim()).filter(Boolean);
+  const allowed = env.ALLOWED_ORIGINS.split(",")
+    .map((o) => o.trim())
+    .filter(Boolean);
   return origin === undefined || allowed.length === 0 || allowed.includes(origin);
 }
 
@@ -21,7 +23,10 @@ function originAllowed(env: Env, origin: string | undefined): boolean {
 export const wsRoutes = new Hono<AppEnv>().get("/", async (c) => {
   if (!originAllowed(c.env, c.req.header("Origin"))) throw new AppError("forbidden", "origin not allowed");
   if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
-    throw new AppError("bad_request", "this endpoint needs a WebSocket upgrade", { status: 426, headers: { Upgrade: "websocket" } });
+    throw new AppError("bad_request", "this endpoint needs a WebSocket upgrade", {
+      status: 426,
+      headers: { Upgrade: "websocket" },
+    });
   }
   const claims = await verifyToken(c.env, c.req.query("token") ?? "");
   if (!claims) return refuseSocket(CLOSE.policy, "invalid or expired token");

@@ -4,24 +4,27 @@ import { decodeBase64 } from "../lib/base64";
 /** Standard base64 with padding, decoded to bytes and length-checked (in decoded bytes). */
 export function base64Bytes(minBytes: number, maxBytes: number) {
   const description = `standard base64 with padding, ${minBytes === maxBytes ? `exactly ${minBytes}` : `${minBytes} to ${maxBytes}`} bytes decoded`;
-  return z.string().openapi({ format: "byte", description }).transform((text, ctx) => {
-    const bytes = decodeBase64(text);
-    if (!bytes) {
-      ctx.addIssue({ code: "custom", message: "must be standard base64 with padding" });
-      return z.NEVER;
-    }
-    if (bytes.byteLength < minBytes || bytes.byteLength > maxBytes) {
-      ctx.addIssue({
-        code: "custom",
-        message:
-          minBytes === maxBytes
-            ? `must decode to exactly ${minBytes} bytes`
-            : `must decode to ${minBytes} to ${maxBytes} bytes`,
-      });
-      return z.NEVER;
-    }
-    return bytes;
-  });
+  return z
+    .string()
+    .openapi({ format: "byte", description })
+    .transform((text, ctx) => {
+      const bytes = decodeBase64(text);
+      if (!bytes) {
+        ctx.addIssue({ code: "custom", message: "must be standard base64 with padding" });
+        return z.NEVER;
+      }
+      if (bytes.byteLength < minBytes || bytes.byteLength > maxBytes) {
+        ctx.addIssue({
+          code: "custom",
+          message:
+            minBytes === maxBytes
+              ? `must decode to exactly ${minBytes} bytes`
+              : `must decode to ${minBytes} to ${maxBytes} bytes`,
+        });
+        return z.NEVER;
+      }
+      return bytes;
+    });
 }
 
 /** A positive integer id in a path or query string, within SQLite's and JavaScript's safe range. */

@@ -25,7 +25,6 @@ export const participantParam = conversationIdParam.extend({
   username: z.string().openapi({ param: { name: "username", in: "path" } }),
 });
 
-
 export const participantSummarySchema = z
   .object({ userId: z.number().int(), username: z.string(), joinedAt: timestamp })
   .openapi("Participant");

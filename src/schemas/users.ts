@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { base64Out, publicKey, timestamp, username } from "./common";
+import { base64Out, publicKey, timestamp } from "./common";
 
 export const publicKeyBody = z.object({ publicKey });
 export const usernameParam = z.object({ username: z.string().openapi({ param: { name: "username", in: "path" } }) });

@@ -3,11 +3,9 @@
 import { describe, expect, it } from "vitest";
 import {
   AUTH_TAG_BYTES,
+  bytes,
   CryptoFormatError,
   DecryptionError,
-  NONCE_BYTES,
-  WRAPPED_KEY_BYTES,
-  bytes,
   decryptMessage,
   decryptMessageBytes,
   encryptMessage,
@@ -19,9 +17,11 @@ import {
   importConversationKey,
   importIdentityKeys,
   messageAssociatedData,
+  NONCE_BYTES,
   toBase64,
   unwrapConversationKey,
   utf8,
+  WRAPPED_KEY_BYTES,
   wrapConversationKey,
 } from "../../client/index.ts";
 import { KNOWN_ANSWER } from "./vectors.ts";
@@ -97,9 +97,9 @@ describe("conversation key wrap (format v1)", () => {
     const wrapped = await wrapConversationKey(await generateConversationKey(), bob.publicKeyRaw);
     await expect(unwrapConversationKey(wrapped, carol)).rejects.toBeInstanceOf(DecryptionError);
     // The right private key with a claimed public key that is not its own fails too (it is bound by HKDF).
-    await expect(unwrapConversationKey(wrapped, { privateKey: bob.privateKey, publicKeyRaw: carol.publicKeyRaw })).rejects.toBeInstanceOf(
-      DecryptionError,
-    );
+    await expect(
+      unwrapConversationKey(wrapped, { privateKey: bob.privateKey, publicKeyRaw: carol.publicKeyRaw }),
+    ).rejects.toBeInstanceOf(DecryptionError);
   });
 
   it("rejects any altered byte: ephemeral key, nonce, ciphertext or tag", async () => {
@@ -109,7 +109,9 @@ describe("conversation key wrap (format v1)", () => {
       await expect(unwrapConversationKey(flip(wrapped, index), bob), `byte ${index}`).rejects.toThrow();
     }
     for (const index of [33, 44, 45, 76, 77, 92]) {
-      await expect(unwrapConversationKey(flip(wrapped, index), bob), `byte ${index}`).rejects.toBeInstanceOf(DecryptionError);
+      await expect(unwrapConversationKey(flip(wrapped, index), bob), `byte ${index}`).rejects.toBeInstanceOf(
+        DecryptionError,
+      );
     }
   });
 
@@ -142,11 +144,18 @@ describe("conversation key wrap (format v1)", () => {
       privateKey: fromBase64(KNOWN_ANSWER.recipientPrivateKeyPkcs8),
     });
     const key = await unwrapConversationKey(fromBase64(KNOWN_ANSWER.wrappedKey), recipient, { extractable: true });
-    expect(toBase64(bytes((await crypto.subtle.exportKey("raw", key)) as ArrayBuffer))).toBe(KNOWN_ANSWER.conversationKey);
+    expect(toBase64(bytes((await crypto.subtle.exportKey("raw", key)) as ArrayBuffer))).toBe(
+      KNOWN_ANSWER.conversationKey,
+    );
     const m = KNOWN_ANSWER.message;
     const text = await decryptMessage(
       key,
-      { nonce: fromBase64(m.nonce), ciphertext: fromBase64(m.ciphertext), authTag: fromBase64(m.authTag), associatedData: fromBase64(m.associatedData) },
+      {
+        nonce: fromBase64(m.nonce),
+        ciphertext: fromBase64(m.ciphertext),
+        authTag: fromBase64(m.authTag),
+        associatedData: fromBase64(m.associatedData),
+      },
       { conversationId: m.conversationId, senderId: m.senderId },
     );
     expect(text).toBe(m.plaintext);
@@ -172,8 +181,16 @@ describe("messages (format v1)", () => {
     const key = await generateConversationKey();
     const payload = crypto.getRandomValues(new Uint8Array(4096));
     const sealed = await encryptMessage(key, payload, ctx);
-    const wire = { nonce: toBase64(sealed.nonce), ciphertext: toBase64(sealed.ciphertext), authTag: toBase64(sealed.authTag) };
-    const back = { nonce: fromBase64(wire.nonce), ciphertext: fromBase64(wire.ciphertext), authTag: fromBase64(wire.authTag) };
+    const wire = {
+      nonce: toBase64(sealed.nonce),
+      ciphertext: toBase64(sealed.ciphertext),
+      authTag: toBase64(sealed.authTag),
+    };
+    const back = {
+      nonce: fromBase64(wire.nonce),
+      ciphertext: fromBase64(wire.ciphertext),
+      authTag: fromBase64(wire.authTag),
+    };
     expect(toBase64(await decryptMessageBytes(key, back, ctx))).toBe(toBase64(payload));
   });
 
@@ -187,14 +204,24 @@ describe("messages (format v1)", () => {
     const key = await generateConversationKey();
     const sealed = await encryptMessage(key, "attack at dawn", ctx);
     for (const i of [0, 5, sealed.ciphertext.byteLength - 1]) {
-      await expect(decryptMessage(key, { ...sealed, ciphertext: flip(sealed.ciphertext, i) }, ctx)).rejects.toBeInstanceOf(DecryptionError);
+      await expect(
+        decryptMessage(key, { ...sealed, ciphertext: flip(sealed.ciphertext, i) }, ctx),
+      ).rejects.toBeInstanceOf(DecryptionError);
     }
     for (const i of [0, 15]) {
-      await expect(decryptMessage(key, { ...sealed, authTag: flip(sealed.authTag, i) }, ctx)).rejects.toBeInstanceOf(DecryptionError);
+      await expect(decryptMessage(key, { ...sealed, authTag: flip(sealed.authTag, i) }, ctx)).rejects.toBeInstanceOf(
+        DecryptionError,
+      );
     }
-    await expect(decryptMessage(key, { ...sealed, nonce: flip(sealed.nonce, 3) }, ctx)).rejects.toBeInstanceOf(DecryptionError);
-    await expect(decryptMessage(key, { ...sealed, ciphertext: sealed.ciphertext.subarray(1) }, ctx)).rejects.toBeInstanceOf(DecryptionError);
-    await expect(decryptMessage(key, { ...sealed, authTag: sealed.authTag.subarray(0, 12) }, ctx)).rejects.toBeInstanceOf(CryptoFormatError);
+    await expect(decryptMessage(key, { ...sealed, nonce: flip(sealed.nonce, 3) }, ctx)).rejects.toBeInstanceOf(
+      DecryptionError,
+    );
+    await expect(
+      decryptMessage(key, { ...sealed, ciphertext: sealed.ciphertext.subarray(1) }, ctx),
+    ).rejects.toBeInstanceOf(DecryptionError);
+    await expect(
+      decryptMessage(key, { ...sealed, authTag: sealed.authTag.subarray(0, 12) }, ctx),
+    ).rejects.toBeInstanceOf(CryptoFormatError);
   });
 
   it("rejects a message read as another conversation's or another sender's (AAD)", async () => {
@@ -202,12 +229,16 @@ describe("messages (format v1)", () => {
     const sealed = await encryptMessage(key, "for conversation 7 from user 1", ctx);
     const { associatedData: _stored, ...withoutStored } = sealed;
     // The reader rebuilds the associated data from what it is reading: a moved message fails.
-    await expect(decryptMessage(key, withoutStored, { conversationId: 8, senderId: 1 })).rejects.toBeInstanceOf(DecryptionError);
-    await expect(decryptMessage(key, withoutStored, { conversationId: 7, senderId: 2 })).rejects.toBeInstanceOf(DecryptionError);
-    // A stored copy that was altered is refused before decryption.
-    await expect(decryptMessage(key, { ...sealed, associatedData: flip(sealed.associatedData, 30) }, ctx)).rejects.toBeInstanceOf(
+    await expect(decryptMessage(key, withoutStored, { conversationId: 8, senderId: 1 })).rejects.toBeInstanceOf(
       DecryptionError,
     );
+    await expect(decryptMessage(key, withoutStored, { conversationId: 7, senderId: 2 })).rejects.toBeInstanceOf(
+      DecryptionError,
+    );
+    // A stored copy that was altered is refused before decryption.
+    await expect(
+      decryptMessage(key, { ...sealed, associatedData: flip(sealed.associatedData, 30) }, ctx),
+    ).rejects.toBeInstanceOf(DecryptionError);
     // A future format version is named as such.
     await expect(
       decryptMessage(key, { ...sealed, associatedData: utf8("parley/message/v2;conversation=7;sender=1") }, ctx),
@@ -221,7 +252,11 @@ describe("messages (format v1)", () => {
   });
 
   it("end to end: what Alice wraps and encrypts, Bob unwraps and reads; Carol cannot", async () => {
-    const [alice, bob, carol] = await Promise.all([generateIdentityKeys(), generateIdentityKeys(), generateIdentityKeys()]);
+    const [alice, bob, carol] = await Promise.all([
+      generateIdentityKeys(),
+      generateIdentityKeys(),
+      generateIdentityKeys(),
+    ]);
     const key = await generateConversationKey();
     const forAlice = await wrapConversationKey(key, alice.publicKeyRaw);
     const forBob = await wrapConversationKey(key, bob.publicKeyRaw);

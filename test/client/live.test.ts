@@ -3,18 +3,18 @@
 // filling, reconnects and stops. No server involved (the e2e suite runs it against wrangler dev).
 import { describe, expect, it } from "vitest";
 import {
+  backoffDelay,
   type CloseInfo,
+  generateConversationKey,
+  generateIdentityKeys,
+  HttpTransport,
   type MessageResponse,
   ParleyClient,
   ParleyError,
-  type WebSocketLike,
-  HttpTransport,
-  backoffDelay,
-  generateConversationKey,
-  generateIdentityKeys,
   parseRetryAfter,
   subscribeConversationFeed,
   toBase64,
+  type WebSocketLike,
   wrapConversationKey,
 } from "../../client/index.ts";
 
@@ -56,7 +56,8 @@ describe("HTTP retries", () => {
       retry: { baseDelayMs: 1, maxDelayMs: 5 },
       fetch: async (url, init) => {
         const path = new URL(url).pathname;
-        if (path === "/users/me") return json(200, { userId: 1, username: "alice", publicKey: toBase64(alice.publicKeyRaw), createdAt: "" });
+        if (path === "/users/me")
+          return json(200, { userId: 1, username: "alice", publicKey: toBase64(alice.publicKeyRaw), createdAt: "" });
         if (path === "/conversations/5") return json(200, { conversationId: 5, encryptedKey, participants: [] });
         expect(path).toBe("/messages");
         expect(new Headers(init?.headers).get("Authorization")).toBe("Bearer token");
@@ -103,7 +104,11 @@ describe("HTTP retries", () => {
         return json(503, { error: { code: "internal", message: "down", details: [{ path: "x", message: "y" }] } });
       },
     });
-    await expect(http.request("GET", "/conversations")).rejects.toMatchObject({ status: 503, code: "internal", message: "down" });
+    await expect(http.request("GET", "/conversations")).rejects.toMatchObject({
+      status: 503,
+      code: "internal",
+      message: "down",
+    });
     expect(calls).toBe(3);
   });
 
@@ -208,7 +213,10 @@ class FakeServer {
       return this.messages.filter((m) => m.messageId > q.after!).slice(0, q.limit);
     }
     this.fetches.push(-(q.before ?? Number.POSITIVE_INFINITY));
-    return this.messages.filter((m) => m.messageId < (q.before ?? Number.POSITIVE_INFINITY)).reverse().slice(0, q.limit);
+    return this.messages
+      .filter((m) => m.messageId < (q.before ?? Number.POSITIVE_INFINITY))
+      .reverse()
+      .slice(0, q.limit);
   };
   getToken = async (o: { forceRefresh: boolean }): Promise<string> => {
     this.tokens.push(o);

@@ -7,7 +7,9 @@ import { createConversation, randomBytes, registerUser } from "../helpers/api";
 import { inboxSocket, sleep } from "../helpers/sockets";
 
 const presenceOf = (userId: number) =>
-  env.DB.prepare("select online, version from inbox_presence where user_id = ?").bind(userId).first<{ online: number; version: number }>();
+  env.DB.prepare("select online, version from inbox_presence where user_id = ?")
+    .bind(userId)
+    .first<{ online: number; version: number }>();
 
 async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean): Promise<T> {
   for (let i = 0; i < 50; i++) {
@@ -31,7 +33,14 @@ describe("inbox presence", () => {
     expect((await presenceOf(alice.userId))?.online).toBe(1);
     laptop.ws.close(1000, "bye");
     await laptop.closed;
-    expect((await until(() => presenceOf(alice.userId), (p) => p?.online === 0))?.online).toBe(0);
+    expect(
+      (
+        await until(
+          () => presenceOf(alice.userId),
+          (p) => p?.online === 0,
+        )
+      )?.online,
+    ).toBe(0);
   });
 
   it("ignores a write older than the last one", async () => {
@@ -51,8 +60,13 @@ describe("inbox presence", () => {
     const outcome = await insertMessage(
       createDb(env.DB),
       {
-        conversationId: id, senderId: alice.userId, nonce: randomBytes(12), ciphertext: randomBytes(8),
-        authTag: randomBytes(16), associatedData: null, clientMessageId: null,
+        conversationId: id,
+        senderId: alice.userId,
+        nonce: randomBytes(12),
+        ciphertext: randomBytes(8),
+        authTag: randomBytes(16),
+        associatedData: null,
+        clientMessageId: null,
       },
       alice,
     );

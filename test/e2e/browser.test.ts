@@ -3,13 +3,12 @@
 // people on two devices: they register, one starts a conversation, they chat both ways live, and
 // neither the requests the browsers sent nor what the server stores contains a plaintext.
 // A screenshot of the conversation is saved under test-results/ (git-ignored).
-import { mkdirSync } from "node:fs";
+
 import { randomBytes } from "node:crypto";
 import type { Browser, BrowserContext, Page } from "playwright-core";
-import { launchChromium } from "./chromium.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { launchChromium } from "./chromium.js";
 import { api, baseUrl, uniqueName } from "./helpers.js";
-
 
 const SHOTS = "test-results";
 
@@ -33,7 +32,15 @@ async function person(prefix: string): Promise<Person> {
   if (!browser) throw new Error("no browser");
   const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
   const page = await context.newPage();
-  const p: Person = { name: uniqueName(prefix), password: `pw-${randomBytes(9).toString("hex")}`, context, page, sent: [], received: [], problems: [] };
+  const p: Person = {
+    name: uniqueName(prefix),
+    password: `pw-${randomBytes(9).toString("hex")}`,
+    context,
+    page,
+    sent: [],
+    received: [],
+    problems: [],
+  };
   page.on("request", (req) => {
     const body = req.postData();
     if (body) p.sent.push(body);
@@ -91,7 +98,9 @@ describe("reference web client in Chromium", () => {
     await browser?.close();
   });
 
-  it("two people chat end to end, live, both ways; the server never sees a plaintext", { timeout: 120_000 }, async () => {
+  it("two people chat end to end, live, both ways; the server never sees a plaintext", {
+    timeout: 120_000,
+  }, async () => {
     const alice = await person("web_alice");
     const bob = await person("web_bob");
     await register(alice);
@@ -110,7 +119,11 @@ describe("reference web client in Chromium", () => {
         req.onerror = () => reject(req.error);
       });
       db.close();
-      return { extractable: record.privateKey.extractable, algorithm: record.privateKey.algorithm.name, publicKeyBytes: record.publicKeyRaw.byteLength };
+      return {
+        extractable: record.privateKey.extractable,
+        algorithm: record.privateKey.algorithm.name,
+        publicKeyBytes: record.publicKeyRaw.byteLength,
+      };
     }, alice.name);
     expect(stored).toEqual({ extractable: false, algorithm: "X25519", publicKeyBytes: 32 });
 
@@ -152,18 +165,28 @@ describe("reference web client in Chromium", () => {
       }
     }
     // What the server stores (its history, read through the API) is ciphertext only.
-    const loginRes = await api<{ accessToken: string }>("POST", "/auth/login", { body: { username: bob.name, password: bob.password } });
+    const loginRes = await api<{ accessToken: string }>("POST", "/auth/login", {
+      body: { username: bob.name, password: bob.password },
+    });
     const token = loginRes.body.accessToken;
     const convs = await api<{ conversationId: number; title: string }[]>("GET", "/conversations", { token });
     const conv = convs.body.find((c) => c.title === "Browser test");
     expect(conv).toBeDefined();
-    const history = await api<{ nonce: string; ciphertext: string; authTag: string }[]>("GET", `/conversations/${conv!.conversationId}/messages`, { token });
+    const history = await api<{ nonce: string; ciphertext: string; authTag: string }[]>(
+      "GET",
+      `/conversations/${conv!.conversationId}/messages`,
+      { token },
+    );
     expect(history.body).toHaveLength(3);
     const raw = JSON.stringify(history.body);
     for (const secret of [fromAlice, fromBob, again]) {
       expect(raw.includes(secret)).toBe(false);
       for (const m of history.body) {
-        const stored = Buffer.concat([Buffer.from(m.nonce, "base64"), Buffer.from(m.ciphertext, "base64"), Buffer.from(m.authTag, "base64")]);
+        const stored = Buffer.concat([
+          Buffer.from(m.nonce, "base64"),
+          Buffer.from(m.ciphertext, "base64"),
+          Buffer.from(m.authTag, "base64"),
+        ]);
         expect(stored.includes(Buffer.from(secret))).toBe(false);
         expect(stored.toString("utf8").includes(secret)).toBe(false);
       }

@@ -2,10 +2,11 @@
 // conversations with wrapped keys, encrypted messages, idempotent retries, and live subscriptions
 // that catch up, reconnect, and stop with a reason when refused or removed.
 import { randomBytes } from "node:crypto";
-import { afterEach, describe, expect, it } from "vitest";
 import {
   type CloseInfo,
   type FetchLike,
+  fingerprint,
+  fromBase64,
   type IdentityKeys,
   ParleyClient,
   type ParleyClientOptions,
@@ -13,12 +14,11 @@ import {
   type ReceivedMessage,
   type ServerFrame,
   type Subscription,
-  type WebSocketLike,
-  fingerprint,
-  fromBase64,
   toBase64,
   unwrapConversationKey,
+  type WebSocketLike,
 } from "parley/client";
+import { afterEach, describe, expect, it } from "vitest";
 import { baseUrl, sleep, uniqueName } from "./helpers.js";
 
 interface Account {
@@ -33,7 +33,10 @@ const subscriptions: Subscription[] = [];
 afterEach(() => {
   for (const s of subscriptions.splice(0)) s.close();
 });
-const track = <T extends Subscription>(s: T): T => (subscriptions.push(s), s);
+const track = <T extends Subscription>(s: T): T => {
+  subscriptions.push(s);
+  return s;
+};
 
 async function account(prefix: string, options: Partial<ParleyClientOptions> = {}): Promise<Account> {
   const client = new ParleyClient({ baseUrl: baseUrl(), ...options });
@@ -63,7 +66,10 @@ describe("parley/client against wrangler dev", () => {
     const me = await bob.client.me();
     expect(toBase64(key)).toBe(me.publicKey);
     expect(await fingerprint(key)).toMatch(/^([0-9a-f]{4} ){7}[0-9a-f]{4}$/);
-    await expect(alice.client.lookupUser(uniqueName("nobody"))).rejects.toMatchObject({ status: 404, code: "not_found" });
+    await expect(alice.client.lookupUser(uniqueName("nobody"))).rejects.toMatchObject({
+      status: 404,
+      code: "not_found",
+    });
     // A wrong password is the API's 401, surfaced as a ParleyError.
     const stranger = new ParleyClient({ baseUrl: baseUrl() });
     await expect(stranger.login(alice.username, "wrong password!")).rejects.toBeInstanceOf(ParleyError);
@@ -81,11 +87,18 @@ describe("parley/client against wrangler dev", () => {
     expect(bobsView.encryptedKey).not.toBe(conversation.encryptedKey);
     const sent = await alice.client.sendMessage(conversation.conversationId, "meet at noon");
     const [received] = await bob.client.messages(conversation.conversationId);
-    expect(received).toMatchObject({ ok: true, text: "meet at noon", messageId: sent.messageId, senderUsername: alice.username });
+    expect(received).toMatchObject({
+      ok: true,
+      text: "meet at noon",
+      messageId: sent.messageId,
+      senderUsername: alice.username,
+    });
 
     // Carol is not in it: the server refuses, and Bob's wrapped key is useless to her anyway.
     await expect(carol.client.getConversation(conversation.conversationId)).rejects.toMatchObject({ status: 403 });
-    await expect(unwrapConversationKey(fromBase64(bobsView.encryptedKey), carol.identity)).rejects.toThrow(/cannot unwrap/);
+    await expect(unwrapConversationKey(fromBase64(bobsView.encryptedKey), carol.identity)).rejects.toThrow(
+      /cannot unwrap/,
+    );
     expect(await unwrapConversationKey(fromBase64(bobsView.encryptedKey), bob.identity)).toBeDefined();
   });
 
@@ -101,7 +114,9 @@ describe("parley/client against wrangler dev", () => {
     expect(stored.includes(Buffer.from(secret))).toBe(false);
     expect(fromBase64(raw!.nonce).byteLength).toBe(12);
     expect(fromBase64(raw!.authTag).byteLength).toBe(16);
-    expect(Buffer.from(fromBase64(raw!.associatedData!)).toString()).toBe(`parley/message/v1;conversation=${conversationId};sender=${alice.userId}`);
+    expect(Buffer.from(fromBase64(raw!.associatedData!)).toString()).toBe(
+      `parley/message/v1;conversation=${conversationId};sender=${alice.userId}`,
+    );
   });
 
   it("retries a send whose answer was lost without storing it twice", async () => {
@@ -123,9 +138,15 @@ describe("parley/client against wrangler dev", () => {
     expect(dropped).toBe(1);
     const history = await bob.client.messages(conversationId);
     expect(history).toHaveLength(1);
-    expect(history[0]).toMatchObject({ messageId: sent.messageId, clientMessageId: sent.clientMessageId, text: "exactly once" });
+    expect(history[0]).toMatchObject({
+      messageId: sent.messageId,
+      clientMessageId: sent.clientMessageId,
+      text: "exactly once",
+    });
     // An explicit repeat with the same clientMessageId is the same message too.
-    const again = await alice.client.sendMessage(conversationId, "exactly once", { clientMessageId: sent.clientMessageId });
+    const again = await alice.client.sendMessage(conversationId, "exactly once", {
+      clientMessageId: sent.clientMessageId,
+    });
     expect(again.messageId).toBe(sent.messageId);
   });
 
@@ -138,15 +159,21 @@ describe("parley/client against wrangler dev", () => {
 
     const got: ReceivedMessage[] = [];
     const states: string[] = [];
-    const sub = track(bob.client.subscribe(conversationId, (m) => void got.push(m), { onStateChange: (s) => states.push(s) }));
+    const sub = track(
+      bob.client.subscribe(conversationId, (m) => void got.push(m), { onStateChange: (s) => states.push(s) }),
+    );
     await until(() => got.length === 2 && sub.state === "open", "history");
-    await Promise.all(Array.from({ length: 8 }, (_, i) => (i % 2 ? alice : bob).client.sendMessage(conversationId, `live ${i}`)));
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) => (i % 2 ? alice : bob).client.sendMessage(conversationId, `live ${i}`)),
+    );
     await until(() => got.length === 10, "live messages");
     await sleep(200);
     expect(got).toHaveLength(10);
     expect(got.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(got.every((m) => m.ok)).toBe(true);
-    expect(new Set(got.map((m) => m.text))).toEqual(new Set(["before 1", "before 2", ...Array.from({ length: 8 }, (_, i) => `live ${i}`)]));
+    expect(new Set(got.map((m) => m.text))).toEqual(
+      new Set(["before 1", "before 2", ...Array.from({ length: 8 }, (_, i) => `live ${i}`)]),
+    );
     expect(sub.lastMessageId).toBe(got.at(-1)!.messageId);
     expect(states[0]).toBe("open");
   });
@@ -167,7 +194,12 @@ describe("parley/client against wrangler dev", () => {
     const { conversationId } = await alice.client.createConversation([bob.username]);
     const got: ReceivedMessage[] = [];
     const states: string[] = [];
-    track(bob.client.subscribe(conversationId, (m) => void got.push(m), { reconnect: { initialDelayMs: 300 }, onStateChange: (s) => states.push(s) }));
+    track(
+      bob.client.subscribe(conversationId, (m) => void got.push(m), {
+        reconnect: { initialDelayMs: 300 },
+        onStateChange: (s) => states.push(s),
+      }),
+    );
     await until(() => states.includes("open"), "first connection");
     await alice.client.sendMessage(conversationId, "one");
     await until(() => got.length === 1, "first message");
@@ -217,7 +249,10 @@ describe("parley/client against wrangler dev", () => {
     const { conversationId } = await alice.client.createConversation([bob.username]);
     await bob.client.sendMessage(conversationId, "hi all");
     await alice.client.addParticipant(conversationId, dave.username);
-    await until(() => frames.some((f) => f.type === "conversationCreated" && f.data.conversationId === conversationId), "conversationCreated");
+    await until(
+      () => frames.some((f) => f.type === "conversationCreated" && f.data.conversationId === conversationId),
+      "conversationCreated",
+    );
     const [first] = await dave.client.messages(conversationId);
     expect(first).toMatchObject({ ok: true, text: "hi all", senderUsername: bob.username });
   });

@@ -9,8 +9,8 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { readWranglerConfig, wranglerBin, wranglerEnv } from "../../bench/lib/servers.mjs";
 import { runtimePaths, writeWorkerdConfig } from "../../bench/lib/workerd.mjs";
-import { captureOutput, freePort, killGroup, waitUntilHealthy } from "./processes.js";
 import { baseUrl, closeAll, inboxSocketUrl, newUser, openSocket, type TestSocket } from "./helpers.js";
+import { captureOutput, freePort, killGroup, waitUntilHealthy } from "./processes.js";
 
 /*
  * Parley turns WebSocket permessage-deflate off (`no_web_socket_compression` in wrangler.toml):
@@ -75,11 +75,15 @@ function rawUpgrade(url: string): Promise<UpgradeResult> {
 /** `wrangler d1 migrations apply DB --local --persist-to DIR`: a real, migrated local D1. */
 function migrate(persistDir: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [wranglerBin, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir], {
-      cwd: ROOT,
-      env: wranglerEnv(),
-      stdio: "ignore",
-    });
+    const child = spawn(
+      process.execPath,
+      [wranglerBin, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir],
+      {
+        cwd: ROOT,
+        env: wranglerEnv(),
+        stdio: "ignore",
+      },
+    );
     child.once("error", reject);
     child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`migrations apply exited ${code}`))));
   });
@@ -136,7 +140,10 @@ describe("WebSocket compression", () => {
       [configured, control] = await Promise.all([
         start("configured", toml.compatibilityFlags),
         // Control: the same bundle without the flag, to show the check can fail.
-        start("control", toml.compatibilityFlags.filter((f) => f !== FLAG)),
+        start(
+          "control",
+          toml.compatibilityFlags.filter((f) => f !== FLAG),
+        ),
       ]);
     }, 90_000);
 

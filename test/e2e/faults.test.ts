@@ -1,7 +1,8 @@
 // Clients that misbehave at the TCP level: one that vanishes in the middle of a WebSocket frame, one
 // that vanishes in the middle of its handshake. The conversation and everyone else in it carry on.
-import { connect, type Socket } from "node:net";
+
 import { randomBytes } from "node:crypto";
+import { connect, type Socket } from "node:net";
 import { describe, expect, it } from "vitest";
 import {
   baseUrl,
@@ -11,8 +12,8 @@ import {
   openSocket,
   postMessage,
   sleep,
-  waitForMessages,
   type TestUser,
+  waitForMessages,
 } from "./helpers.js";
 
 /** A raw TCP connection that completes a WebSocket handshake to `path` and hands back the socket. */
@@ -44,7 +45,8 @@ function truncatedFrame(length: number): Buffer {
 }
 
 const path = (user: TestUser, conversationId: number) =>
-  new URL(conversationSocketUrl(user, conversationId)).pathname + new URL(conversationSocketUrl(user, conversationId)).search;
+  new URL(conversationSocketUrl(user, conversationId)).pathname +
+  new URL(conversationSocketUrl(user, conversationId)).search;
 
 describe("clients that vanish mid-frame", () => {
   it("a socket cut in the middle of a frame costs nobody else a message", async () => {

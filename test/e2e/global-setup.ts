@@ -80,16 +80,23 @@ export default async function setup(project: TestProject): Promise<() => Promise
     process.execPath,
     [
       "scripts/dev.mjs",
-      "--port", String(port),
-      "--ip", "127.0.0.1",
-      "--inspector-port", "0",
-      "--persist-to", persistDir,
+      "--port",
+      String(port),
+      "--ip",
+      "127.0.0.1",
+      "--inspector-port",
+      "0",
+      "--persist-to",
+      persistDir,
       // The suite registers dozens of users from one IP; the contract's switch for load and test runs.
-      "--var", "RATE_LIMITS:off",
+      "--var",
+      "RATE_LIMITS:off",
       // Serve the prebuilt bundle rather than src/: wrangler dev rebuilds and reloads (dropping every
       // socket) whenever a watched source file changes, which would break a run while someone edits.
-      "--config", "wrangler.toml",
-      "--no-bundle", join(bundleDir, "index.js"),
+      "--config",
+      "wrangler.toml",
+      "--no-bundle",
+      join(bundleDir, "index.js"),
       ...assetsArgs,
     ],
     {

@@ -191,7 +191,10 @@ export interface TestSocket {
    * Resolves with the predicate's first truthy result, checked now and after every frame. Rejects
    * after `timeoutMs`, or as soon as the socket closes with the predicate still unmet.
    */
-  waitFor<T>(predicate: (frames: Frame[], texts: string[]) => T | undefined | null | false, timeoutMs?: number): Promise<T>;
+  waitFor<T>(
+    predicate: (frames: Frame[], texts: string[]) => T | undefined | null | false,
+    timeoutMs?: number,
+  ): Promise<T>;
   send(text: string): void;
   close(code?: number, reason?: string): Promise<CloseInfo>;
 }
@@ -259,7 +262,7 @@ export function connectSocket(url: string): TestSocket {
         const describe = () =>
           `${frames.length} frames (${summarise(frames)}), texts: ${JSON.stringify(texts.filter((t) => !t.startsWith("{")))}`;
         const check = () => {
-          let result;
+          let result: ReturnType<typeof predicate>;
           try {
             result = predicate(frames, texts);
           } catch (err) {
@@ -269,7 +272,11 @@ export function connectSocket(url: string): TestSocket {
           if (result) finish(() => resolve(result));
           else if (closeInfo) {
             finish(() =>
-              reject(new Error(`socket closed (${closeInfo!.code} ${closeInfo!.reason}) before the awaited frames; had ${describe()}`)),
+              reject(
+                new Error(
+                  `socket closed (${closeInfo!.code} ${closeInfo!.reason}) before the awaited frames; had ${describe()}`,
+                ),
+              ),
             );
           }
         };
@@ -299,15 +306,15 @@ export async function openSocket(url: string): Promise<TestSocket> {
 
 /** Closes the sockets a test opened, whatever state they are in. */
 export async function closeAll(sockets: Iterable<TestSocket>): Promise<void> {
-  await Promise.all(
-    [...sockets].map((s) => Promise.race([s.close(), new Promise((r) => setTimeout(r, 2_000))])),
-  );
+  await Promise.all([...sockets].map((s) => Promise.race([s.close(), new Promise((r) => setTimeout(r, 2_000))])));
 }
 
 /** The `newMessage` payloads among `frames`, optionally of one conversation only. */
 export function newMessages(frames: Frame[], conversationId?: number): MessageResponse[] {
   return frames.flatMap((f) =>
-    f.type === "newMessage" && (conversationId === undefined || f.data.conversationId === conversationId) ? [f.data] : [],
+    f.type === "newMessage" && (conversationId === undefined || f.data.conversationId === conversationId)
+      ? [f.data]
+      : [],
   );
 }
 

@@ -23,7 +23,10 @@ import {
 
 // Every socket a test opens is closed after it, pass or fail.
 const sockets: TestSocket[] = [];
-const track = (socket: TestSocket) => (sockets.push(socket), socket);
+const track = (socket: TestSocket) => {
+  sockets.push(socket);
+  return socket;
+};
 const open = async (url: string) => track(await openSocket(url));
 afterEach(async () => {
   await closeAll(sockets.splice(0));
@@ -63,7 +66,9 @@ describe("conversation socket: delivery", () => {
     for (const ws of [aliceWs, bobWs]) {
       const received = await waitForMessages(ws, 4);
       expect(received.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
-      received.forEach((m, i) => expectMatchesPosted(m, posted[i]!));
+      received.forEach((m, i) => {
+        expectMatchesPosted(m, posted[i]!);
+      });
     }
     // The frame's data is the same MessageResponse that the history route returns.
     const history = await getMessages(bob, conv.conversationId, { limit: 10 }); // newest first
@@ -129,7 +134,11 @@ describe("conversation socket: admission", () => {
   it("answers 426 in the error shape to a request without Upgrade: websocket", async () => {
     const [alice, bob] = (await newUsers(2, "adm")) as [TestUser, TestUser];
     const conv = await createConversation(alice, [bob]);
-    for (const path of [`/ws?conversationId=${conv.conversationId}&token=${alice.token}`, `/ws?token=${alice.token}`, "/ws"]) {
+    for (const path of [
+      `/ws?conversationId=${conv.conversationId}&token=${alice.token}`,
+      `/ws?token=${alice.token}`,
+      "/ws",
+    ]) {
       const res = await api<{ error: { code: string; message: string } }>("GET", path);
       expect(res.status).toBe(426);
       expect(res.headers.get("Content-Type")).toMatch(/^application\/json/);
@@ -225,7 +234,9 @@ describe("conversation socket: ordering under concurrency", () => {
       await open(conversationSocketUrl(carol, conv.conversationId)), // a second device
     ];
     const N = 20;
-    const posted = await Promise.all(Array.from({ length: N }, (_, i) => postMessage(i % 2 ? bob : alice, conv.conversationId)));
+    const posted = await Promise.all(
+      Array.from({ length: N }, (_, i) => postMessage(i % 2 ? bob : alice, conv.conversationId)),
+    );
     // The database gave out 1..N, each once.
     expect(posted.map((p) => p.seq).sort((a, b) => a - b)).toEqual(run(1, N));
 
@@ -359,8 +370,12 @@ describe("inbox socket", () => {
     // Bob's inbox got the third conversation's messages (and its creation, with his key) ...
     const bobsView = await waitForMessages(bobInbox, 3, notHers.conversationId);
     expect(bobsView.map((m) => m.seq)).toEqual([1, 2, 3]);
-    const bobCreated = bobInbox.frames.find((f) => f.type === "conversationCreated" && f.data.conversationId === notHers.conversationId);
-    expect(bobCreated?.type === "conversationCreated" && bobCreated.data.encryptedKey).toBe(notHers.keys.get(bob.username));
+    const bobCreated = bobInbox.frames.find(
+      (f) => f.type === "conversationCreated" && f.data.conversationId === notHers.conversationId,
+    );
+    expect(bobCreated?.type === "conversationCreated" && bobCreated.data.encryptedKey).toBe(
+      notHers.keys.get(bob.username),
+    );
     // ... by which time alice's inbox has seen nothing of it.
     await sleep(300);
     const leaked = aliceInbox.frames.filter(

@@ -15,7 +15,11 @@ async function callWithFault(failAt: number, method: string, path: string, token
   const quiet = vi.spyOn(console, "error").mockImplementation(() => {}); // the expected "unhandled error" lines
   onTestFinished(() => quiet.mockRestore());
   const res = await app.fetch(
-    new Request(`http://parley.test${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }),
+    new Request(`http://parley.test${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }),
     { ...env, DB: fault.db },
     ctx,
   );
@@ -46,7 +50,9 @@ describe("the database failing mid-request", () => {
     const alice = await registerUser("flt");
     const bob = await registerUser("flt");
     const id = await createConversation(alice, bob);
-    const { attempts, final } = await expectAtomic("POST", "/messages", alice.token, () => messageBody(id, { clientMessageId: "same" }));
+    const { attempts, final } = await expectAtomic("POST", "/messages", alice.token, () =>
+      messageBody(id, { clientMessageId: "same" }),
+    );
     expect(attempts).toBeGreaterThanOrEqual(2); // the insert and the conversation update, at least
     expect(final.status).toBe(201);
     expect((await snapshot()).inconsistent).toEqual([]);
@@ -76,7 +82,12 @@ describe("the database failing mid-request", () => {
       encryptedKey: b64(randomBytes(32)),
     }));
     expect(added.final.status).toBe(201);
-    const removed = await expectAtomic("DELETE", `/conversations/${id}/participants/${carol.username}`, alice.token, () => undefined);
+    const removed = await expectAtomic(
+      "DELETE",
+      `/conversations/${id}/participants/${carol.username}`,
+      alice.token,
+      () => undefined,
+    );
     expect(removed.final.status).toBe(204);
   });
 });

@@ -94,7 +94,9 @@ export async function sendMessage(user: TestUser, conversationId: number, extra:
 }
 
 /** Asserts the contract's error shape and returns the code. */
-export async function errorOf(response: Response): Promise<{ code: string; message: string; details?: { path: string; message: string }[] }> {
+export async function errorOf(
+  response: Response,
+): Promise<{ code: string; message: string; details?: { path: string; message: string }[] }> {
   const body = await json(response);
   if (!body?.error || typeof body.error.code !== "string" || typeof body.error.message !== "string") {
     throw new Error(`not the contract's error shape: ${JSON.stringify(body)}`);
@@ -111,7 +113,9 @@ export function sleep(ms: number): Promise<void> {
 
 /** One page of `GET /conversations/{id}/messages`; `query` is the raw query string without `?`. */
 export async function history(user: TestUser, conversationId: number, query = ""): Promise<any[]> {
-  const res = await call("GET", `/conversations/${conversationId}/messages${query ? `?${query}` : ""}`, { token: user.token });
+  const res = await call("GET", `/conversations/${conversationId}/messages${query ? `?${query}` : ""}`, {
+    token: user.token,
+  });
   if (res.status !== 200) throw new Error(`history failed: ${res.status} ${await res.text()}`);
   return json(res);
 }
@@ -124,6 +128,8 @@ export async function getConversation(user: TestUser, conversationId: number): P
 }
 
 /** Registers and logs in one fresh user per prefix, concurrently. */
-export function registerUsers<const P extends readonly string[]>(...prefixes: P): Promise<{ -readonly [K in keyof P]: TestUser }> {
+export function registerUsers<const P extends readonly string[]>(
+  ...prefixes: P
+): Promise<{ -readonly [K in keyof P]: TestUser }> {
   return Promise.all(prefixes.map((p) => registerUser(p))) as Promise<any>;
 }

@@ -9,12 +9,16 @@ export async function commitSilently(sender: TestUser, conversationId: number) {
   const outcome = await insertMessage(
     createDb(env.DB),
     {
-      conversationId, senderId: sender.userId, nonce: randomBytes(12), ciphertext: randomBytes(20),
-      authTag: randomBytes(16), associatedData: null, clientMessageId: null,
+      conversationId,
+      senderId: sender.userId,
+      nonce: randomBytes(12),
+      ciphertext: randomBytes(20),
+      authTag: randomBytes(16),
+      associatedData: null,
+      clientMessageId: null,
     },
     sender,
   );
   if (outcome.kind !== "created") throw new Error("not created");
   return presentMessage(outcome.message);
 }
-

@@ -68,7 +68,9 @@ export const inboxSocket = (token: string) => openSocket(`token=${encodeURICompo
 /** Counts `newMessage` frames for a conversation (or all). */
 export const messagesOf = (frames: any[], conversationId?: number) =>
   frames
-    .filter((f) => f?.type === "newMessage" && (conversationId === undefined || f.data.conversationId === conversationId))
+    .filter(
+      (f) => f?.type === "newMessage" && (conversationId === undefined || f.data.conversationId === conversationId),
+    )
     .map((f) => f.data);
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

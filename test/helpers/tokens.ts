@@ -23,7 +23,10 @@ const now = () => Math.floor(Date.now() / 1000);
  * A token like the server's own, for `user`; each option changes one thing, so a refused token
  * is refused for that reason alone.
  */
-export async function signToken(user: { userId: number; username: string }, options: TokenOptions = {}): Promise<string> {
+export async function signToken(
+  user: { userId: number; username: string },
+  options: TokenOptions = {},
+): Promise<string> {
   const jwt = new SignJWT({ username: user.username })
     .setProtectedHeader({ alg: options.alg ?? "HS256", typ: "JWT" })
     .setSubject(options.sub ?? String(user.userId))

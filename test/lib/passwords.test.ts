@@ -26,7 +26,9 @@ afterEach(() => {
 /** PBKDF2-SHA-256 computed here, independently of the code under test. */
 async function referencePbkdf2(password: string, salt: Uint8Array, iterations: number): Promise<Uint8Array> {
   const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(password), "PBKDF2", false, ["deriveBits"]);
-  return new Uint8Array(await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt, iterations }, key, 256));
+  return new Uint8Array(
+    await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt, iterations }, key, 256),
+  );
 }
 
 describe("hashPassword", () => {
@@ -67,7 +69,12 @@ describe("verifyPassword", () => {
 
   it("verifies a hash made with other stored iterations", async () => {
     const salt = crypto.getRandomValues(new Uint8Array(16));
-    const stored = { hash: await referencePbkdf2("old password", salt, 1000), salt, algorithm: PASSWORD_ALGORITHM, iterations: 1000 };
+    const stored = {
+      hash: await referencePbkdf2("old password", salt, 1000),
+      salt,
+      algorithm: PASSWORD_ALGORITHM,
+      iterations: 1000,
+    };
     expect(await verifyPassword("old password", stored)).toBe(true);
     expect(await verifyPassword("old passwords", stored)).toBe(false);
   });
@@ -107,7 +114,9 @@ describe("stored password rows", () => {
     const user = await registerUser("upgrade");
     const salt = crypto.getRandomValues(new Uint8Array(16));
     const weak = await derivePasswordHash(user.password, salt, 1000);
-    await env.DB.prepare("update users set password_hash = ?, password_salt = ?, password_iterations = 1000 where id = ?")
+    await env.DB.prepare(
+      "update users set password_hash = ?, password_salt = ?, password_iterations = 1000 where id = ?",
+    )
       .bind(weak, salt, user.userId)
       .run();
 

@@ -6,7 +6,11 @@ import { app } from "../../src/app";
 async function callWithSecret(secret: string | undefined, path: string) {
   const errors = vi.spyOn(console, "error").mockImplementation(() => {});
   try {
-    const res = await app.fetch(new Request(`http://parley.test${path}`), { ...env, JWT_SECRET: secret as string }, createExecutionContext());
+    const res = await app.fetch(
+      new Request(`http://parley.test${path}`),
+      { ...env, JWT_SECRET: secret as string },
+      createExecutionContext(),
+    );
     return { res, logged: errors.mock.calls.map((args) => args.join(" ")) };
   } finally {
     errors.mockRestore();
@@ -23,7 +27,9 @@ describe("JWT_SECRET configuration", () => {
       const { res, logged } = await callWithSecret(secret, path);
       expect(res.status).toBe(500);
       expect(await res.json()).toEqual({ error: { code: "internal", message: "server is not configured" } });
-      expect(logged.some((line) => line.includes("JWT_SECRET") && line.includes("wrangler secret put JWT_SECRET"))).toBe(true);
+      expect(
+        logged.some((line) => line.includes("JWT_SECRET") && line.includes("wrangler secret put JWT_SECRET")),
+      ).toBe(true);
       if (secret) expect(logged.join("\n")).not.toContain(secret);
     }
   });

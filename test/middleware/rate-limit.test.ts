@@ -1,7 +1,18 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import {
+  b64,
+  call,
+  createConversation,
+  errorOf,
+  history,
+  messageBody,
+  randomBytes,
+  registerUser,
+  sleep,
+  uniqueName,
+} from "../helpers/api";
 import { conversationSocket } from "../helpers/sockets";
-import { b64, call, createConversation, errorOf, history, messageBody, randomBytes, registerUser, sleep, uniqueName } from "../helpers/api";
 
 /**
  * Local rate limiting counts in fixed windows aligned to the wall clock; a test that must stay
@@ -20,7 +31,10 @@ describe("rate limits", () => {
     await withinOneWindow(60);
     const statuses: number[] = [];
     for (let i = 0; i < 20; i++) {
-      const res = await call("POST", "/auth/login", { headers, body: { username: "nobody_here", password: "wrong password" } });
+      const res = await call("POST", "/auth/login", {
+        headers,
+        body: { username: "nobody_here", password: "wrong password" },
+      });
       statuses.push(res.status);
     }
     expect(statuses.every((s) => s === 401)).toBe(true);
@@ -32,9 +46,14 @@ describe("rate limits", () => {
     expect(limited.status, "21st request in the window").toBe(429);
     expect(limited.headers.get("Retry-After")).toBe("60");
     expect((await errorOf(limited)).code).toBe("rate_limited");
-    const stored = await env.DB.prepare("select count(*) as n from users where lower(username) = lower(?)").bind(username).first<{ n: number }>();
+    const stored = await env.DB.prepare("select count(*) as n from users where lower(username) = lower(?)")
+      .bind(username)
+      .first<{ n: number }>();
     expect(stored?.n).toBe(0);
-    const otherIp = await call("POST", "/auth/login", { headers: { "CF-Connecting-IP": "198.51.100.7" }, body: { username: "nobody_here", password: "wrong password" } });
+    const otherIp = await call("POST", "/auth/login", {
+      headers: { "CF-Connecting-IP": "198.51.100.7" },
+      body: { username: "nobody_here", password: "wrong password" },
+    });
     expect(otherIp.status).toBe(401);
   }, 30_000);
 
@@ -44,7 +63,9 @@ describe("rate limits", () => {
     const id = await createConversation(alice, bob);
     await withinOneWindow(10);
     const results = await Promise.all(
-      Array.from({ length: 61 }, (_, i) => call("POST", "/messages", { token: alice.token, body: messageBody(id, { clientMessageId: `m${i}` }) })),
+      Array.from({ length: 61 }, (_, i) =>
+        call("POST", "/messages", { token: alice.token, body: messageBody(id, { clientMessageId: `m${i}` }) }),
+      ),
     );
     const statuses = results.map((r) => r.status);
     const limited = results.filter((r) => r.status === 429);
@@ -54,7 +75,9 @@ describe("rate limits", () => {
     expect((await errorOf(limited[0]!)).code).toBe("rate_limited");
     const stored = await history(alice, id, "limit=100");
     expect(stored.length).toBe(61 - limited.length);
-    expect(stored.map((m) => m.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: stored.length }, (_, i) => i + 1));
+    expect(stored.map((m) => m.seq).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: stored.length }, (_, i) => i + 1),
+    );
     const fromBob = await call("POST", "/messages", { token: bob.token, body: messageBody(id) });
     expect(fromBob.status).toBe(201);
   }, 30_000);

@@ -44,7 +44,14 @@ const body = fc.oneof(
   fc.string({ maxLength: 200 }), // not JSON at all
 );
 
-const contentType = fc.constantFrom("application/json", "application/json; charset=utf-8", "text/plain", "", "application/x-www-form-urlencoded", "application/vnd.api+json");
+const contentType = fc.constantFrom(
+  "application/json",
+  "application/json; charset=utf-8",
+  "text/plain",
+  "",
+  "application/x-www-form-urlencoded",
+  "application/vnd.api+json",
+);
 const query = fc.array(fc.tuple(fc.constantFrom("limit", "before", "after", "x"), idText), { maxLength: 4 });
 
 describe("hostile requests, generated", () => {
@@ -73,7 +80,12 @@ describe("hostile requests, generated", () => {
           const before = await snapshot();
           const res = await call(method, `${path}${search ? `?${search}` : ""}`, {
             token: user.token,
-            body: method === "GET" || method === "DELETE" ? undefined : typeof payload === "string" ? payload : JSON.stringify(payload),
+            body:
+              method === "GET" || method === "DELETE"
+                ? undefined
+                : typeof payload === "string"
+                  ? payload
+                  : JSON.stringify(payload),
             headers: { "Content-Type": type },
           });
           expect(res.status).not.toBe(500);

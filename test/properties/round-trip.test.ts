@@ -6,16 +6,19 @@ import { snapshot } from "../helpers/db";
 const bytes = (min: number, max: number) => fc.uint8Array({ minLength: min, maxLength: max });
 /** Large byte arrays from a size and a seed: generating (and shrinking) 64 K elements one by one is slow. */
 const bigBytes = (min: number, max: number) =>
-  fc.tuple(fc.integer({ min, max }), fc.integer({ min: 0, max: 255 })).map(([n, seed]) =>
-    Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7 + (i >> 8)) & 255),
-  );
+  fc
+    .tuple(fc.integer({ min, max }), fc.integer({ min: 0, max: 255 }))
+    .map(([n, seed]) => Uint8Array.from({ length: n }, (_, i) => (i * 131 + seed * 7 + (i >> 8)) & 255));
 
 const validMessage = fc.record({
   nonce: bytes(12, 24),
   ciphertext: fc.oneof(bytes(1, 64), bigBytes(60_000, 65_536)),
   authTag: bytes(16, 16),
   associatedData: fc.option(bytes(0, 1024), { nil: undefined }),
-  clientMessageId: fc.option(fc.string({ minLength: 1, maxLength: 56, unit: "grapheme" }).filter((s) => s.length <= 56), { nil: undefined }),
+  clientMessageId: fc.option(
+    fc.string({ minLength: 1, maxLength: 56, unit: "grapheme" }).filter((s) => s.length <= 56),
+    { nil: undefined },
+  ),
 });
 
 /** One field pushed just outside what the contract allows. */
@@ -71,7 +74,13 @@ describe("messages, generated", () => {
   it("refuse any field out of range with 422 naming it, storing nothing", async () => {
     await fc.assert(
       fc.asyncProperty(validMessage, invalidField, async (m, bad) => {
-        const body = { conversationId, nonce: b64(m.nonce), ciphertext: b64(m.ciphertext.slice(0, 64)), authTag: b64(m.authTag), ...bad };
+        const body = {
+          conversationId,
+          nonce: b64(m.nonce),
+          ciphertext: b64(m.ciphertext.slice(0, 64)),
+          authTag: b64(m.authTag),
+          ...bad,
+        };
         const before = await snapshot();
         const res = await call("POST", "/messages", { token: nextSender().token, body });
         expect(res.status).toBe(422);
@@ -96,13 +105,19 @@ describe("usernames, generated", () => {
     );
     await fc.assert(
       fc.asyncProperty(candidate, async (raw) => {
-        const username = /^[a-zA-Z0-9_.-]{3,32}$/.test(raw) ? `${raw.slice(0, 24)}${Math.random().toString(36).slice(2, 8)}` : raw;
+        const username = /^[a-zA-Z0-9_.-]{3,32}$/.test(raw)
+          ? `${raw.slice(0, 24)}${Math.random().toString(36).slice(2, 8)}`
+          : raw;
         const valid = /^[a-zA-Z0-9_.-]{3,32}$/.test(username);
         const before = await snapshot();
-        const res = await call("POST", "/auth/register", { body: { username, password: "long enough", publicKey: b64(new Uint8Array(32)) } });
+        const res = await call("POST", "/auth/register", {
+          body: { username, password: "long enough", publicKey: b64(new Uint8Array(32)) },
+        });
         if (valid) {
           expect(res.status).toBe(201);
-          const found = await call("GET", `/users/${encodeURIComponent(username.toUpperCase())}`, { token: (await registerUser("rt")).token });
+          const found = await call("GET", `/users/${encodeURIComponent(username.toUpperCase())}`, {
+            token: (await registerUser("rt")).token,
+          });
           expect((await json(found)).username).toBe(username);
         } else {
           expect(res.status).toBe(422);

@@ -8,14 +8,19 @@ import { signToken, unsignedToken } from "../helpers/tokens";
 const spoiled = (user: TestUser) =>
   fc.oneof(
     fc.nat().map((n) => user.token.slice(0, n % user.token.length)), // truncated
-    fc.tuple(fc.nat(), fc.constantFrom(..."ABCxyz019-_")).map(([n, ch]) => {
-      // a character changed in the header or payload (the signature's last character has spare bits)
-      const at = n % user.token.lastIndexOf(".");
-      return user.token[at] === ch ? `${user.token.slice(0, at)}Q${user.token.slice(at + 1)}` : `${user.token.slice(0, at)}${ch}${user.token.slice(at + 1)}`;
-    }).filter((t) => t !== user.token),
-    fc.constantFrom("another-secret-that-is-32-bytes-long!!", "").chain((secret) =>
-      fc.constant(signToken(user, { secret: secret || "x".repeat(32) })),
-    ),
+    fc
+      .tuple(fc.nat(), fc.constantFrom(..."ABCxyz019-_"))
+      .map(([n, ch]) => {
+        // a character changed in the header or payload (the signature's last character has spare bits)
+        const at = n % user.token.lastIndexOf(".");
+        return user.token[at] === ch
+          ? `${user.token.slice(0, at)}Q${user.token.slice(at + 1)}`
+          : `${user.token.slice(0, at)}${ch}${user.token.slice(at + 1)}`;
+      })
+      .filter((t) => t !== user.token),
+    fc
+      .constantFrom("another-secret-that-is-32-bytes-long!!", "")
+      .chain((secret) => fc.constant(signToken(user, { secret: secret || "x".repeat(32) }))),
     fc.constant(signToken(user, { alg: "HS512" })),
     fc.constant(signToken(user, { expiresAt: Math.floor(Date.now() / 1000) - 1 })),
     fc.constant(signToken(user, { audience: "someone-else" })),
@@ -51,10 +56,15 @@ describe("tokens, generated", () => {
   it("a well-signed token for a user that does not exist reads nothing and writes nothing", async () => {
     const ghost = await signToken({ userId: 2 ** 40, username: "ghost" });
     expect((await call("GET", "/users/me", { token: ghost })).status).toBe(401);
-    expect((await call("PUT", "/users/me/public-key", { token: ghost, body: { publicKey: btoa("k".repeat(32)) } })).status).toBe(401);
+    expect(
+      (await call("PUT", "/users/me/public-key", { token: ghost, body: { publicKey: btoa("k".repeat(32)) } })).status,
+    ).toBe(401);
     expect(await (await call("GET", "/conversations", { token: ghost })).json()).toEqual([]);
     expect((await call("GET", `/conversations/${conversationId}/messages`, { token: ghost })).status).toBe(403);
-    const post = await call("POST", "/messages", { token: ghost, body: { conversationId, nonce: btoa("n".repeat(12)), ciphertext: "AA==", authTag: btoa("t".repeat(16)) } });
+    const post = await call("POST", "/messages", {
+      token: ghost,
+      body: { conversationId, nonce: btoa("n".repeat(12)), ciphertext: "AA==", authTag: btoa("t".repeat(16)) },
+    });
     expect(post.status).toBe(403);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { call, createConversation, errorOf, registerUser } from "../helpers/api";
-import { conversationSocket, openSocket } from "../helpers/sockets";
+import { openSocket } from "../helpers/sockets";
 import { signToken } from "../helpers/tokens";
 
 describe("GET /ws admission", () => {

@@ -24,8 +24,17 @@ describe("conversation socket broadcast", () => {
         {
           type: "newMessage",
           data: {
-            messageId, seq, timestamp, conversationId: id, senderId: alice.userId, senderUsername: alice.username,
-            nonce: body.nonce, ciphertext: body.ciphertext, authTag: body.authTag, associatedData: "AAEC", clientMessageId: "m-1",
+            messageId,
+            seq,
+            timestamp,
+            conversationId: id,
+            senderId: alice.userId,
+            senderUsername: alice.username,
+            nonce: body.nonce,
+            ciphertext: body.ciphertext,
+            authTag: body.authTag,
+            associatedData: "AAEC",
+            clientMessageId: "m-1",
           },
         },
       ]);

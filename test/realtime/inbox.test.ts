@@ -1,7 +1,16 @@
 import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { b64, call, createConversation, json, randomBytes, registerUser, sendMessage, type TestUser } from "../helpers/api";
+import {
+  b64,
+  call,
+  createConversation,
+  json,
+  randomBytes,
+  registerUser,
+  sendMessage,
+  type TestUser,
+} from "../helpers/api";
 import { makeObjectThrow } from "../helpers/faults";
 import { commitSilently } from "../helpers/messages";
 import { inboxSocket, messagesOf, sleep } from "../helpers/sockets";
@@ -23,11 +32,17 @@ describe("inbox socket (GET /ws?token=)", () => {
     await sendMessage(carol, withCarol);
     await sendMessage(bob, notMine);
     for (const device of [phone, laptop]) {
-      await device.waitFor((f) => messagesOf(f).length === 2 && f.filter((x) => x.type === "conversationCreated").length === 2);
+      await device.waitFor(
+        (f) => messagesOf(f).length === 2 && f.filter((x) => x.type === "conversationCreated").length === 2,
+      );
       await sleep(100);
       const created = device.frames.filter((x) => x.type === "conversationCreated").map((x) => x.data.conversationId);
       expect(created.sort()).toEqual([withBob, withCarol].sort());
-      expect(messagesOf(device.frames).map((m) => m.conversationId).sort()).toEqual([withBob, withCarol].sort());
+      expect(
+        messagesOf(device.frames)
+          .map((m) => m.conversationId)
+          .sort(),
+      ).toEqual([withBob, withCarol].sort());
     }
   });
 
@@ -38,18 +53,32 @@ describe("inbox socket (GET /ws?token=)", () => {
     const keys = { alice: b64(randomBytes(48)), bob: b64(randomBytes(48)) };
     const res = await call("POST", "/conversations", {
       token: alice.token,
-      body: { participants: [{ username: alice.username, encryptedKey: keys.alice }, { username: bob.username, encryptedKey: keys.bob }] },
+      body: {
+        participants: [
+          { username: alice.username, encryptedKey: keys.alice },
+          { username: bob.username, encryptedKey: keys.bob },
+        ],
+      },
     });
     const conversation = await json(res);
     await socket.waitFor((f) => f.length === 1);
-    expect(socket.frames[0]).toEqual({ type: "conversationCreated", data: { ...conversation, encryptedKey: keys.bob } });
+    expect(socket.frames[0]).toEqual({
+      type: "conversationCreated",
+      data: { ...conversation, encryptedKey: keys.bob },
+    });
   });
 
   it("keeps per-conversation seq ascending with no gap or duplicate across 3 conversations with concurrent senders", async () => {
     const users = await Promise.all([0, 1, 2].map(() => registerUser("inb")));
     const [alice, bob, carol] = users as [TestUser, TestUser, TestUser];
-    const memberships = [[alice, bob], [bob, alice, carol], [carol, alice]];
-    const conversations = await Promise.all(memberships.map(([creator, ...others]) => createConversation(creator!, ...others)));
+    const memberships = [
+      [alice, bob],
+      [bob, alice, carol],
+      [carol, alice],
+    ];
+    const conversations = await Promise.all(
+      memberships.map(([creator, ...others]) => createConversation(creator!, ...others)),
+    );
     const socket = await inboxSocket(alice.token);
     const perConversation = 12;
     const posts = conversations.flatMap((id, k) =>
@@ -69,7 +98,9 @@ describe("inbox socket (GET /ws?token=)", () => {
     const socket = await inboxSocket(bob.token);
     await sendMessage(alice, id);
     await socket.waitFor((f) => messagesOf(f).length === 1);
-    expect((await call("DELETE", `/conversations/${id}/participants/${bob.username}`, { token: alice.token })).status).toBe(204);
+    expect(
+      (await call("DELETE", `/conversations/${id}/participants/${bob.username}`, { token: alice.token })).status,
+    ).toBe(204);
     await socket.waitFor((f) => f.some((x) => x.type === "participantRemoved"));
     expect(socket.frames.at(-1)).toEqual({
       type: "participantRemoved",

@@ -9,10 +9,16 @@ describe("membership and token lifetime on the conversation socket", () => {
     const bob = await registerUser("mem");
     const carol = await registerUser("mem");
     const id = await createConversation(alice, bob, carol);
-    const [aliceSocket, bobSocket] = await Promise.all([conversationSocket(id, alice.token), conversationSocket(id, bob.token)]);
+    const [aliceSocket, bobSocket] = await Promise.all([
+      conversationSocket(id, alice.token),
+      conversationSocket(id, bob.token),
+    ]);
     const res = await call("DELETE", `/conversations/${id}/participants/${bob.username}`, { token: alice.token });
     expect(res.status).toBe(204);
-    const event = { type: "participantRemoved", data: { conversationId: id, userId: bob.userId, username: bob.username, by: alice.userId } };
+    const event = {
+      type: "participantRemoved",
+      data: { conversationId: id, userId: bob.userId, username: bob.username, by: alice.userId },
+    };
     const closed = await bobSocket.closed;
     expect(closed.code).toBe(4003);
     expect(bobSocket.frames).toEqual([event]);
@@ -49,10 +55,7 @@ describe("membership and token lifetime on the conversation socket", () => {
     const alice = await registerUser("mem");
     const bob = await registerUser("mem");
     const id = await createConversation(alice, bob);
-    const shortLived = await signToken(
-      bob,
-      { expiresAt: Math.floor(Date.now() / 1000) + 2 },
-    );
+    const shortLived = await signToken(bob, { expiresAt: Math.floor(Date.now() / 1000) + 2 });
     const socket = await conversationSocket(id, shortLived);
     await sendMessage(alice, id);
     await socket.waitFor((f) => messagesOf(f).length === 1);

@@ -12,7 +12,10 @@ const validBody = (overrides: Record<string, unknown> = {}) => ({
 });
 
 /** A 3-character username unlikely to collide within this file. */
-const shortName = () => Array.from(randomBytes(3), (n) => "abcdefghijklmnopqrstuvwxyz0123456789_.-ABCDEFGHIJKLMNOPQRSTUVWXYZ"[n % 65]).join("");
+const shortName = () =>
+  Array.from(randomBytes(3), (n) => "abcdefghijklmnopqrstuvwxyz0123456789_.-ABCDEFGHIJKLMNOPQRSTUVWXYZ"[n % 65]).join(
+    "",
+  );
 
 /** A client address of its own for requests built by hand (register and login are limited per IP). */
 const ip = () => `198.18.${randomBytes(1)[0]}.${randomBytes(1)[0]}`;
@@ -31,7 +34,11 @@ describe("POST /auth/register", () => {
 
   it("accepts the bounds: 3 and 32 characters, 8 and 256 password characters, 32 and 512 key bytes", async () => {
     const small = validBody({ username: shortName(), password: "12345678", publicKey: b64(randomBytes(32)) });
-    const large = validBody({ username: uniqueName("max").padEnd(32, "x"), password: "p".repeat(256), publicKey: b64(randomBytes(512)) });
+    const large = validBody({
+      username: uniqueName("max").padEnd(32, "x"),
+      password: "p".repeat(256),
+      publicKey: b64(randomBytes(512)),
+    });
     for (const body of [small, large]) {
       const res = await call("POST", "/auth/register", {
         body,
@@ -66,7 +73,11 @@ describe("POST /auth/register", () => {
     ["a password that is not a string", { password: 12345678 }, "password"],
     ["a publicKey that is not base64", { publicKey: "not base64 at all!" }, "publicKey"],
     ["an unpadded publicKey", { publicKey: b64(randomBytes(32)).replace(/=+$/, "") }, "publicKey"],
-    ["a urlsafe publicKey", { publicKey: b64(new Uint8Array(33).fill(0xfb)).replace(/\+/g, "-").replace(/\//g, "_") }, "publicKey"],
+    [
+      "a urlsafe publicKey",
+      { publicKey: b64(new Uint8Array(33).fill(0xfb)).replace(/\+/g, "-").replace(/\//g, "_") },
+      "publicKey",
+    ],
     ["a publicKey with a line break", { publicKey: `${b64(randomBytes(30))}\n${b64(randomBytes(30))}` }, "publicKey"],
     ["a publicKey of 31 bytes", { publicKey: b64(randomBytes(31)) }, "publicKey"],
     ["a publicKey of 513 bytes", { publicKey: b64(randomBytes(513)) }, "publicKey"],
@@ -92,7 +103,11 @@ describe("POST /auth/register", () => {
       const headers: Record<string, string> = { "CF-Connecting-IP": ip() };
       if (contentType) headers["Content-Type"] = contentType;
       // A Uint8Array body makes fetch add no Content-Type of its own.
-      const request = new Request("http://parley.test/auth/register", { method: "POST", headers, body: new TextEncoder().encode(body) });
+      const request = new Request("http://parley.test/auth/register", {
+        method: "POST",
+        headers,
+        body: new TextEncoder().encode(body),
+      });
       const res = await exports.default.fetch(request);
       expect(res.status, String(contentType)).toBe(415);
       expect((await errorOf(res)).code).toBe("unsupported_media_type");
@@ -162,7 +177,12 @@ describe("POST /auth/login", () => {
     expect(body).toEqual({ accessToken: expect.any(String), tokenType: "Bearer", expiresIn: 3600 });
     expect(decodeProtectedHeader(body.accessToken).alg).toBe("HS256");
     const claims = decodeJwt(body.accessToken);
-    expect(claims).toMatchObject({ sub: String(user.userId), username: user.username, iss: "parley", aud: "parley-clients" });
+    expect(claims).toMatchObject({
+      sub: String(user.userId),
+      username: user.username,
+      iss: "parley",
+      aud: "parley-clients",
+    });
     expect(claims.exp! - claims.iat!).toBe(3600);
     expect(claims.iat).toBeGreaterThanOrEqual(before - 1);
     expect(claims.iat).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + 1);
@@ -174,7 +194,10 @@ describe("POST /auth/login", () => {
     const user = await registerUser("Case");
     const res = await login(user.username.toUpperCase(), user.password);
     expect(res.status).toBe(200);
-    expect(decodeJwt((await json(res)).accessToken)).toMatchObject({ sub: String(user.userId), username: user.username });
+    expect(decodeJwt((await json(res)).accessToken)).toMatchObject({
+      sub: String(user.userId),
+      username: user.username,
+    });
   });
 
   it("answers a wrong password and an unknown user with the same 401", async () => {

@@ -12,8 +12,8 @@ import {
   randomBytes,
   registerUsers,
   sendMessage,
-  uniqueName,
   type TestUser,
+  uniqueName,
 } from "../helpers/api";
 
 // Users are shared: every test makes its own conversation, so membership changes stay inside it.
@@ -58,7 +58,11 @@ describe("POST /conversations/{id}/participants", () => {
     const body = await json(res);
     // The caller's own view, as GET answers it, now listing the newcomer.
     expect(body).toEqual(await getConversation(bob, id));
-    expect(body.participants).toContainEqual({ userId: carol.userId, username: carol.username, joinedAt: expect.stringMatching(ISO_MS) });
+    expect(body.participants).toContainEqual({
+      userId: carol.userId,
+      username: carol.username,
+      joinedAt: expect.stringMatching(ISO_MS),
+    });
     expect(body.participants).toHaveLength(3);
 
     const seen = await getConversation(carol, id);

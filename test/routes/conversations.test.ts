@@ -13,8 +13,8 @@ import {
   registerUsers,
   sendMessage,
   sleep,
-  uniqueName,
   type TestUser,
+  uniqueName,
 } from "../helpers/api";
 
 let alice: TestUser;
@@ -42,7 +42,7 @@ async function expectValidationError(res: Response, path: string) {
 
 /** Users straight into D1 (no password hashing): for the 256-participant bound only. */
 async function insertUsers(count: number): Promise<string[]> {
-  const names = Array.from({ length: count }, (_, i) => `${uniqueName("bulk")}`.slice(0, 26) + `_${i}`);
+  const names = Array.from({ length: count }, (_, i) => `${`${uniqueName("bulk")}`.slice(0, 26)}_${i}`);
   const now = new Date().toISOString();
   const insert = env.DB.prepare(
     "insert into users (username, password_hash, password_salt, password_algorithm, password_iterations, public_key, created_at) values (?, ?, ?, 'PBKDF2-SHA256', 100000, ?, ?)",
@@ -55,7 +55,11 @@ describe("POST /conversations", () => {
   it("answers 201 with the Conversation and the creator's own key", async () => {
     const keys = { alice: key(), bob: key(), carol: key() };
     // Bob is named in another case: the answer lists usernames as registered.
-    const participants = [entry(alice, keys.alice), entry({ username: bob.username.toUpperCase() }, keys.bob), entry(carol, keys.carol)];
+    const participants = [
+      entry(alice, keys.alice),
+      entry({ username: bob.username.toUpperCase() }, keys.bob),
+      entry(carol, keys.carol),
+    ];
     const res = await create(alice, { title: "Project", participants });
     expect(res.status).toBe(201);
     const body = await json(res);
@@ -70,7 +74,9 @@ describe("POST /conversations", () => {
     expect(Number.isInteger(body.conversationId) && body.conversationId > 0).toBe(true);
     const members = [...body.participants].sort((a: any, b: any) => a.userId - b.userId);
     const expected = [alice, bob, carol].sort((a, b) => a.userId - b.userId);
-    expect(members).toEqual(expected.map((u) => ({ userId: u.userId, username: u.username, joinedAt: expect.stringMatching(ISO_MS) })));
+    expect(members).toEqual(
+      expected.map((u) => ({ userId: u.userId, username: u.username, joinedAt: expect.stringMatching(ISO_MS) })),
+    );
   });
 
   it("gives each participant back only its own encryptedKey", async () => {
@@ -84,7 +90,9 @@ describe("POST /conversations", () => {
       const single = await getConversation(user, conversationId);
       expect(single.encryptedKey).toBe(own);
       expect(single.title).toBeNull();
-      const listed = (await json(await call("GET", "/conversations", { token: user.token }))).find((c: any) => c.conversationId === conversationId);
+      const listed = (await json(await call("GET", "/conversations", { token: user.token }))).find(
+        (c: any) => c.conversationId === conversationId,
+      );
       expect(listed).toEqual(single);
       for (const other of others) expect(JSON.stringify(single)).not.toContain(other);
     }
@@ -109,12 +117,18 @@ describe("POST /conversations", () => {
     expect((await create(alice, { participants: [entry(alice), entry(bob)] })).status).toBe(201);
     const names = await insertUsers(255);
     const lastKey = key();
-    const participants = [entry(alice), ...names.slice(0, -1).map((username) => entry({ username })), entry({ username: names.at(-1)! }, lastKey)];
+    const participants = [
+      entry(alice),
+      ...names.slice(0, -1).map((username) => entry({ username })),
+      entry({ username: names.at(-1)! }, lastKey),
+    ];
     const res = await create(alice, { participants });
     expect(res.status).toBe(201);
     const body = await json(res);
     expect(body.participants).toHaveLength(256);
-    const stored = await env.DB.prepare("select p.encrypted_key as k from participants p join users u on u.id = p.user_id where p.conversation_id = ? and u.username = ?")
+    const stored = await env.DB.prepare(
+      "select p.encrypted_key as k from participants p join users u on u.id = p.user_id where p.conversation_id = ? and u.username = ?",
+    )
       .bind(body.conversationId, names.at(-1)!)
       .first<{ k: ArrayBuffer }>();
     expect(b64(new Uint8Array(stored!.k))).toBe(lastKey);
@@ -211,16 +225,19 @@ describe("GET /conversations/{id}", () => {
     expect((await getConversation(bob, existing)).participants).toHaveLength(2);
   });
 
-  it.each(["abc", "0", "-1", "1.5", "1e3", "99999999999999999999"])("answers 422, not 500, for the id %s", async (id) => {
-    for (const [method, path, body] of [
-      ["GET", `/conversations/${id}`],
-      ["GET", `/conversations/${id}/messages`],
-      ["POST", `/conversations/${id}/participants`, entry(bob)],
-      ["DELETE", `/conversations/${id}/participants/${bob.username}`],
-    ] as [string, string, unknown?][]) {
-      const res = await call(method, path, { token: alice.token, body });
-      expect(res.status, `${method} ${path}`).toBe(422);
-      expect((await errorOf(res)).code).toBe("validation_failed");
-    }
-  });
+  it.each(["abc", "0", "-1", "1.5", "1e3", "99999999999999999999"])(
+    "answers 422, not 500, for the id %s",
+    async (id) => {
+      for (const [method, path, body] of [
+        ["GET", `/conversations/${id}`],
+        ["GET", `/conversations/${id}/messages`],
+        ["POST", `/conversations/${id}/participants`, entry(bob)],
+        ["DELETE", `/conversations/${id}/participants/${bob.username}`],
+      ] as [string, string, unknown?][]) {
+        const res = await call(method, path, { token: alice.token, body });
+        expect(res.status, `${method} ${path}`).toBe(422);
+        expect((await errorOf(res)).code).toBe("validation_failed");
+      }
+    },
+  );
 });

@@ -22,7 +22,9 @@ let ids: number[];
 async function post(id: number, senders: TestUser[], count: number, concurrency = 10): Promise<number[]> {
   const posted: number[] = [];
   for (let start = 0; start < count; start += concurrency) {
-    const batch = Array.from({ length: Math.min(concurrency, count - start) }, (_, i) => sendMessage(senders[(start + i) % senders.length]!, id));
+    const batch = Array.from({ length: Math.min(concurrency, count - start) }, (_, i) =>
+      sendMessage(senders[(start + i) % senders.length]!, id),
+    );
     for (const res of await Promise.all(batch)) {
       expect(res.status).toBe(201);
       posted.push(res.body.messageId);

@@ -45,25 +45,64 @@ describe("POST /messages", () => {
 
   it("returns every byte as sent, with the sender and metadata", async () => {
     const id = await createConversation(alice, bob);
-    const sent = { conversationId: id, nonce: bytes(24), ciphertext: bytes(1000), authTag: bytes(16), associatedData: bytes(100), clientMessageId: "c-1" };
+    const sent = {
+      conversationId: id,
+      nonce: bytes(24),
+      ciphertext: bytes(1000),
+      authTag: bytes(16),
+      associatedData: bytes(100),
+      clientMessageId: "c-1",
+    };
     const res = await post(alice, sent);
     expect(res.status).toBe(201);
     const { messageId, seq, timestamp } = await json(res);
     const plain = await sendMessage(bob, id);
     const [newest, oldest] = await history(bob, id);
-    expect(oldest).toEqual({ messageId, seq, timestamp, senderId: alice.userId, senderUsername: alice.username, ...sent });
-    expect(newest).toMatchObject({ messageId: plain.body.messageId, senderId: bob.userId, associatedData: null, clientMessageId: null });
+    expect(oldest).toEqual({
+      messageId,
+      seq,
+      timestamp,
+      senderId: alice.userId,
+      senderUsername: alice.username,
+      ...sent,
+    });
+    expect(newest).toMatchObject({
+      messageId: plain.body.messageId,
+      senderId: bob.userId,
+      associatedData: null,
+      clientMessageId: null,
+    });
   });
 
   it("accepts the bounds of every field, byte for byte", async () => {
     const id = await createConversation(alice, bob);
     const cases = [
       { nonce: bytes(12), ciphertext: bytes(1), authTag: bytes(16), associatedData: bytes(1024), clientMessageId: "x" },
-      { nonce: bytes(24), ciphertext: bytes(64 * 1024), authTag: bytes(16), associatedData: bytes(1), clientMessageId: "m".repeat(64) },
-      { nonce: bytes(16), ciphertext: bytes(2), authTag: bytes(16), associatedData: "", clientMessageId: "\u00e9\u{1f512}" },
+      {
+        nonce: bytes(24),
+        ciphertext: bytes(64 * 1024),
+        authTag: bytes(16),
+        associatedData: bytes(1),
+        clientMessageId: "m".repeat(64),
+      },
+      {
+        nonce: bytes(16),
+        ciphertext: bytes(2),
+        authTag: bytes(16),
+        associatedData: "",
+        clientMessageId: "\u00e9\u{1f512}",
+      },
     ];
     for (const fields of cases) expect((await post(alice, { conversationId: id, ...fields })).status).toBe(201);
-    const stored = (await history(alice, id)).reverse().map(({ nonce, ciphertext, authTag, associatedData, clientMessageId }) => ({ nonce, ciphertext, authTag, associatedData, clientMessageId }));
+    const stored = (await history(alice, id))
+      .reverse()
+      .map(({ nonce, ciphertext, authTag, associatedData, clientMessageId }) => ({
+        nonce,
+        ciphertext,
+        authTag,
+        associatedData,
+        clientMessageId,
+      }));
     expect(stored).toEqual(cases);
   });
 

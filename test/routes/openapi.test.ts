@@ -1,9 +1,22 @@
 import { Validator } from "@cfworker/json-schema";
 import { beforeAll, describe, expect, it } from "vitest";
 import { app } from "../../src/app";
-import { b64, call, createConversation, json, messageBody, randomBytes, registerUser, type TestUser } from "../helpers/api";
+import {
+  b64,
+  call,
+  createConversation,
+  json,
+  messageBody,
+  randomBytes,
+  registerUser,
+  type TestUser,
+} from "../helpers/api";
 
-type Doc = { openapi: string; paths: Record<string, Record<string, any>>; components: { schemas: Record<string, unknown> } };
+type Doc = {
+  openapi: string;
+  paths: Record<string, Record<string, any>>;
+  components: { schemas: Record<string, unknown> };
+};
 let doc: Doc;
 
 /** Replaces `#/components/schemas/…` references with the schemas themselves. */
@@ -66,38 +79,129 @@ describe("GET /openapi.json", () => {
       const body = { username, password: "long enough", publicKey: b64(randomBytes(32)) };
       await expectDocumented("POST", "/auth/register", await call("POST", "/auth/register", { body }));
       await expectDocumented("POST", "/auth/register", await call("POST", "/auth/register", { body })); // 409
-      await expectDocumented("POST", "/auth/register", await call("POST", "/auth/register", { body: { ...body, username: "x" } })); // 422
-      await expectDocumented("POST", "/auth/register", await call("POST", "/auth/register", { body: "{", headers: { "Content-Type": "application/json" } }));
-      await expectDocumented("POST", "/auth/register", await call("POST", "/auth/register", { body: "a=b", headers: { "Content-Type": "text/plain" } }));
-      await expectDocumented("POST", "/auth/login", await call("POST", "/auth/login", { body: { username, password: "long enough" } }));
-      await expectDocumented("POST", "/auth/login", await call("POST", "/auth/login", { body: { username, password: "wrong one" } }));
+      await expectDocumented(
+        "POST",
+        "/auth/register",
+        await call("POST", "/auth/register", { body: { ...body, username: "x" } }),
+      ); // 422
+      await expectDocumented(
+        "POST",
+        "/auth/register",
+        await call("POST", "/auth/register", { body: "{", headers: { "Content-Type": "application/json" } }),
+      );
+      await expectDocumented(
+        "POST",
+        "/auth/register",
+        await call("POST", "/auth/register", { body: "a=b", headers: { "Content-Type": "text/plain" } }),
+      );
+      await expectDocumented(
+        "POST",
+        "/auth/login",
+        await call("POST", "/auth/login", { body: { username, password: "long enough" } }),
+      );
+      await expectDocumented(
+        "POST",
+        "/auth/login",
+        await call("POST", "/auth/login", { body: { username, password: "wrong one" } }),
+      );
       await expectDocumented("GET", "/users/me", await call("GET", "/users/me", { token: alice.token }));
       await expectDocumented("GET", "/users/me", await call("GET", "/users/me", { token: "nope" }));
-      await expectDocumented("PUT", "/users/me/public-key", await call("PUT", "/users/me/public-key", { token: alice.token, body: { publicKey: alice.publicKey } }));
-      await expectDocumented("GET", "/users/{username}", await call("GET", `/users/${bob.username}`, { token: alice.token }));
-      await expectDocumented("GET", "/users/{username}", await call("GET", "/users/nobody_at_all", { token: alice.token }));
+      await expectDocumented(
+        "PUT",
+        "/users/me/public-key",
+        await call("PUT", "/users/me/public-key", { token: alice.token, body: { publicKey: alice.publicKey } }),
+      );
+      await expectDocumented(
+        "GET",
+        "/users/{username}",
+        await call("GET", `/users/${bob.username}`, { token: alice.token }),
+      );
+      await expectDocumented(
+        "GET",
+        "/users/{username}",
+        await call("GET", "/users/nobody_at_all", { token: alice.token }),
+      );
     });
 
     it("for conversations and messages", async () => {
       const carol = await registerUser("oas");
       const id = await createConversation(alice, bob);
       await expectDocumented("GET", "/conversations", await call("GET", "/conversations", { token: alice.token }));
-      await expectDocumented("GET", "/conversations/{id}", await call("GET", `/conversations/${id}`, { token: alice.token }));
-      await expectDocumented("GET", "/conversations/{id}", await call("GET", `/conversations/${id}`, { token: carol.token })); // 403
-      await expectDocumented("GET", "/conversations/{id}", await call("GET", "/conversations/abc", { token: alice.token })); // 422
+      await expectDocumented(
+        "GET",
+        "/conversations/{id}",
+        await call("GET", `/conversations/${id}`, { token: alice.token }),
+      );
+      await expectDocumented(
+        "GET",
+        "/conversations/{id}",
+        await call("GET", `/conversations/${id}`, { token: carol.token }),
+      ); // 403
+      await expectDocumented(
+        "GET",
+        "/conversations/{id}",
+        await call("GET", "/conversations/abc", { token: alice.token }),
+      ); // 422
       const message = messageBody(id, { clientMessageId: "oas-1", associatedData: b64(randomBytes(8)) });
-      await expectDocumented("POST", "/messages", await call("POST", "/messages", { token: alice.token, body: message })); // 201
-      await expectDocumented("POST", "/messages", await call("POST", "/messages", { token: alice.token, body: message })); // 200
-      await expectDocumented("POST", "/messages", await call("POST", "/messages", { token: carol.token, body: message })); // 403
-      await expectDocumented("POST", "/messages", await call("POST", "/messages", { token: alice.token, body: { ...message, authTag: "AA==" } }));
-      await expectDocumented("GET", "/conversations/{id}/messages", await call("GET", `/conversations/${id}/messages?limit=10`, { token: bob.token }));
-      await expectDocumented("GET", "/conversations/{id}/messages", await call("GET", `/conversations/${id}/messages?before=1&after=1`, { token: bob.token }));
+      await expectDocumented(
+        "POST",
+        "/messages",
+        await call("POST", "/messages", { token: alice.token, body: message }),
+      ); // 201
+      await expectDocumented(
+        "POST",
+        "/messages",
+        await call("POST", "/messages", { token: alice.token, body: message }),
+      ); // 200
+      await expectDocumented(
+        "POST",
+        "/messages",
+        await call("POST", "/messages", { token: carol.token, body: message }),
+      ); // 403
+      await expectDocumented(
+        "POST",
+        "/messages",
+        await call("POST", "/messages", { token: alice.token, body: { ...message, authTag: "AA==" } }),
+      );
+      await expectDocumented(
+        "GET",
+        "/conversations/{id}/messages",
+        await call("GET", `/conversations/${id}/messages?limit=10`, { token: bob.token }),
+      );
+      await expectDocumented(
+        "GET",
+        "/conversations/{id}/messages",
+        await call("GET", `/conversations/${id}/messages?before=1&after=1`, { token: bob.token }),
+      );
       const participant = { username: carol.username, encryptedKey: b64(randomBytes(32)) };
-      await expectDocumented("POST", "/conversations/{id}/participants", await call("POST", `/conversations/${id}/participants`, { token: alice.token, body: participant }));
-      await expectDocumented("POST", "/conversations/{id}/participants", await call("POST", `/conversations/${id}/participants`, { token: alice.token, body: participant })); // 409
-      await expectDocumented("DELETE", "/conversations/{id}/participants/{username}", await call("DELETE", `/conversations/${id}/participants/${carol.username}`, { token: alice.token }));
-      await expectDocumented("DELETE", "/conversations/{id}/participants/{username}", await call("DELETE", `/conversations/${id}/participants/${carol.username}`, { token: alice.token })); // 404
-      await expectDocumented("POST", "/conversations", await call("POST", "/conversations", { token: alice.token, body: { participants: [{ username: alice.username, encryptedKey: b64(randomBytes(32)) }] } }));
+      await expectDocumented(
+        "POST",
+        "/conversations/{id}/participants",
+        await call("POST", `/conversations/${id}/participants`, { token: alice.token, body: participant }),
+      );
+      await expectDocumented(
+        "POST",
+        "/conversations/{id}/participants",
+        await call("POST", `/conversations/${id}/participants`, { token: alice.token, body: participant }),
+      ); // 409
+      await expectDocumented(
+        "DELETE",
+        "/conversations/{id}/participants/{username}",
+        await call("DELETE", `/conversations/${id}/participants/${carol.username}`, { token: alice.token }),
+      );
+      await expectDocumented(
+        "DELETE",
+        "/conversations/{id}/participants/{username}",
+        await call("DELETE", `/conversations/${id}/participants/${carol.username}`, { token: alice.token }),
+      ); // 404
+      await expectDocumented(
+        "POST",
+        "/conversations",
+        await call("POST", "/conversations", {
+          token: alice.token,
+          body: { participants: [{ username: alice.username, encryptedKey: b64(randomBytes(32)) }] },
+        }),
+      );
       await expectDocumented("GET", "/health", await call("GET", "/health"));
       await expectDocumented("GET", "/ws", await call("GET", `/ws?token=${alice.token}`)); // 426
     });

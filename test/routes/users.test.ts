@@ -1,5 +1,16 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { b64, call, errorOf, ISO_MS, json, randomBytes, registerUser, registerUsers, uniqueName, type TestUser } from "../helpers/api";
+import {
+  b64,
+  call,
+  errorOf,
+  ISO_MS,
+  json,
+  randomBytes,
+  registerUser,
+  registerUsers,
+  type TestUser,
+  uniqueName,
+} from "../helpers/api";
 import { signToken, TEST_JWT_SECRET, unsignedToken } from "../helpers/tokens";
 
 let alice: TestUser;
@@ -14,7 +25,12 @@ describe("GET /users/me", () => {
     const res = await call("GET", "/users/me", { token: alice.token });
     expect(res.status).toBe(200);
     const body = await json(res);
-    expect(body).toEqual({ userId: alice.userId, username: alice.username, publicKey: alice.publicKey, createdAt: expect.stringMatching(ISO_MS) });
+    expect(body).toEqual({
+      userId: alice.userId,
+      username: alice.username,
+      publicKey: alice.publicKey,
+      createdAt: expect.stringMatching(ISO_MS),
+    });
     expect(Math.abs(Date.parse(body.createdAt) - Date.now())).toBeLessThan(60_000);
   });
 });
@@ -27,7 +43,12 @@ describe("PUT /users/me/public-key", () => {
     const res = await call("PUT", "/users/me/public-key", { token: user.token, body: { publicKey } });
     expect(res.status).toBe(200);
     const body = await json(res);
-    expect(body).toEqual({ userId: user.userId, username: user.username, publicKey, createdAt: expect.stringMatching(ISO_MS) });
+    expect(body).toEqual({
+      userId: user.userId,
+      username: user.username,
+      publicKey,
+      createdAt: expect.stringMatching(ISO_MS),
+    });
     expect(await json(await call("GET", "/users/me", { token: user.token }))).toEqual(body);
     const seen = await json(await call("GET", `/users/${user.username}`, { token: bob.token }));
     expect(seen.publicKey).toBe(publicKey);
@@ -117,10 +138,13 @@ describe("token checks on protected routes", () => {
 
   const forged: [string, () => Promise<string> | string][] = [
     ["a garbage token", () => "not.a.jwt"],
-    ["a real token with its payload swapped for another user's", () => {
-      const [header, , signature] = alice.token.split(".");
-      return `${header}.${bob.token.split(".")[1]}.${signature}`;
-    }],
+    [
+      "a real token with its payload swapped for another user's",
+      () => {
+        const [header, , signature] = alice.token.split(".");
+        return `${header}.${bob.token.split(".")[1]}.${signature}`;
+      },
+    ],
     ["a token signed with another secret", () => signToken(alice, { secret: `${TEST_JWT_SECRET}-but-another-one` })],
     ["an alg: none token", () => unsignedToken(alice)],
     ["an HS512 token signed with the right secret", () => signToken(alice, { alg: "HS512" })],
