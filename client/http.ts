@@ -8,7 +8,7 @@
  * A 401 is retried once with a freshly obtained token. Delays are full-jitter exponential backoff,
  * or the server's `Retry-After` when it is longer.
  */
-import type { ErrorBody } from "./types.ts";
+import type { ErrorBody } from "../contract/index.ts";
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 

@@ -12,6 +12,19 @@
  * The server only ever sees public keys, wrapped conversation keys and ciphertext. Formats: see
  * `crypto.ts`. Retries: see `http.ts`. Live delivery: see `socket.ts`.
  */
+
+import type {
+  AccessToken,
+  Conversation,
+  MembershipChange,
+  MessageAck,
+  MessageResponse,
+  PublicUser,
+  Registered,
+  SendMessageRequest,
+  ServerFrame,
+  User,
+} from "../contract/index.ts";
 import { type Bytes, fromBase64, toBase64 } from "./bytes.ts";
 import {
   decryptMessage,
@@ -32,24 +45,14 @@ import {
   subscribeConversationFeed,
   type WebSocketFactory,
 } from "./socket.ts";
-import type {
-  Conversation,
-  LoginResponse,
-  Me,
-  MembershipEvent,
-  MessageResponse,
-  PublicUser,
-  RegisterResponse,
-  SendMessageRequest,
-  SendMessageResponse,
-  ServerFrame,
-} from "./types.ts";
 
+// The wire types, for apps that handle raw frames or bodies.
+export type * from "../contract/index.ts";
+export { CLOSE, CLOSE_REASON, ERROR_STATUS } from "../contract/index.ts";
 export * from "./bytes.ts";
 export * from "./crypto.ts";
 export * from "./http.ts";
 export * from "./socket.ts";
-export type * from "./types.ts";
 
 export interface ParleyClientOptions {
   /** Where the Parley Worker answers, e.g. `https://parley.example.com` (no trailing path). */
@@ -85,13 +88,13 @@ export interface SendOptions {
   signal?: AbortSignal;
 }
 
-export interface SendResult extends SendMessageResponse {
+export interface SendResult extends MessageAck {
   clientMessageId: string;
 }
 
 export interface SubscribeOptions extends ConversationFeedOptions {
   /** Membership frames of this conversation (`participantAdded`, `participantRemoved`). */
-  onMembership?: (event: { type: "participantAdded" | "participantRemoved"; data: MembershipEvent }) => void;
+  onMembership?: (event: { type: "participantAdded" | "participantRemoved"; data: MembershipChange }) => void;
 }
 
 export interface InboxOptions extends LiveOptions {
@@ -152,9 +155,9 @@ export class ParleyClient {
     username: string,
     password: string,
     options: { identity?: IdentityKeys } = {},
-  ): Promise<RegisterResponse & { identity: IdentityKeys }> {
+  ): Promise<Registered & { identity: IdentityKeys }> {
     const identity = options.identity ?? (await generateIdentityKeys());
-    const res = await this.http.request<RegisterResponse>("POST", "/auth/register", {
+    const res = await this.http.request<Registered>("POST", "/auth/register", {
       auth: false,
       body: { username, password, publicKey: toBase64(identity.publicKeyRaw) },
     });
@@ -172,7 +175,7 @@ export class ParleyClient {
     options: { keepPassword?: boolean } = {},
   ): Promise<Session> {
     this.logout();
-    const login = await this.http.request<LoginResponse>("POST", "/auth/login", {
+    const login = await this.http.request<AccessToken>("POST", "/auth/login", {
       auth: false,
       body: { username, password },
     });
@@ -223,7 +226,7 @@ export class ParleyClient {
     }
     const { username, password } = this.credentials;
     this.loginInFlight ??= this.http
-      .request<LoginResponse>("POST", "/auth/login", { auth: false, body: { username, password } })
+      .request<AccessToken>("POST", "/auth/login", { auth: false, body: { username, password } })
       .then((res) => {
         this.setToken(res.accessToken, res.expiresIn);
         return res.accessToken;
@@ -245,13 +248,13 @@ export class ParleyClient {
     return { userId: me.userId, username: me.username, publicKey, identityMatches };
   }
 
-  me(): Promise<Me> {
-    return this.http.request<Me>("GET", "/users/me");
+  me(): Promise<User> {
+    return this.http.request<User>("GET", "/users/me");
   }
 
   /** Replaces the account's public key (a new device identity). Conversations keyed to the old one become unreadable here. */
-  async updatePublicKey(identity: IdentityKeys): Promise<Me> {
-    const me = await this.http.request<Me>("PUT", "/users/me/public-key", {
+  async updatePublicKey(identity: IdentityKeys): Promise<User> {
+    const me = await this.http.request<User>("PUT", "/users/me/public-key", {
       body: { publicKey: toBase64(identity.publicKeyRaw) },
     });
     this.setIdentity(identity);
@@ -371,7 +374,7 @@ export class ParleyClient {
       associatedData: toBase64(sealed.associatedData),
       clientMessageId,
     };
-    const res = await this.http.request<SendMessageResponse>("POST", "/messages", {
+    const res = await this.http.request<MessageAck>("POST", "/messages", {
       body,
       idempotent: true,
       ...(options.signal ? { signal: options.signal } : {}),

@@ -10,13 +10,15 @@
  *
  * Reconnecting: full-jitter exponential backoff (reset once a socket is admitted, i.e. answers the
  * first `ping`, and caught up), and a token asked afresh from the token provider for each attempt.
- * The server's 1008 closes stop the subscription (`policy`), except a 1008 naming an expired token,
- * which is retried once with a forced token refresh (`unauthorized` if that fails too); 4003 stops
+ * The server's 1008 closes stop the subscription (`policy`), except a 1008 whose reason is one of
+ * the contract's `CREDENTIAL_CLOSE_REASONS` (an invalid or expired token), which is retried once
+ * with a forced token refresh (`unauthorized` if that fails too); 4003 stops
  * it (`removed`); so does a catch-up the API refuses with a 4xx other than 408/429. Every other
  * close (1000, 1001, 1006, 1011, 1013, …) is reconnected.
  */
+
+import { CLOSE, CREDENTIAL_CLOSE_REASONS, type MessageResponse, type ServerFrame } from "../contract/index.ts";
 import { backoffDelay, ParleyError, type TokenProvider } from "./http.ts";
-import type { MessageResponse, ServerFrame } from "./types.ts";
 
 /** The part of the WebSocket API the library uses (browsers', Node's and Workers' all fit). */
 export interface WebSocketLike {
@@ -147,8 +149,8 @@ export class LiveConnection implements Subscription {
   }
 
   close(): void {
-    this.stop("client", 1000, "");
-    this.ws?.close(1000, "client closed");
+    this.stop("client", CLOSE.normal, "");
+    this.ws?.close(CLOSE.normal, "client closed");
   }
 
   private setState(state: ConnectionState): void {
@@ -201,7 +203,7 @@ export class LiveConnection implements Subscription {
       token = await this.deps.getToken({ forceRefresh: this.forceRefresh });
     } catch (err) {
       this.reportError(err);
-      this.stop("unauthorized", 1008, err instanceof Error ? err.message : "no access token");
+      this.stop("unauthorized", CLOSE.policy, err instanceof Error ? err.message : "no access token");
       return;
     }
     if (this.stopped) return;
@@ -254,7 +256,7 @@ export class LiveConnection implements Subscription {
             const status = err instanceof ParleyError ? err.status : 0;
             if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
               // Refused by the API itself (the token, no longer a participant, …): repeating cannot help.
-              ws.close(1000, "refused");
+              ws.close(CLOSE.normal, "refused");
               this.stop(status === 401 ? "unauthorized" : "policy", 1008, err instanceof Error ? err.message : "");
               return;
             }
@@ -284,16 +286,18 @@ export class LiveConnection implements Subscription {
       this.ws = undefined;
       if (this.stopped) return;
       const { code, reason } = event;
-      if (code === 4003) return this.stop("removed", code, reason);
-      if (code === 1008) {
-        if (/expired|invalid/i.test(reason) && !this.tokenRetried) {
+      if (code === CLOSE.removed) return this.stop("removed", code, reason);
+      if (code === CLOSE.policy) {
+        // The reason is one of the contract's fixed values, compared whole, never searched.
+        const credential = CREDENTIAL_CLOSE_REASONS.includes(reason);
+        if (credential && !this.tokenRetried) {
           this.tokenRetried = true;
           this.forceRefresh = true;
           this.setState("reconnecting");
           void this.connect();
           return;
         }
-        return this.stop(/expired|invalid|token/i.test(reason) ? "unauthorized" : "policy", code, reason);
+        return this.stop(credential ? "unauthorized" : "policy", code, reason);
       }
       this.scheduleReconnect(code, reason);
     });

@@ -1,7 +1,7 @@
 import { bodyLimit } from "hono/body-limit";
 import { methodNotAllowed } from "hono/method-not-allowed";
+import { config } from "./config";
 import { AppError, renderError } from "./lib/errors";
-import { assertSecretConfigured } from "./lib/jwt";
 import { createRouter } from "./lib/openapi";
 import { database } from "./middleware/database";
 import { authRoutes } from "./routes/auth";
@@ -16,7 +16,7 @@ export const MAX_BODY_BYTES = 256 * 1024;
 export const app = createRouter();
 
 app.use(async (c, next) => {
-  await assertSecretConfigured(c.env);
+  c.set("config", config(c.env));
   await next();
   // The contract's media type, charset included (Hono's c.json leaves it out).
   if (c.res.headers.get("Content-Type") === "application/json") {
@@ -49,7 +49,7 @@ app.get("/health", (c) => c.json({ status: "ok" }));
 app.route("/auth", authRoutes);
 app.route("/users", userRoutes);
 app.route("/conversations", conversationRoutes);
-app.route("/messages", messageRoutes);
+app.route("/", messageRoutes);
 app.route("/ws", wsRoutes);
 mountOpenApi(app);
 

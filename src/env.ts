@@ -1,15 +1,10 @@
 import type { DrizzleD1Database } from "drizzle-orm/d1";
+import type { Config } from "./config";
+import type { Identity } from "./lib/jwt";
 
 export type Database = DrizzleD1Database;
 
-export interface AuthenticatedUser {
-  userId: number;
-  username: string;
-  /** Token expiry, seconds since the epoch. */
-  exp: number;
-}
-
 export interface AppEnv {
   Bindings: Env;
-  Variables: { db: Database; user: AuthenticatedUser };
+  Variables: { config: Config; db: Database; user: Identity };
 }

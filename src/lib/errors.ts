@@ -1,31 +1,11 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { ERROR_STATUS, type ErrorBody, type ErrorCode, type ErrorDetail } from "../../contract";
 
-export const errorStatus = {
-  bad_request: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  method_not_allowed: 405,
-  conflict: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  validation_failed: 422,
-  rate_limited: 429,
-  internal: 500,
-} as const satisfies Record<string, ContentfulStatusCode>;
+export type { ErrorCode };
 
-export type ErrorCode = keyof typeof errorStatus;
-
-export interface ErrorDetail {
-  path: string;
-  message: string;
-}
-
-export interface ErrorBody {
-  error: { code: ErrorCode; message: string; details?: ErrorDetail[] };
-}
+export const errorStatus = ERROR_STATUS satisfies Record<ErrorCode, ContentfulStatusCode>;
 
 /** The one error the app throws; `onError` renders it in the contract's shape. */
 export class AppError extends HTTPException {

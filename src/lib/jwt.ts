@@ -1,70 +1,56 @@
 import { jwtVerify, SignJWT } from "jose";
-import { AppError } from "./errors";
 
-export const MIN_SECRET_BYTES = 32;
-
-export interface TokenClaims {
+/** Who a verified token speaks for: the one identity type of routes and sockets alike. */
+export interface Identity {
   userId: number;
   username: string;
-  /** Expiry, seconds since the epoch. */
+  /** Token expiry, seconds since the epoch. */
   exp: number;
 }
 
-interface TokenSettings {
-  JWT_SECRET?: string;
-  JWT_ISSUER: string;
-  JWT_AUDIENCE: string;
+/** The token settings (`config(env).jwt`); the secret's length is checked when the config is parsed. */
+export interface TokenSettings {
+  secret: string;
+  issuer: string;
+  audience: string;
 }
 
 const keys = new Map<string, Promise<CryptoKey>>();
 
-/**
- * The HMAC key for `JWT_SECRET`, imported once per isolate. A missing or short secret is a
- * deployment error: every request fails with 500 and the log says what to set.
- */
-function signingKey(secret: string | undefined): Promise<CryptoKey> {
-  const raw = new TextEncoder().encode(secret ?? "");
-  if (raw.byteLength < MIN_SECRET_BYTES) {
-    console.error(
-      `JWT_SECRET is missing or shorter than ${MIN_SECRET_BYTES} bytes: set it with \`wrangler secret put JWT_SECRET\` (or in .dev.vars for development)`,
-    );
-    throw new AppError("internal", "server is not configured");
-  }
-  let key = keys.get(secret!);
+/** The HMAC key for the secret, imported once per isolate. */
+function signingKey(secret: string): Promise<CryptoKey> {
+  let key = keys.get(secret);
   if (!key) {
+    const raw = new TextEncoder().encode(secret);
     key = crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
-    keys.set(secret!, key);
+    keys.set(secret, key);
   }
   return key;
 }
 
-export function assertSecretConfigured(env: TokenSettings): Promise<CryptoKey> {
-  return signingKey(env.JWT_SECRET);
-}
-
 export async function issueToken(
-  env: TokenSettings,
+  settings: TokenSettings,
   user: { id: number; username: string },
   ttlSeconds: number,
 ): Promise<string> {
   return new SignJWT({ username: user.username })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(String(user.id))
-    .setIssuer(env.JWT_ISSUER)
-    .setAudience(env.JWT_AUDIENCE)
+    .setIssuer(settings.issuer)
+    .setAudience(settings.audience)
     .setIssuedAt()
     .setExpirationTime(Math.floor(Date.now() / 1000) + ttlSeconds)
-    .sign(await signingKey(env.JWT_SECRET));
+    .sign(await signingKey(settings.secret));
 }
 
 /** Verifies signature (HS256 only), `exp`, `iss` and `aud`; `null` for any token that fails. */
-export async function verifyToken(env: TokenSettings, token: string): Promise<TokenClaims | null> {
-  const key = await signingKey(env.JWT_SECRET);
+export async function verifyToken(settings: TokenSettings, token: string): Promise<Identity | null> {
+  const key = await signingKey(settings.secret);
   try {
     const { payload } = await jwtVerify(token, key, {
       algorithms: ["HS256"],
-      issuer: env.JWT_ISSUER,
-      audience: env.JWT_AUDIENCE,
+      issuer: settings.issuer,
+      audience: settings.audience,
       requiredClaims: ["sub", "exp"],
     });
     const userId = Number(payload.sub);

@@ -8,7 +8,7 @@ export const requireAuth = createMiddleware<AppEnv>(async (c, next) => {
   const header = c.req.header("Authorization") ?? "";
   const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header);
   if (!match) throw new AppError("unauthorized", "missing or malformed bearer token");
-  const claims = await verifyToken(c.env, match[1]!);
+  const claims = await verifyToken(c.var.config.jwt, match[1]!);
   if (!claims) throw new AppError("unauthorized", "invalid or expired token");
   c.set("user", claims);
   await next();

@@ -10,8 +10,6 @@ interface RateLimitRule {
   key: (c: Context<AppEnv>) => string;
 }
 
-export const rateLimitsEnabled = (env: Env) => env.RATE_LIMITS !== "off";
-
 /**
  * Refuses with 429 once the key has used its allowance, before the body is even validated, so a
  * limited request changes nothing. `Retry-After` is the binding's whole period: the platform does
@@ -19,7 +17,7 @@ export const rateLimitsEnabled = (env: Env) => env.RATE_LIMITS !== "off";
  */
 export function rateLimit(rule: RateLimitRule) {
   return createMiddleware<AppEnv>(async (c, next) => {
-    if (rateLimitsEnabled(c.env)) {
+    if (c.var.config.rateLimits) {
       const { success } = await rule.limiter(c.env).limit({ key: rule.key(c) });
       if (!success) {
         throw new AppError("rate_limited", "too many requests; retry later", {

@@ -1,8 +1,9 @@
+import { CLOSE, CLOSE_REASON, type MessageResponse } from "../../contract";
 import { createDb } from "../db/client";
 import { listMessagesAfterSeq } from "../db/messages";
 import { onlineInboxes } from "../db/presence";
-import { type MessageResponse, presentMessage } from "../lib/presenters";
-import { CLOSE, type MembershipFrame, messageFrame, type SequencedFrame } from "./frames";
+import { presentMessage } from "../presenters";
+import { type MembershipFrame, messageFrame, type SequencedFrame } from "./frames";
 import { SocketHub } from "./socket-hub";
 import { LAST_SEQ_HEADER, safeClose, sendToAll, userTag } from "./sockets";
 
@@ -44,7 +45,7 @@ export class ConversationRoom extends SocketHub {
     sendToAll(this.ctx.getWebSockets(), JSON.stringify(event.frame));
     if (event.removedUserId === undefined) return;
     for (const ws of this.ctx.getWebSockets(userTag(event.removedUserId))) {
-      safeClose(ws, CLOSE.removed, "removed from the conversation");
+      safeClose(ws, CLOSE.removed, CLOSE_REASON.removed);
     }
   }
 

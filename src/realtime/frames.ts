@@ -1,21 +1,9 @@
-import type { MessageResponse, presentConversation } from "../lib/presenters";
-
-export interface MembershipData {
-  conversationId: number;
-  userId: number;
-  username: string;
-  by: number;
-}
+import type { MembershipChange, MessageResponse, ServerFrame } from "../../contract";
+import type { Identity } from "../lib/jwt";
 
 export type MembershipFrame =
-  | { type: "participantAdded"; data: MembershipData }
-  | { type: "participantRemoved"; data: MembershipData };
-
-export type ServerFrame =
-  | { type: "newMessage"; data: MessageResponse }
-  | MembershipFrame
-  | { type: "conversationCreated"; data: ReturnType<typeof presentConversation> }
-  | { type: "error"; error: { code: "bad_request"; message: string } };
+  | { type: "participantAdded"; data: MembershipChange }
+  | { type: "participantRemoved"; data: MembershipChange };
 
 /** A message event ready to send: its text is serialised once and sent as is to every socket. */
 export interface SequencedFrame {
@@ -26,23 +14,8 @@ export interface SequencedFrame {
   recipients?: number[];
 }
 
-export const CLOSE = {
-  normal: 1000,
-  policy: 1008,
-  serverError: 1011,
-  tryAgainLater: 1013,
-  removed: 4003,
-} as const;
-
-export const PING = "ping";
-export const PONG = "pong";
-
-/** The identity the Worker verified, kept in each socket's attachment so it survives hibernation. */
-export interface SocketIdentity {
-  userId: number;
-  username: string;
-  /** Token expiry, seconds since the epoch. */
-  exp: number;
+/** What each socket's attachment holds, so it survives hibernation: the verified identity. */
+export interface SocketAttachment extends Identity {
   /** Set by the object at accept time: the key of the per-socket frame rate limit. */
   socketId?: string;
 }

@@ -1,8 +1,9 @@
 import type { Context } from "hono";
+import type { MessageResponse, ServerFrame } from "../../contract";
 import type { ConversationView, NewParticipant, ParticipantSummary } from "../db/conversations";
 import type { AppEnv } from "../env";
-import { type MessageResponse, presentConversation } from "../lib/presenters";
-import type { MembershipFrame, ServerFrame } from "./frames";
+import { presentConversation } from "../presenters";
+import type { MembershipFrame } from "./frames";
 
 /**
  * The seam between the REST routes and the realtime objects. Everything here runs after the
@@ -48,7 +49,7 @@ export function publishConversationCreated(
   }
 }
 
-export interface MembershipChange {
+export interface MembershipUpdate {
   type: "participantAdded" | "participantRemoved";
   conversationId: number;
   member: Pick<ParticipantSummary, "userId" | "username"> & { encryptedKey?: Uint8Array };
@@ -62,7 +63,7 @@ export interface MembershipChange {
  */
 export async function publishMembership(
   c: Context<AppEnv>,
-  change: MembershipChange,
+  change: MembershipUpdate,
   conversation: ConversationView,
 ): Promise<void> {
   const { type, conversationId, member, by } = change;

@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
-import { rateLimitsEnabled } from "../middleware/rate-limit";
-import { CLOSE, PING, PONG, type ServerFrame, type SocketIdentity } from "./frames";
+import { CLOSE, CLOSE_REASON, PING, PONG, type ServerFrame } from "../../contract";
+import { config } from "../config";
+import type { SocketAttachment } from "./frames";
 import { Sequencer } from "./sequencer";
 import { IDENTITY_HEADER, identityOf, reciprocateClose, refuseSocket, safeClose, userTag } from "./sockets";
 
@@ -28,15 +29,14 @@ export abstract class SocketHub extends DurableObject<Env> {
 
   /** The upgrade the Worker forwards once it has checked the token (and the participation). */
   override async fetch(request: Request): Promise<Response> {
-    const identity = JSON.parse(request.headers.get(IDENTITY_HEADER) ?? "null") as SocketIdentity | null;
+    const identity = JSON.parse(request.headers.get(IDENTITY_HEADER) ?? "null") as SocketAttachment | null;
     if (!identity) return new Response(null, { status: 400 });
-    const cap = Number(this.env.MAX_SOCKETS_PER_OBJECT) || 10_000;
-    if (this.ctx.getWebSockets().length >= cap) {
-      return refuseSocket(CLOSE.tryAgainLater, "too many sockets: try again later");
+    if (this.ctx.getWebSockets().length >= config(this.env).maxSocketsPerObject) {
+      return refuseSocket(CLOSE.tryAgainLater, CLOSE_REASON.tooManySockets);
     }
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server, [userTag(identity.userId)]);
-    server.serializeAttachment({ ...identity, socketId: crypto.randomUUID() } satisfies SocketIdentity);
+    server.serializeAttachment({ ...identity, socketId: crypto.randomUUID() } satisfies SocketAttachment);
     await this.onAccepted(request);
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -46,10 +46,10 @@ export abstract class SocketHub extends DurableObject<Env> {
 
   override async webSocketMessage(ws: WebSocket): Promise<void> {
     const identity = identityOf(ws);
-    if (identity.exp <= Date.now() / 1000) return safeClose(ws, CLOSE.policy, "token expired");
-    if (rateLimitsEnabled(this.env)) {
+    if (identity.exp <= Date.now() / 1000) return safeClose(ws, CLOSE.policy, CLOSE_REASON.tokenExpired);
+    if (config(this.env).rateLimits) {
       const { success } = await this.env.FRAME_RATE_LIMITER.limit({ key: `frames:${identity.socketId}` });
-      if (!success) return safeClose(ws, CLOSE.policy, "too many frames");
+      if (!success) return safeClose(ws, CLOSE.policy, CLOSE_REASON.tooManyFrames);
     }
     ws.send(JSON.stringify(NOT_A_COMMAND));
   }
@@ -59,7 +59,7 @@ export abstract class SocketHub extends DurableObject<Env> {
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    safeClose(ws, CLOSE.serverError, "socket error");
+    safeClose(ws, CLOSE.serverError, CLOSE_REASON.socketError);
   }
 
   /** Runs `alarm()` in a moment if a frame is held behind a gap (or still is, after a fill). */

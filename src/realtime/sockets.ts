@@ -1,12 +1,13 @@
-import { CLOSE, type SocketIdentity } from "./frames";
+import { CLOSE, CLOSE_REASON } from "../../contract";
+import type { SocketAttachment } from "./frames";
 
-const identities = new WeakMap<WebSocket, SocketIdentity>();
+const identities = new WeakMap<WebSocket, SocketAttachment>();
 
 /** The socket's verified identity; read from its attachment once per wake-up, then cached. */
-export function identityOf(ws: WebSocket): SocketIdentity {
+export function identityOf(ws: WebSocket): SocketAttachment {
   let identity = identities.get(ws);
   if (!identity) {
-    identity = ws.deserializeAttachment() as SocketIdentity;
+    identity = ws.deserializeAttachment() as SocketAttachment;
     identities.set(ws, identity);
   }
   return identity;
@@ -21,7 +22,7 @@ export const userTag = (userId: number) => `user:${userId}`;
 export function sendToAll(sockets: WebSocket[], text: string, nowSeconds = Date.now() / 1000): void {
   for (const ws of sockets) {
     if (identityOf(ws).exp <= nowSeconds) {
-      safeClose(ws, CLOSE.policy, "token expired");
+      safeClose(ws, CLOSE.policy, CLOSE_REASON.tokenExpired);
       continue;
     }
     try {

@@ -1,9 +1,10 @@
+import type { ServerFrame } from "../../contract";
 import { createDb } from "../db/client";
 import { callerIsParticipant } from "../db/conversations";
 import { listMessagesAfterSeq } from "../db/messages";
 import { setInboxPresence } from "../db/presence";
-import { presentMessage } from "../lib/presenters";
-import { messageFrame, type SequencedFrame, type ServerFrame } from "./frames";
+import { presentMessage } from "../presenters";
+import { messageFrame, type SequencedFrame } from "./frames";
 import { SocketHub } from "./socket-hub";
 import { sendToAll } from "./sockets";
 

@@ -55,7 +55,7 @@ export const authRoutes = createRouter()
     if (needsRehash(stored)) {
       await updatePasswordHash(c.var.db, user.id, await hashPassword(password));
     }
-    const expiresIn = Number(c.env.TOKEN_TTL_SECONDS) || 3600;
-    const accessToken = await issueToken(c.env, user, expiresIn);
+    const expiresIn = c.var.config.tokenTtlSeconds;
+    const accessToken = await issueToken(c.var.config.jwt, user, expiresIn);
     return c.json({ accessToken, tokenType: "Bearer" as const, expiresIn }, 200);
   });

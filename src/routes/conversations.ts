@@ -1,18 +1,16 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import {
   addParticipant,
-  callerIsParticipant,
   createConversation,
   findConversationForUser,
   listConversationsForUser,
   removeParticipant,
 } from "../db/conversations";
-import { listMessages } from "../db/messages";
 import { findUserByUsername, findUsersByUsernames, isUniqueViolation } from "../db/users";
 import { AppError, notAParticipant } from "../lib/errors";
 import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
-import { presentConversation, presentMessage } from "../lib/presenters";
 import { requireAuth } from "../middleware/auth";
+import { presentConversation } from "../presenters";
 import { publishConversationCreated, publishMembership } from "../realtime/publish";
 import { conversationIdParam } from "../schemas/common";
 import {
@@ -21,7 +19,6 @@ import {
   participantBody,
   participantParam,
 } from "../schemas/conversations";
-import { historyQuery, messageSchema } from "../schemas/messages";
 
 /** 422 naming every username that does not exist. */
 function unknownUsers(entries: { username: string; path: string }[]) {
@@ -62,16 +59,6 @@ const get = createRoute({
   ...guarded,
   request: { params: conversationIdParam },
   responses: { 200: json(conversationSchema, "The conversation"), ...errors(401, 403, 422) },
-});
-
-const history = createRoute({
-  method: "get",
-  path: "/{id}/messages",
-  tags: ["messages"],
-  summary: "A page of history: `before` (or neither) newest first, `after` oldest first",
-  ...guarded,
-  request: { params: conversationIdParam, query: historyQuery },
-  responses: { 200: json(z.array(messageSchema), "A page of messages"), ...errors(401, 403, 422) },
 });
 
 const addParticipantRoute = createRoute({
@@ -138,12 +125,6 @@ export const conversationRoutes = createRouter()
     const conversation = await findConversationForUser(c.var.db, c.req.valid("param").id, c.var.user.userId);
     if (!conversation) throw notAParticipant();
     return c.json(presentConversation(conversation), 200);
-  })
-  .openapi(history, async (c) => {
-    const { id } = c.req.valid("param");
-    if (!(await callerIsParticipant(c.var.db, id, c.var.user.userId))) throw notAParticipant();
-    const page = await listMessages(c.var.db, id, c.req.valid("query"));
-    return c.json(page.map(presentMessage), 200);
   })
   .openapi(addParticipantRoute, async (c) => {
     const { id } = c.req.valid("param");

@@ -1,25 +1,31 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
+import type * as Wire from "../../contract";
 import type { AppEnv } from "../env";
 import { errors, json } from "../lib/openapi";
 import { conversationSchema } from "../schemas/conversations";
 import { messageSchema } from "../schemas/messages";
+import { responseOf } from "../schemas/wire";
 
-const membershipSchema = z
-  .object({ conversationId: z.number().int(), userId: z.number().int(), username: z.string(), by: z.number().int() })
-  .openapi("MembershipChange");
+const membershipSchema = responseOf<Wire.MembershipChange>()(
+  z
+    .object({ conversationId: z.number().int(), userId: z.number().int(), username: z.string(), by: z.number().int() })
+    .openapi("MembershipChange"),
+);
 
 /** The frames a socket receives, documented as schemas (OpenAPI has no WebSocket operations). */
-const frameSchema = z
-  .discriminatedUnion("type", [
-    z.object({ type: z.literal("newMessage"), data: messageSchema }),
-    z.object({ type: z.literal("participantAdded"), data: membershipSchema }),
-    z.object({ type: z.literal("participantRemoved"), data: membershipSchema }),
-    z
-      .object({ type: z.literal("conversationCreated"), data: conversationSchema })
-      .openapi({ description: "inbox socket only" }),
-    z.object({ type: z.literal("error"), error: z.object({ code: z.literal("bad_request"), message: z.string() }) }),
-  ])
-  .openapi("ServerFrame");
+export const frameSchema = responseOf<Wire.ServerFrame>()(
+  z
+    .discriminatedUnion("type", [
+      z.object({ type: z.literal("newMessage"), data: messageSchema }),
+      z.object({ type: z.literal("participantAdded"), data: membershipSchema }),
+      z.object({ type: z.literal("participantRemoved"), data: membershipSchema }),
+      z
+        .object({ type: z.literal("conversationCreated"), data: conversationSchema })
+        .openapi({ description: "inbox socket only" }),
+      z.object({ type: z.literal("error"), error: z.object({ code: z.literal("bad_request"), message: z.string() }) }),
+    ])
+    .openapi("ServerFrame"),
+);
 
 const WS_DESCRIPTION = `WebSocket upgrade. With \`conversationId\`: that conversation's socket; without: the caller's inbox
 (every conversation they take part in). Browsers cannot set headers on a WebSocket, hence \`token\` in the query.

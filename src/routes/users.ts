@@ -1,10 +1,9 @@
 import { createRoute } from "@hono/zod-openapi";
 import { findUserById, findUserByUsername, updatePublicKey } from "../db/users";
-import { encodeBase64 } from "../lib/base64";
 import { AppError } from "../lib/errors";
 import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
-import { presentUser } from "../lib/presenters";
 import { requireAuth } from "../middleware/auth";
+import { presentPublicUser, presentUser } from "../presenters";
 import { username as usernameRule } from "../schemas/common";
 import { publicKeyBody, publicUserSchema, usernameParam, userSchema } from "../schemas/users";
 
@@ -58,5 +57,5 @@ export const userRoutes = createRouter()
     const { username } = c.req.valid("param");
     const user = usernameRule.safeParse(username).success ? await findUserByUsername(c.var.db, username) : undefined;
     if (!user) throw new AppError("not_found", "no such user");
-    return c.json({ userId: user.id, username: user.username, publicKey: encodeBase64(user.publicKey) }, 200);
+    return c.json(presentPublicUser(user), 200);
   });

@@ -1,16 +1,13 @@
 import { Hono } from "hono";
+import { CLOSE, CLOSE_REASON } from "../../contract";
 import { lastSeqForParticipant } from "../db/conversations";
 import type { AppEnv } from "../env";
 import { AppError } from "../lib/errors";
 import { verifyToken } from "../lib/jwt";
-import { CLOSE } from "../realtime/frames";
 import { IDENTITY_HEADER, LAST_SEQ_HEADER, refuseSocket } from "../realtime/sockets";
 import { idString } from "../schemas/common";
 
-function originAllowed(env: Env, origin: string | undefined): boolean {
-  const allowed = env.ALLOWED_ORIGINS.split(",")
-    .map((o) => o.trim())
-    .filter(Boolean);
+function originAllowed(allowed: string[], origin: string | undefined): boolean {
   return origin === undefined || allowed.length === 0 || allowed.includes(origin);
 }
 
@@ -21,15 +18,16 @@ function originAllowed(env: Env, origin: string | undefined): boolean {
  * header the Worker sets itself; objects are unreachable except through this Worker.
  */
 export const wsRoutes = new Hono<AppEnv>().get("/", async (c) => {
-  if (!originAllowed(c.env, c.req.header("Origin"))) throw new AppError("forbidden", "origin not allowed");
+  if (!originAllowed(c.var.config.allowedOrigins, c.req.header("Origin")))
+    throw new AppError("forbidden", "origin not allowed");
   if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
     throw new AppError("bad_request", "this endpoint needs a WebSocket upgrade", {
       status: 426,
       headers: { Upgrade: "websocket" },
     });
   }
-  const claims = await verifyToken(c.env, c.req.query("token") ?? "");
-  if (!claims) return refuseSocket(CLOSE.policy, "invalid or expired token");
+  const claims = await verifyToken(c.var.config.jwt, c.req.query("token") ?? "");
+  if (!claims) return refuseSocket(CLOSE.policy, CLOSE_REASON.invalidToken);
   const identity = { userId: claims.userId, username: claims.username, exp: claims.exp };
   const headers = new Headers(c.req.raw.headers);
   headers.set(IDENTITY_HEADER, JSON.stringify(identity));
@@ -44,7 +42,7 @@ export const wsRoutes = new Hono<AppEnv>().get("/", async (c) => {
     ? await lastSeqForParticipant(c.var.db, conversationId.data, claims.userId)
     : undefined;
   if (!conversationId?.success || lastSeq === undefined) {
-    return refuseSocket(CLOSE.policy, "not a participant of this conversation");
+    return refuseSocket(CLOSE.policy, CLOSE_REASON.notParticipant);
   }
   headers.set(LAST_SEQ_HEADER, String(lastSeq));
   const room = c.env.CONVERSATION_ROOM.getByName(String(conversationId.data));

@@ -1,16 +1,20 @@
 import { z } from "@hono/zod-openapi";
+import type * as Wire from "../../contract";
 import { base64Bytes, base64Out, idString, timestamp, wellFormed } from "./common";
+import { requestOf, responseOf } from "./wire";
 
 export const MAX_CIPHERTEXT_BYTES = 64 * 1024;
 
-export const sendMessageBody = z.object({
-  conversationId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
-  nonce: base64Bytes(12, 24),
-  ciphertext: base64Bytes(1, MAX_CIPHERTEXT_BYTES),
-  authTag: base64Bytes(16, 16),
-  associatedData: base64Bytes(0, 1024).nullish(),
-  clientMessageId: wellFormed.min(1).max(64).optional(),
-});
+export const sendMessageBody = requestOf<Wire.SendMessageRequest>()(
+  z.object({
+    conversationId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+    nonce: base64Bytes(12, 24),
+    ciphertext: base64Bytes(1, MAX_CIPHERTEXT_BYTES),
+    authTag: base64Bytes(16, 16),
+    associatedData: base64Bytes(0, 1024).nullish(),
+    clientMessageId: wellFormed.min(1).max(64).optional(),
+  }),
+);
 
 export const historyQuery = z
   .object({
@@ -30,22 +34,24 @@ export const historyQuery = z
 
 export type HistoryQuery = z.output<typeof historyQuery>;
 
-export const messageAckSchema = z
-  .object({ messageId: z.number().int(), seq: z.number().int(), timestamp })
-  .openapi("MessageAck");
+export const messageAckSchema = responseOf<Wire.MessageAck>()(
+  z.object({ messageId: z.number().int(), seq: z.number().int(), timestamp }).openapi("MessageAck"),
+);
 
-export const messageSchema = z
-  .object({
-    messageId: z.number().int(),
-    seq: z.number().int(),
-    conversationId: z.number().int(),
-    senderId: z.number().int(),
-    senderUsername: z.string(),
-    timestamp,
-    nonce: base64Out,
-    ciphertext: base64Out,
-    authTag: base64Out,
-    associatedData: base64Out.nullable(),
-    clientMessageId: z.string().nullable(),
-  })
-  .openapi("MessageResponse");
+export const messageSchema = responseOf<Wire.MessageResponse>()(
+  z
+    .object({
+      messageId: z.number().int(),
+      seq: z.number().int(),
+      conversationId: z.number().int(),
+      senderId: z.number().int(),
+      senderUsername: z.string(),
+      timestamp,
+      nonce: base64Out,
+      ciphertext: base64Out,
+      authTag: base64Out,
+      associatedData: base64Out.nullable(),
+      clientMessageId: z.string().nullable(),
+    })
+    .openapi("MessageResponse"),
+);

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { inject } from "vitest";
 
-// The client's view of the contract: the types of the client library (client/types.ts).
-import type { Conversation, MessageResponse, ServerFrame } from "../../client/types.ts";
+// The wire contract, shared by the server and the client library.
+import type { Conversation, MessageResponse, ServerFrame } from "../../contract/index.ts";
 
 export type { Conversation, MessageResponse };
 export type Frame = ServerFrame;

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { createDb } from "../../src/db/client";
 import { insertMessage } from "../../src/db/messages";
-import { presentMessage } from "../../src/lib/presenters";
+import { presentMessage } from "../../src/presenters";
 import { randomBytes, type TestUser } from "./api";
 
 /** Commits a message to D1 without publishing it: as if its broadcast call were late or lost. */

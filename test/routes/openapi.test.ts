@@ -11,6 +11,7 @@ import {
   registerUser,
   type TestUser,
 } from "../helpers/api";
+import { conversationSocket, inboxSocket } from "../helpers/sockets";
 
 type Doc = {
   openapi: string;
@@ -205,5 +206,31 @@ describe("GET /openapi.json", () => {
       await expectDocumented("GET", "/health", await call("GET", "/health"));
       await expectDocumented("GET", "/ws", await call("GET", `/ws?token=${alice.token}`)); // 426
     });
+  });
+
+  it("declares every frame a real socket receives (ServerFrame)", async () => {
+    const alice = await registerUser("oasws");
+    const bob = await registerUser("oasws");
+    const carol = await registerUser("oasws");
+    const inbox = await inboxSocket(bob.token);
+    const id = await createConversation(alice, bob);
+    const room = await conversationSocket(id, alice.token);
+    await call("POST", "/messages", { token: alice.token, body: messageBody(id) });
+    const added = { username: carol.username, encryptedKey: b64(randomBytes(32)) };
+    await call("POST", `/conversations/${id}/participants`, { token: alice.token, body: added });
+    await call("DELETE", `/conversations/${id}/participants/${carol.username}`, { token: alice.token });
+    room.ws.send("not a command");
+    const types = ["newMessage", "participantAdded", "participantRemoved", "error"];
+    await room.waitFor((frames) => types.every((t) => frames.some((f) => f?.type === t)));
+    await inbox.waitFor((frames) => frames.some((f) => f?.type === "conversationCreated"));
+    const frameSchema = inline(doc.components.schemas.ServerFrame) as object;
+    const received = [...room.frames, ...inbox.frames];
+    for (const frame of received) {
+      const result = new Validator(frameSchema, "2020-12", false).validate(frame);
+      expect(result.errors, JSON.stringify(frame).slice(0, 300)).toEqual([]);
+    }
+    expect(new Set(received.map((f) => f.type))).toEqual(new Set([...types, "conversationCreated"]));
+    room.ws.close(1000);
+    inbox.ws.close(1000);
   });
 });

@@ -1,9 +1,11 @@
-import type { ConversationView } from "../db/conversations";
-import type { StoredMessage } from "../db/messages";
-import type { UserRow } from "../db/users";
-import { encodeBase64 } from "./base64";
+import type * as Wire from "../contract";
+import type { ConversationView } from "./db/conversations";
+import type { StoredMessage } from "./db/messages";
+import type { UserRow } from "./db/users";
+import { encodeBase64 } from "./lib/base64";
 
-export function presentUser(user: UserRow) {
+/** Database rows to the contract's wire types: the only place a response body is shaped. */
+export function presentUser(user: UserRow): Wire.User {
   return {
     userId: user.id,
     username: user.username,
@@ -12,7 +14,11 @@ export function presentUser(user: UserRow) {
   };
 }
 
-export function presentConversation(conversation: ConversationView) {
+export function presentPublicUser(user: UserRow): Wire.PublicUser {
+  return { userId: user.id, username: user.username, publicKey: encodeBase64(user.publicKey) };
+}
+
+export function presentConversation(conversation: ConversationView): Wire.Conversation {
   return {
     conversationId: conversation.id,
     title: conversation.title,
@@ -23,9 +29,7 @@ export function presentConversation(conversation: ConversationView) {
   };
 }
 
-export type MessageResponse = ReturnType<typeof presentMessage>;
-
-export function presentMessage(message: StoredMessage) {
+export function presentMessage(message: StoredMessage): Wire.MessageResponse {
   return {
     messageId: message.id,
     seq: message.seq,

@@ -1,0 +1,65 @@
+import type { Conversation, MessageResponse } from "./http.ts";
+
+/** A participant joined or left; `by` is the user who did it (the same user for a leave). */
+export interface MembershipChange {
+  conversationId: number;
+  userId: number;
+  username: string;
+  by: number;
+}
+
+/** The error frame: a client frame the server does not understand. The socket stays open. */
+export interface ErrorFrame {
+  type: "error";
+  error: { code: "bad_request"; message: string };
+}
+
+/** One JSON text frame the server sends on a conversation or inbox socket. */
+export type ServerFrame =
+  | { type: "newMessage"; data: MessageResponse }
+  | { type: "participantAdded"; data: MembershipChange }
+  | { type: "participantRemoved"; data: MembershipChange }
+  /** Inbox sockets only. */
+  | { type: "conversationCreated"; data: Conversation }
+  | ErrorFrame;
+
+export type ServerFrameType = ServerFrame["type"];
+
+/** The only frame a client sends: answered with `PONG` without waking the server's object. */
+export const PING = "ping";
+export const PONG = "pong";
+
+/** WebSocket close codes the server uses, and what a client should do about each. */
+export const CLOSE = {
+  /** Normal closure: reconnect if still wanted. */
+  normal: 1000,
+  /** Refused by policy (see `CLOSE_REASON`): do not reconnect blindly. */
+  policy: 1008,
+  /** Server error: reconnect with backoff. */
+  serverError: 1011,
+  /** Too many sockets on this conversation or inbox: reconnect later. */
+  tryAgainLater: 1013,
+  /** The user was removed from the conversation: stop. */
+  removed: 4003,
+} as const;
+
+export type CloseCode = (typeof CLOSE)[keyof typeof CLOSE];
+
+/**
+ * The exact reason text sent with each close. A 1008 for a credential (`invalidToken`,
+ * `tokenExpired`) is worth one retry with a fresh token; the others are final.
+ */
+export const CLOSE_REASON = {
+  invalidToken: "invalid or expired token",
+  tokenExpired: "token expired",
+  notParticipant: "not a participant of this conversation",
+  tooManyFrames: "too many frames",
+  tooManySockets: "too many sockets: try again later",
+  removed: "removed from the conversation",
+  socketError: "socket error",
+} as const;
+
+export type CloseReason = (typeof CLOSE_REASON)[keyof typeof CLOSE_REASON];
+
+/** Close reasons that a fresh access token can cure. */
+export const CREDENTIAL_CLOSE_REASONS: readonly string[] = [CLOSE_REASON.invalidToken, CLOSE_REASON.tokenExpired];
