@@ -5,6 +5,8 @@ import { defineConfig } from "vitest/config";
 export const TEST_JWT_SECRET = "test-secret-that-is-at-least-32-bytes-long";
 // Also in the process env so wrangler's required-secrets check stays quiet; the binding below wins.
 process.env.JWT_SECRET ??= TEST_JWT_SECRET;
+// Wrangler reads the config once per test file and would say "Using secrets defined in process.env" each time.
+process.env.WRANGLER_LOG ??= "warn";
 
 export default defineConfig({
   plugins: [

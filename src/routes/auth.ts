@@ -8,20 +8,24 @@ import { authRateLimit } from "../middleware/rate-limit";
 import { loginBody, registerBody, registeredSchema, tokenSchema } from "../schemas/auth";
 
 const register = createRoute({
+  operationId: "register",
   method: "post",
   path: "/register",
   tags: ["accounts"],
   summary: "Create an account",
+  security: [],
   middleware: [authRateLimit],
   request: { body: jsonBody(registerBody) },
   responses: { 201: json(registeredSchema, "Registered"), ...errors(400, 409, 413, 415, 422, 429) },
 });
 
 const login = createRoute({
+  operationId: "login",
   method: "post",
   path: "/login",
   tags: ["accounts"],
   summary: "Get an access token",
+  security: [],
   middleware: [authRateLimit],
   request: { body: jsonBody(loginBody) },
   responses: { 200: json(tokenSchema, "Logged in"), ...errors(400, 401, 413, 415, 422, 429) },

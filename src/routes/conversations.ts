@@ -33,6 +33,7 @@ const tags = ["conversations"];
 const guarded = { security: bearer, middleware: [requireAuth] };
 
 const create = createRoute({
+  operationId: "createConversation",
   method: "post",
   path: "/",
   tags,
@@ -43,6 +44,7 @@ const create = createRoute({
 });
 
 const list = createRoute({
+  operationId: "listConversations",
   method: "get",
   path: "/",
   tags,
@@ -52,6 +54,7 @@ const list = createRoute({
 });
 
 const get = createRoute({
+  operationId: "getConversation",
   method: "get",
   path: "/{id}",
   tags,
@@ -62,6 +65,7 @@ const get = createRoute({
 });
 
 const addParticipantRoute = createRoute({
+  operationId: "addParticipant",
   method: "post",
   path: "/{id}/participants",
   tags,
@@ -75,6 +79,7 @@ const addParticipantRoute = createRoute({
 });
 
 const removeParticipantRoute = createRoute({
+  operationId: "removeParticipant",
   method: "delete",
   path: "/{id}/participants/{username}",
   tags,

@@ -48,11 +48,13 @@ export function mountOpenApi(app: OpenAPIHono<AppEnv>) {
     scheme: "bearer",
     bearerFormat: "JWT",
   });
-  app.openAPIRegistry.register("ServerFrame", frameSchema);
   app.openAPIRegistry.registerPath({
     method: "get",
     path: "/ws",
+    operationId: "openSocket",
     tags: ["realtime"],
+    // The access token travels in the query (browsers cannot set headers on a WebSocket).
+    security: [],
     summary: "Conversation or inbox WebSocket",
     description: WS_DESCRIPTION,
     request: {
@@ -63,7 +65,11 @@ export function mountOpenApi(app: OpenAPIHono<AppEnv>) {
       headers: z.object({ upgrade: z.literal("websocket") }),
     },
     responses: {
-      101: { description: "Switching protocols: frames as `ServerFrame`" },
+      // OpenAPI has no WebSocket messages: the frames' JSON Schema rides in an extension.
+      101: {
+        description: "Switching protocols: frames as `x-websocket-frames` (the contract's `ServerFrame`)",
+        "x-websocket-frames": z.toJSONSchema(frameSchema, { io: "output", target: "draft-2020-12" }),
+      } as { description: string },
       403: errors(403)[403]!,
       426: { description: "No `Upgrade: websocket` header", content: errors()[500]!.content },
     },
@@ -71,7 +77,10 @@ export function mountOpenApi(app: OpenAPIHono<AppEnv>) {
   app.openAPIRegistry.registerPath({
     method: "get",
     path: "/health",
+    operationId: "health",
+
     tags: ["operations"],
+    security: [],
     summary: "Liveness (does not touch the database)",
     responses: { 200: json(z.object({ status: z.literal("ok") }), "Healthy") },
   });
@@ -80,15 +89,18 @@ export function mountOpenApi(app: OpenAPIHono<AppEnv>) {
     info: {
       title: "Parley",
       version: "1.0.0",
+      // OpenAPI 3.1 license identifier (SPDX); the library's types know only 3.0's fields.
+      license: { name: "Proprietary", identifier: "LicenseRef-Parley-Proprietary" } as { name: string },
       description:
         "End-to-end-encrypted messaging backend: stores and relays ciphertext only. Every error has the shape `Error`.",
     },
+    servers: [{ url: "/", description: "The origin that serves this document" }],
     tags: [
-      { name: "accounts" },
-      { name: "conversations" },
-      { name: "messages" },
-      { name: "realtime" },
-      { name: "operations" },
+      { name: "accounts", description: "Registration, login, the caller's account and other users' public keys" },
+      { name: "conversations", description: "Conversations, their participants and wrapped keys" },
+      { name: "messages", description: "Sending ciphertext and reading history" },
+      { name: "realtime", description: "WebSockets for one conversation or for the caller's inbox" },
+      { name: "operations", description: "Health and documentation" },
     ],
   });
 }

@@ -11,6 +11,7 @@ import { conversationIdParam } from "../schemas/common";
 import { historyQuery, messageAckSchema, messageSchema, sendMessageBody } from "../schemas/messages";
 
 const send = createRoute({
+  operationId: "sendMessage",
   method: "post",
   path: "/messages",
   tags: ["messages"],
@@ -26,6 +27,7 @@ const send = createRoute({
 });
 
 const history = createRoute({
+  operationId: "listMessages",
   method: "get",
   path: "/conversations/{id}/messages",
   tags: ["messages"],

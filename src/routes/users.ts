@@ -11,6 +11,7 @@ import { publicKeyBody, publicUserSchema, usernameParam, userSchema } from "../s
 const userGone = () => new AppError("unauthorized", "the token's user does not exist");
 
 const me = createRoute({
+  operationId: "getMe",
   method: "get",
   path: "/me",
   tags: ["accounts"],
@@ -21,6 +22,7 @@ const me = createRoute({
 });
 
 const rotateKey = createRoute({
+  operationId: "updatePublicKey",
   method: "put",
   path: "/me/public-key",
   tags: ["accounts"],
@@ -32,6 +34,7 @@ const rotateKey = createRoute({
 });
 
 const lookup = createRoute({
+  operationId: "getUser",
   method: "get",
   path: "/{username}",
   tags: ["accounts"],

@@ -1,0 +1,76 @@
+// `npm run openapi` (run by `npm run check`): takes the OpenAPI document exactly as the Worker
+// serves it at /openapi.json, lints it with Redocly's recommended rules (zero errors, zero
+// warnings), and generates TypeScript types from it with openapi-typescript, the way a team
+// writing another client would. Output goes to .openapi/ (git-ignored):
+//   .openapi/openapi.json   the document
+//   .openapi/schema.d.ts    the generated types, used by test/e2e/openapi-client.test.ts
+//
+// The app is bundled for Node with esbuild and asked for the document in-process: no server and
+// no database are needed, since /openapi.json touches neither.
+
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const outdir = `${root}.openapi`;
+mkdirSync(outdir, { recursive: true });
+
+const bundle = `${outdir}/app.mjs`;
+await build({
+  absWorkingDir: root,
+  entryPoints: ["src/app.ts"],
+  outfile: bundle,
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  target: "node22",
+  logLevel: "warning",
+});
+const { app } = (await import(bundle)) as { app: { request: (path: string, init: object, env: object) => Response } };
+// Only what the configuration check needs; the document itself reads no binding.
+const env = {
+  JWT_SECRET: "x".repeat(32),
+  JWT_ISSUER: "parley",
+  JWT_AUDIENCE: "parley-clients",
+  TOKEN_TTL_SECONDS: "900",
+  ALLOWED_ORIGINS: "",
+  MAX_SOCKETS_PER_OBJECT: "100",
+  RATE_LIMITS: "on",
+};
+const res = await app.request("/openapi.json", {}, env);
+if (res.status !== 200) throw new Error(`/openapi.json answered ${res.status}`);
+const document = `${JSON.stringify(await res.json(), null, 2)}\n`;
+writeFileSync(`${outdir}/openapi.json`, document);
+
+const bin = (name: string) => `${root}node_modules/.bin/${name}`;
+const quiet = { ...process.env, REDOCLY_TELEMETRY: "off", REDOCLY_SUPPRESS_UPDATE_NOTICE: "true" };
+const lint = (format: string) =>
+  execFileSync(bin("redocly"), ["lint", ".openapi/openapi.json", "--config", "redocly.yaml", "--format", format], {
+    cwd: root,
+    env: quiet,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+// Redocly exits non-zero on errors only; warnings must fail this check too.
+let totals: { errors: number; warnings: number };
+try {
+  totals = (JSON.parse(lint("json")) as { totals: { errors: number; warnings: number } }).totals;
+} catch {
+  totals = { errors: 1, warnings: 0 };
+}
+if (totals.errors > 0 || totals.warnings > 0) {
+  try {
+    lint("stylish");
+  } catch (err) {
+    console.error((err as { stdout?: string }).stdout ?? err);
+  }
+  console.error(`openapi: ${totals.errors} errors and ${totals.warnings} warnings from redocly lint`);
+  process.exit(1);
+}
+execFileSync(bin("openapi-typescript"), [".openapi/openapi.json", "--output", ".openapi/schema.d.ts"], {
+  cwd: root,
+  stdio: ["ignore", "ignore", "inherit"],
+});
+console.log("openapi: .openapi/openapi.json lints clean; .openapi/schema.d.ts generated");

@@ -1,0 +1,55 @@
+// A client generated from /openapi.json by a standard generator (openapi-typescript types, used
+// with openapi-fetch), as a team writing a Kotlin, Swift or Go client would do, driving a real
+// session against wrangler dev. `npm run check` generates .openapi/schema.d.ts before it
+// typechecks this file, so a document that no longer describes these calls fails the typecheck;
+// the answers are then checked at run time.
+import { randomBytes } from "node:crypto";
+import createClient from "openapi-fetch";
+import { describe, expect, it } from "vitest";
+import type { paths } from "../../.openapi/schema.d.ts";
+import { baseUrl, uniqueName } from "./helpers.ts";
+
+const b64 = (length: number) => randomBytes(length).toString("base64");
+
+describe("a client generated from the OpenAPI document", () => {
+  it("registers, logs in, creates a conversation, sends and reads a message", async () => {
+    const api = createClient<paths>({ baseUrl: baseUrl() });
+    const names = [uniqueName("gen"), uniqueName("gen")];
+    const password = "generated client";
+    const users = [];
+    for (const username of names) {
+      const { data, error } = await api.POST("/auth/register", { body: { username, password, publicKey: b64(32) } });
+      expect(error).toBeUndefined();
+      users.push(data!);
+    }
+    const login = await api.POST("/auth/login", { body: { username: names[0]!, password } });
+    expect(login.data?.tokenType).toBe("Bearer");
+    const headers = { Authorization: `Bearer ${login.data!.accessToken}` };
+
+    const me = await api.GET("/users/me", { headers });
+    expect(me.data).toMatchObject({ userId: users[0]!.userId, username: names[0] });
+
+    const created = await api.POST("/conversations", {
+      headers,
+      body: { title: "generated", participants: names.map((username) => ({ username, encryptedKey: b64(48) })) },
+    });
+    expect(created.response.status).toBe(201);
+    const conversationId = created.data!.conversationId;
+
+    const sent = await api.POST("/messages", {
+      headers,
+      body: { conversationId, nonce: b64(12), ciphertext: b64(40), authTag: b64(16), clientMessageId: "gen-1" },
+    });
+    expect(sent.response.status).toBe(201);
+
+    const history = await api.GET("/conversations/{id}/messages", {
+      headers,
+      params: { path: { id: String(conversationId) }, query: { limit: "10" } },
+    });
+    expect(history.data?.map((m) => m.messageId)).toEqual([sent.data!.messageId]);
+
+    const refused = await api.GET("/conversations/{id}", { params: { path: { id: String(conversationId) } } });
+    expect(refused.response.status).toBe(401);
+    expect(refused.error?.error.code).toBe("unauthorized");
+  });
+});
