@@ -4,7 +4,7 @@ import { AppError } from "../lib/errors";
 import { issueToken } from "../lib/jwt";
 import { createRouter, errors, json, jsonBody } from "../lib/openapi";
 import { hashPassword, needsRehash, verifyPassword } from "../lib/passwords";
-import { authRateLimit } from "../middleware/rate-limit";
+import { authRateLimit, loginUsernameRateLimit } from "../middleware/rate-limit";
 import { loginBody, registerBody, registeredSchema, tokenSchema } from "../schemas/auth";
 
 const register = createRoute({
@@ -26,7 +26,7 @@ const login = createRoute({
   tags: ["accounts"],
   summary: "Get an access token",
   security: [],
-  middleware: [authRateLimit],
+  middleware: [authRateLimit, loginUsernameRateLimit],
   request: { body: jsonBody(loginBody) },
   responses: { 200: json(tokenSchema, "Logged in"), ...errors(400, 401, 413, 415, 422, 429) },
 });

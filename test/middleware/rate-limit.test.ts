@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { addressKey } from "../../src/middleware/rate-limit";
 import {
   b64,
   call,
@@ -33,7 +34,8 @@ describe("rate limits", () => {
     for (let i = 0; i < 20; i++) {
       const res = await call("POST", "/auth/login", {
         headers,
-        body: { username: "nobody_here", password: "wrong password" },
+        // A different username each time, so the per-username limit is not what bites.
+        body: { username: uniqueName("nobody"), password: "wrong password" },
       });
       statuses.push(res.status);
     }
@@ -55,6 +57,47 @@ describe("rate limits", () => {
       body: { username: "nobody_here", password: "wrong password" },
     });
     expect(otherIp.status).toBe(401);
+  }, 30_000);
+
+  it("counts IPv6 clients by their /64: addresses of one /64 share a budget, another /64 has its own", async () => {
+    const prefix = `2001:db8:${(Math.floor(Math.random() * 0xfff0) + 1).toString(16)}:7`;
+    await withinOneWindow(60);
+    const statuses: number[] = [];
+    for (let i = 0; i < 21; i++) {
+      // Every request from a different address of the same /64, written in different forms.
+      const ip = i % 2 ? `${prefix}::${(i + 1).toString(16)}` : `${prefix.toUpperCase()}:0:0:0:${i + 1}`;
+      const res = await call("POST", "/auth/login", {
+        headers: { "CF-Connecting-IP": ip },
+        body: { username: uniqueName("v6"), password: "wrong password" },
+      });
+      statuses.push(res.status);
+    }
+    expect(statuses.slice(0, 20).every((s) => s === 401)).toBe(true);
+    expect(statuses[20], "21st from the same /64").toBe(429);
+    const neighbour = await call("POST", "/auth/login", {
+      headers: { "CF-Connecting-IP": `${prefix.slice(0, -1)}8::1` },
+      body: { username: uniqueName("v6"), password: "wrong password" },
+    });
+    expect(neighbour.status, "the next /64 is not limited").toBe(401);
+  }, 30_000);
+
+  it("limits logins to 10 a minute per username from any address; other usernames are unaffected", async () => {
+    await withinOneWindow(60);
+    const user = await registerUser("guessed"); // its own login is the first of the 10
+    const attempt = (username: string, password: string) =>
+      call("POST", "/auth/login", { body: { username, password } }); // a new random address each time
+    const statuses: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      // The same account in different letter cases counts as one.
+      const name = i % 2 ? user.username.toUpperCase() : user.username;
+      statuses.push((await attempt(name, `wrong password ${i}`)).status);
+    }
+    expect(statuses).toEqual(Array(9).fill(401));
+    const limited = await attempt(user.username, user.password);
+    expect(limited.status, "even the right password, once limited").toBe(429);
+    expect(limited.headers.get("Retry-After")).toBe("60");
+    const other = await registerUser("unguessed");
+    expect((await attempt(other.username, other.password)).status).toBe(200);
   }, 30_000);
 
   it("limits POST /messages to 60 in 10 s per user; a limited message is not stored", async () => {
@@ -81,6 +124,20 @@ describe("rate limits", () => {
     const fromBob = await call("POST", "/messages", { token: bob.token, body: messageBody(id) });
     expect(fromBob.status).toBe(201);
   }, 30_000);
+});
+
+describe("addressKey", () => {
+  it.each([
+    ["192.0.2.7", "192.0.2.7"],
+    ["2001:db8:abcd:12:1:2:3:4", "2001:db8:abcd:12::/64"],
+    ["2001:0DB8:ABCD:0012::5", "2001:db8:abcd:12::/64"],
+    ["2001:db8::1", "2001:db8:0:0::/64"],
+    ["::1", "0:0:0:0::/64"],
+    ["fe80::1%eth0", "fe80:0:0:0::/64"],
+    ["64:ff9b::192.0.2.1", "64:ff9b:0:0::/64"],
+  ])("%s is counted as %s", (ip, key) => {
+    expect(addressKey(ip)).toBe(key);
+  });
 });
 
 describe("WebSocket frame flood", () => {
