@@ -3,12 +3,14 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { app } from "../../src/app";
 
-async function callWithSecret(secret: string | undefined, path: string) {
+const DEVELOPMENT_SECRET = "dev-only-secret-change-me-0123456789abcdef"; // .dev.vars.example's
+
+async function callWithSecret(secret: string | undefined, path: string, vars: Record<string, string> = {}) {
   const errors = vi.spyOn(console, "error").mockImplementation(() => {});
   try {
     const res = await app.fetch(
       new Request(`http://parley.test${path}`),
-      { ...env, JWT_SECRET: secret as string },
+      { ...env, ...vars, JWT_SECRET: secret as string },
       createExecutionContext(),
     );
     return { res, logged: errors.mock.calls.map((args) => args.join(" ")) };
@@ -32,6 +34,21 @@ describe("JWT_SECRET configuration", () => {
       ).toBe(true);
       if (secret) expect(logged.join("\n")).not.toContain(secret);
     }
+  });
+
+  it("the development secret of .dev.vars.example fails every request outside local development", async () => {
+    for (const vars of [{}, { ENVIRONMENT: "production" }, { ENVIRONMENT: "" }] as Record<string, string>[]) {
+      const { res, logged } = await callWithSecret(DEVELOPMENT_SECRET, "/health", vars);
+      expect(res.status).toBe(500);
+      expect(await res.json()).toEqual({ error: { code: "internal", message: "server is not configured" } });
+      expect(logged.some((line) => line.includes("JWT_SECRET") && line.includes("ENVIRONMENT"))).toBe(true);
+      expect(logged.join("\n")).not.toContain(DEVELOPMENT_SECRET);
+    }
+  });
+
+  it("the development secret works where ENVIRONMENT is development (.dev.vars)", async () => {
+    const { res } = await callWithSecret(DEVELOPMENT_SECRET, "/health", { ENVIRONMENT: "development" });
+    expect(res.status).toBe(200);
   });
 
   it("a 32-byte secret is accepted", async () => {
