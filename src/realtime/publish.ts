@@ -3,6 +3,7 @@ import type { ConversationView, NewParticipant, ParticipantSummary } from "../db
 import type { AppEnv } from "../env";
 import { type MessageResponse, presentConversation } from "../lib/presenters";
 import type { MembershipFrame, ServerFrame } from "./frames";
+import { attempt, BACKOFF_MS } from "./retry";
 
 /**
  * The seam between the REST routes and the realtime objects. Everything here runs after the
@@ -19,13 +20,15 @@ function logFailure(what: string, conversationId: number) {
 
 /**
  * A committed message: to the conversation's room, which orders it and forwards it to the inboxes
- * of `inboxRecipients` (participants with an inbox device connected at the commit).
+ * of `inboxRecipients` (participants with an inbox device connected at the commit). A failed call
+ * is retried (the room's sequencer drops a repeat): if it carried the last message of a burst, no later message would reveal the gap.
+ * A fresh stub per attempt, since a failed call can leave a stub broken.
  */
 export function publishMessage(c: Context<AppEnv>, message: MessageResponse, inboxRecipients: number[]): void {
   c.executionCtx.waitUntil(
-    room(c.env, message.conversationId)
-      .publish(message, inboxRecipients)
-      .catch(logFailure("broadcast", message.conversationId)),
+    attempt([0, ...BACKOFF_MS], () => room(c.env, message.conversationId).publish(message, inboxRecipients)).catch(
+      logFailure("broadcast", message.conversationId),
+    ),
   );
 }
 
@@ -82,7 +85,10 @@ export async function publishMembership(
     );
   }
   const removedUserId = type === "participantRemoved" ? member.userId : undefined;
-  await room(c.env, conversationId)
-    .membership({ frame, removedUserId })
-    .catch(logFailure("membership broadcast", conversationId));
+  const call = () => room(c.env, conversationId).membership({ frame, removedUserId });
+  // A removed user's sockets must not stay open: a failed call is retried, after the answer.
+  await call().catch((err) => {
+    logFailure("membership broadcast", conversationId)(err);
+    c.executionCtx.waitUntil(attempt(BACKOFF_MS, call).catch(logFailure("membership broadcast retry", conversationId)));
+  });
 }
