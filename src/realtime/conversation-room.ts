@@ -1,12 +1,15 @@
 import { createDb } from "../db/client";
+import { callerIsParticipant } from "../db/conversations";
 import { listMessagesAfterSeq } from "../db/messages";
 import { onlineInboxes } from "../db/presence";
 import { type MessageResponse, presentMessage } from "../lib/presenters";
-import { CLOSE, type MembershipFrame, messageFrame, type SequencedFrame } from "./frames";
+import { CLOSE, type MembershipFrame, messageFrame, type SequencedFrame, type SocketIdentity } from "./frames";
 import { SocketHub } from "./socket-hub";
-import { LAST_SEQ_HEADER, safeClose, sendToAll, userTag } from "./sockets";
+import { LAST_SEQ_HEADER, refuseSocket, safeClose, sendToAll, userTag } from "./sockets";
 
 const GAP_FILL_BATCH = 100;
+
+const removedKey = (userId: number) => `removed:${userId}`;
 
 export interface MembershipEvent {
   frame: MembershipFrame;
@@ -21,6 +24,19 @@ export interface MembershipEvent {
 export class ConversationRoom extends SocketHub {
   private get conversationId(): number {
     return Number(this.ctx.id.name);
+  }
+
+  /**
+   * The Worker checks participation, then forwards: a removal can commit and close the user's
+   * sockets in between. So the room remembers each removal (with a number that grows with every
+   * removal) and, for a user it saw removed, asks D1 again; a removal during that read refuses too.
+   */
+  protected override async refusal({ userId }: SocketIdentity): Promise<Response | undefined> {
+    const removal = this.ctx.storage.kv.get<number>(removedKey(userId));
+    if (removal === undefined) return undefined;
+    const stillIn = await callerIsParticipant(createDb(this.env.DB), this.conversationId, userId);
+    if (stillIn && this.ctx.storage.kv.get<number>(removedKey(userId)) === removal) return undefined;
+    return refuseSocket(CLOSE.removed, "removed from the conversation");
   }
 
   protected override async onAccepted(request: Request): Promise<void> {
@@ -41,8 +57,13 @@ export class ConversationRoom extends SocketHub {
   }
 
   async membership(event: MembershipEvent): Promise<void> {
+    const kv = this.ctx.storage.kv;
+    if (event.frame.type === "participantAdded") kv.delete(removedKey(event.frame.data.userId));
     sendToAll(this.ctx.getWebSockets(), JSON.stringify(event.frame));
     if (event.removedUserId === undefined) return;
+    const removals = (kv.get<number>("removals") ?? 0) + 1;
+    kv.put("removals", removals);
+    kv.put(removedKey(event.removedUserId), removals);
     for (const ws of this.ctx.getWebSockets(userTag(event.removedUserId))) {
       safeClose(ws, CLOSE.removed, "removed from the conversation");
     }

@@ -30,6 +30,8 @@ export abstract class SocketHub extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const identity = JSON.parse(request.headers.get(IDENTITY_HEADER) ?? "null") as SocketIdentity | null;
     if (!identity) return new Response(null, { status: 400 });
+    const refusal = await this.refusal(identity);
+    if (refusal) return refusal;
     const cap = Number(this.env.MAX_SOCKETS_PER_OBJECT) || 10_000;
     if (this.ctx.getWebSockets().length >= cap) {
       return refuseSocket(CLOSE.tryAgainLater, "too many sockets: try again later");
@@ -39,6 +41,11 @@ export abstract class SocketHub extends DurableObject<Env> {
     server.serializeAttachment({ ...identity, socketId: crypto.randomUUID() } satisfies SocketIdentity);
     await this.onAccepted(request);
     return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** A reason to refuse a socket the Worker admitted, as a refusing 101; none by default. */
+  protected async refusal(_identity: SocketIdentity): Promise<Response | undefined> {
+    return undefined;
   }
 
   /** Runs before the 101 goes back, so the client sees its socket open only once this is done. */
