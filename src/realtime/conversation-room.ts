@@ -70,10 +70,23 @@ export class ConversationRoom extends SocketHub {
   }
 
   override async alarm(): Promise<void> {
+    await this.gapRound();
+  }
+
+  protected override async fillGaps(): Promise<boolean> {
     const last = this.sequencer.lastSeq(this.conversationId) ?? 0;
     const missing = await listMessagesAfterSeq(createDb(this.env.DB), this.conversationId, last, GAP_FILL_BATCH);
-    for (const message of missing) this.deliver(this.sequencer.accept(messageFrame(presentMessage(message))).ready);
-    await this.scheduleGapFill();
+    let delivered = 0;
+    for (const message of missing) {
+      const { ready } = this.sequencer.accept(messageFrame(presentMessage(message)));
+      this.deliver(ready);
+      delivered += ready.length;
+    }
+    return delivered > 0;
+  }
+
+  protected override deliverFrames(frames: SequencedFrame[]): void {
+    this.deliver(frames);
   }
 
   private deliver(frames: SequencedFrame[]): void {

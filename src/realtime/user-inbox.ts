@@ -32,16 +32,28 @@ export class UserInbox extends SocketHub {
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     await super.webSocketClose(ws, code, reason);
-    if (this.openSockets(ws) === 0) await this.announcePresence(false);
+    if (this.openSockets(ws) === 0) await this.lastDeviceLeft();
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
     await super.webSocketError(ws);
-    if (this.openSockets(ws) === 0) await this.announcePresence(false);
+    if (this.openSockets(ws) === 0) await this.lastDeviceLeft();
   }
 
-  private openSockets(leaving: WebSocket): number {
+  private openSockets(leaving?: WebSocket): number {
     return this.ctx.getWebSockets().filter((ws) => ws !== leaving && ws.readyState === WebSocket.OPEN).length;
+  }
+
+  private async lastDeviceLeft(): Promise<void> {
+    await this.stop();
+    await this.announcePresence(false);
+  }
+
+  /** With no device there is nobody to keep order for: nothing held, no alarm (the next device starts afresh). */
+  private async stop(): Promise<void> {
+    this.sequencer.reset();
+    this.forgetGaps();
+    await this.ctx.storage.deleteAlarm();
   }
 
   /** Writes presence with a version from this object's storage, so a late older write cannot win. */
@@ -83,17 +95,30 @@ export class UserInbox extends SocketHub {
   }
 
   override async alarm(): Promise<void> {
+    if (this.openSockets() === 0) return this.stop();
+    await this.gapRound();
+  }
+
+  protected override async fillGaps(): Promise<boolean> {
     const db = createDb(this.env.DB);
+    let progressed = false;
     for (const conversationId of this.sequencer.conversationsWithGaps()) {
       if (!(await callerIsParticipant(db, conversationId, this.userId))) {
         this.sequencer.forget(conversationId);
+        progressed = true;
         continue;
       }
       const last = this.sequencer.lastSeq(conversationId) ?? 0;
       const missing = await listMessagesAfterSeq(db, conversationId, last, GAP_FILL_BATCH);
       await this.deliverMessages(missing.map((m) => messageFrame(presentMessage(m))));
+      progressed ||= (this.sequencer.lastSeq(conversationId) ?? 0) > last;
     }
-    await this.scheduleGapFill();
+    return progressed;
+  }
+
+  protected override deliverFrames(frames: SequencedFrame[]): void {
+    const sockets = this.ctx.getWebSockets();
+    for (const frame of frames) sendToAll(sockets, frame.text);
   }
 
   private hasLeft(conversationId: number): boolean {
