@@ -43,9 +43,10 @@ export function publishConversationCreated(
       type: "conversationCreated",
       data: presentConversation({ ...conversation, encryptedKey: member.encryptedKey }),
     };
+    const joinedAt = conversation.participants.find((p) => p.userId === member.userId)?.joinedAt;
     c.executionCtx.waitUntil(
       inbox(c.env, member.userId)
-        .deliverEvent(frame, conversation.id, conversation.lastSeq)
+        .deliverEvent(frame, conversation.id, conversation.lastSeq, joinedAt)
         .catch(logFailure("inbox event", conversation.id)),
     );
   }
@@ -61,7 +62,8 @@ export interface MembershipChange {
 /**
  * A participant added or removed. The room call is awaited, so that when the answer arrives the
  * removed user's sockets are already closed; `conversation` is the view that lists everyone
- * concerned (before a removal, after an addition).
+ * concerned (before a removal, after an addition), with the `joinedAt` of each membership, which
+ * lets an inbox tell a late removal of an earlier membership from a current one.
  */
 export async function publishMembership(
   c: Context<AppEnv>,
@@ -80,7 +82,7 @@ export async function publishMembership(
       : frame;
     c.executionCtx.waitUntil(
       inbox(c.env, p.userId)
-        .deliverEvent(event, conversationId, conversation.lastSeq)
+        .deliverEvent(event, conversationId, conversation.lastSeq, p.joinedAt)
         .catch(logFailure("inbox event", conversationId)),
     );
   }
