@@ -10,11 +10,14 @@ import { LAST_SEQ_HEADER, refuseSocket, safeClose, sendToAll, userTag } from "./
 const GAP_FILL_BATCH = 100;
 
 const removedKey = (userId: number) => `removed:${userId}`;
+const joinedKey = (userId: number) => `joined:${userId}`;
 
 export interface MembershipEvent {
   frame: MembershipFrame;
   /** Set for a removal: that user's sockets get the event, then are closed with 4003. */
   removedUserId?: number;
+  /** When the membership added, or ended by the removal, began: tells a late (retried) removal. */
+  joinedAt?: string;
 }
 
 /**
@@ -58,7 +61,14 @@ export class ConversationRoom extends SocketHub {
 
   async membership(event: MembershipEvent): Promise<void> {
     const kv = this.ctx.storage.kv;
-    if (event.frame.type === "participantAdded") kv.delete(removedKey(event.frame.data.userId));
+    const { userId } = event.frame.data;
+    const joined = kv.get<string>(joinedKey(userId)) ?? "";
+    // A removal of an earlier membership, retried after the user was added back: not about now.
+    if (event.removedUserId !== undefined && event.joinedAt !== undefined && event.joinedAt < joined) return;
+    if (event.frame.type === "participantAdded") {
+      kv.delete(removedKey(userId));
+      if (event.joinedAt !== undefined) kv.put(joinedKey(userId), event.joinedAt);
+    }
     sendToAll(this.ctx.getWebSockets(), JSON.stringify(event.frame));
     if (event.removedUserId === undefined) return;
     const removals = (kv.get<number>("removals") ?? 0) + 1;

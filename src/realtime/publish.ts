@@ -87,7 +87,8 @@ export async function publishMembership(
     );
   }
   const removedUserId = type === "participantRemoved" ? member.userId : undefined;
-  const call = () => room(c.env, conversationId).membership({ frame, removedUserId });
+  const joinedAt = conversation.participants.find((p) => p.userId === member.userId)?.joinedAt;
+  const call = () => room(c.env, conversationId).membership({ frame, removedUserId, joinedAt });
   // A removed user's sockets must not stay open: a failed call is retried, after the answer.
   await call().catch((err) => {
     logFailure("membership broadcast", conversationId)(err);

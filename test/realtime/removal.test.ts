@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { IDENTITY_HEADER, LAST_SEQ_HEADER } from "../../src/realtime/sockets";
-import { call, createConversation, registerUser, type TestUser } from "../helpers/api";
+import { call, createConversation, getConversation, registerUser, type TestUser } from "../helpers/api";
 import { makeObjectThrow } from "../helpers/faults";
 import { conversationSocket, sleep } from "../helpers/sockets";
 
@@ -55,5 +55,27 @@ describe("a removed participant keeps no conversation socket", () => {
     await makeObjectThrow(room(id), "membership", 1);
     expect((await remove(alice, id, bob)).status).toBe(204);
     expect(await closedWithin(socket.closed, 5000)).toBe(4003);
+  });
+
+  it("a retried removal that arrives after the user was added back leaves their new socket open", async () => {
+    const alice = await registerUser("rmv");
+    const bob = await registerUser("rmv");
+    const id = await createConversation(alice, bob);
+    const firstJoin = (await getConversation(alice, id)).participants.find(
+      (p: any) => p.userId === bob.userId,
+    ).joinedAt;
+    expect((await remove(alice, id, bob)).status).toBe(204);
+    const readded = await call("POST", `/conversations/${id}/participants`, {
+      token: alice.token,
+      body: { username: bob.username, encryptedKey: btoa("k".repeat(48)) },
+    });
+    expect(readded.status).toBe(201);
+    const socket = await conversationSocket(id, bob.token);
+    const frame = {
+      type: "participantRemoved" as const,
+      data: { conversationId: id, userId: bob.userId, username: bob.username, by: alice.userId },
+    };
+    await room(id).membership({ frame, removedUserId: bob.userId, joinedAt: firstJoin });
+    expect(await closedWithin(socket.closed, 500)).toBe("still open");
   });
 });
