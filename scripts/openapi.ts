@@ -38,6 +38,7 @@ const env = {
   ALLOWED_ORIGINS: "",
   MAX_SOCKETS_PER_OBJECT: "100",
   RATE_LIMITS: "on",
+  ENVIRONMENT: "production",
 };
 const res = await app.request("/openapi.json", {}, env);
 if (res.status !== 200) throw new Error(`/openapi.json answered ${res.status}`);

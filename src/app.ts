@@ -15,6 +15,14 @@ export const MAX_BODY_BYTES = 256 * 1024;
 
 export const app = createRouter();
 
+// First, so that it also wraps the error answers of every later middleware (onError runs inside).
+app.use(async (c, next) => {
+  await next();
+  // A 101 carries the object's own (immutable) headers and no body to cache or sniff.
+  if (c.res.status === 101) return;
+  c.res.headers.set("Cache-Control", "no-store");
+  c.res.headers.set("X-Content-Type-Options", "nosniff");
+});
 app.use(async (c, next) => {
   c.set("config", config(c.env));
   await next();

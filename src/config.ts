@@ -14,6 +14,9 @@ export interface Config {
 
 export const MIN_SECRET_BYTES = 32;
 
+/** The published secret of `.dev.vars.example`: anyone can sign tokens with it. */
+const DEVELOPMENT_SECRET = "dev-only-secret-change-me-0123456789abcdef";
+
 const positiveInt = z
   .string()
   .regex(/^[1-9][0-9]{0,8}$/, "must be a positive integer")
@@ -36,6 +39,19 @@ const schema = z.object({
   ),
   MAX_SOCKETS_PER_OBJECT: positiveInt,
   RATE_LIMITS: z.enum(["on", "off"], { error: 'must be "on" or "off"' }),
+  /** "development" only in `.dev.vars` (and the tests); wrangler.toml says "production". */
+  ENVIRONMENT: z.enum(["development", "production"], { error: 'must be "development" or "production"' }),
+});
+
+const settingsSchema = schema.superRefine((vars, ctx) => {
+  if (vars.JWT_SECRET === DEVELOPMENT_SECRET && vars.ENVIRONMENT !== "development") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["JWT_SECRET"],
+      message:
+        "is the development secret of .dev.vars.example, refused outside local development (ENVIRONMENT=development)",
+    });
+  }
 });
 
 const HOW_TO_FIX: Record<string, string> = {
@@ -51,7 +67,7 @@ const parsed = new WeakMap<object, Config>();
 export function config(env: Env): Config {
   const cached = parsed.get(env);
   if (cached) return cached;
-  const result = schema.safeParse(env);
+  const result = settingsSchema.safeParse(env);
   if (!result.success) {
     for (const issue of result.error.issues) {
       const name = String(issue.path[0]);

@@ -34,6 +34,17 @@ describe("JWT_SECRET configuration", () => {
     }
   });
 
+  it("the development secret of .dev.vars.example fails every request outside local development", async () => {
+    const developmentSecret = "dev-only-secret-change-me-0123456789abcdef";
+    const { res, logged } = await callWith({ JWT_SECRET: developmentSecret, ENVIRONMENT: "production" }, "/health");
+    expect(res.status).toBe(500);
+    expect(await res.json()).toEqual({ error: { code: "internal", message: "server is not configured" } });
+    expect(logged.some((line) => line.includes("JWT_SECRET") && line.includes("ENVIRONMENT=development"))).toBe(true);
+    expect(logged.join("\n")).not.toContain(developmentSecret);
+    const local = await callWith({ JWT_SECRET: developmentSecret, ENVIRONMENT: "development" }, "/health");
+    expect(local.res.status).toBe(200);
+  });
+
   it("a 32-byte secret is accepted", async () => {
     const { res } = await callWith({ JWT_SECRET: "y".repeat(32) }, "/health");
     expect(res.status).toBe(200);
@@ -48,6 +59,8 @@ describe("the other settings", () => {
     ["RATE_LIMITS", "maybe"],
     ["JWT_ISSUER", ""],
     ["JWT_AUDIENCE", undefined],
+    ["ENVIRONMENT", ""],
+    ["ENVIRONMENT", undefined],
   ])(
     "%s = %j fails every request with one clear 500 and a log line naming it, never a default",
     async (name, value) => {

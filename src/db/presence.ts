@@ -1,17 +1,55 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, gt, sql } from "drizzle-orm";
 import type { Database } from "../env";
-import { inboxPresence, participants } from "./schema";
+import { conversations, inboxPresence, participants } from "./schema";
 
-/** Records whether `userId` has an inbox socket open; a write with an older `version` loses. */
-export async function setInboxPresence(db: Database, userId: number, online: boolean, version: number): Promise<void> {
-  await db
+/** How long an inbox's "online" lasts without renewal; the inbox renews it every PRESENCE_RENEW_MS. */
+export const PRESENCE_LEASE_MS = 3 * 60_000;
+export const PRESENCE_RENEW_MS = 60_000;
+
+function presenceUpsert(db: Database, userId: number, online: boolean, version: number, now: number) {
+  const expiresAt = online ? now + PRESENCE_LEASE_MS : now;
+  return db
     .insert(inboxPresence)
-    .values({ userId, online, version })
+    .values({ userId, online, version, expiresAt })
     .onConflictDoUpdate({
       target: inboxPresence.userId,
-      set: { online, version },
+      set: { online, version, expiresAt },
       setWhere: sql`${inboxPresence.version} < ${version}`,
     });
+}
+
+/**
+ * Records whether `userId` has an inbox socket open (online for PRESENCE_LEASE_MS from `now`); a
+ * write with an older `version` loses.
+ */
+export async function setInboxPresence(
+  db: Database,
+  userId: number,
+  online: boolean,
+  version: number,
+  now = Date.now(),
+): Promise<void> {
+  await presenceUpsert(db, userId, online, version, now);
+}
+
+/**
+ * Marks `userId` online and reads the last seq of each of their conversations, in one batch: every
+ * message committed after it is forwarded to the inbox and has a seq above the one read here.
+ */
+export async function goOnline(
+  db: Database,
+  userId: number,
+  version: number,
+): Promise<{ conversationId: number; lastSeq: number }[]> {
+  const [, rows] = await db.batch([
+    presenceUpsert(db, userId, true, version, Date.now()),
+    db
+      .select({ conversationId: participants.conversationId, lastSeq: conversations.lastSeq })
+      .from(participants)
+      .innerJoin(conversations, eq(conversations.id, participants.conversationId))
+      .where(eq(participants.userId, userId)),
+  ]);
+  return rows;
 }
 
 /** The participants of a conversation whose inbox has a device connected: where to forward its messages. */
@@ -20,7 +58,13 @@ export function onlineInboxesQuery(db: Database, conversationId: number) {
     .select({ userId: participants.userId })
     .from(participants)
     .innerJoin(inboxPresence, eq(inboxPresence.userId, participants.userId))
-    .where(and(eq(participants.conversationId, conversationId), eq(inboxPresence.online, true)));
+    .where(
+      and(
+        eq(participants.conversationId, conversationId),
+        eq(inboxPresence.online, true),
+        gt(inboxPresence.expiresAt, Date.now()),
+      ),
+    );
 }
 
 export async function onlineInboxes(db: Database, conversationId: number): Promise<number[]> {

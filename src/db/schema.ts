@@ -83,4 +83,7 @@ export const inboxPresence = sqliteTable("inbox_presence", {
   userId: integer("user_id").primaryKey(),
   online: integer("online", { mode: "boolean" }).notNull(),
   version: integer("version").notNull(),
+  // "online" holds until then (ms since the epoch) unless the inbox renews it: a deploy or a crash
+  // ends sockets without a close, so nothing would ever write "offline".
+  expiresAt: integer("expires_at").notNull().default(0),
 });

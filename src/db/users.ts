@@ -1,11 +1,12 @@
 import { eq, sql } from "drizzle-orm";
 import type { Database } from "../env";
 import type { PasswordHash } from "../lib/passwords";
+import { isUsername, usernameKey } from "../lib/usernames";
 import { users } from "./schema";
 
 export type UserRow = typeof users.$inferSelect;
 
-const byUsername = (username: string) => eq(sql`lower(${users.username})`, username.toLowerCase());
+const byUsername = (username: string) => eq(sql`lower(${users.username})`, usernameKey(username));
 
 export function isUniqueViolation(err: unknown): boolean {
   for (let e = err; e instanceof Error; e = e.cause) {
@@ -39,7 +40,9 @@ export async function insertUser(
   }
 }
 
+/** The user named `username` (case-insensitively, ASCII only); a name outside the rule matches nobody. */
 export async function findUserByUsername(db: Database, username: string): Promise<UserRow | undefined> {
+  if (!isUsername(username)) return undefined;
   return db.select().from(users).where(byUsername(username)).get();
 }
 
@@ -51,13 +54,12 @@ export async function findUsersByUsernames(
   db: Database,
   usernames: string[],
 ): Promise<Pick<UserRow, "id" | "username">[]> {
-  if (usernames.length === 0) return [];
+  const valid = usernames.filter(isUsername);
+  if (valid.length === 0) return [];
   return db
     .select({ id: users.id, username: users.username })
     .from(users)
-    .where(
-      sql`lower(${users.username}) in (select value from json_each(${JSON.stringify(usernames.map((u) => u.toLowerCase()))}))`,
-    );
+    .where(sql`lower(${users.username}) in (select value from json_each(${JSON.stringify(valid.map(usernameKey))}))`);
 }
 
 export async function updatePasswordHash(db: Database, id: number, password: PasswordHash): Promise<void> {

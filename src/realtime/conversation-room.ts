@@ -1,18 +1,24 @@
 import { CLOSE, CLOSE_REASON, type MessageResponse } from "../../contract";
 import { createDb } from "../db/client";
+import { callerIsParticipant } from "../db/conversations";
 import { listMessagesAfterSeq } from "../db/messages";
 import { onlineInboxes } from "../db/presence";
 import { presentMessage } from "../presenters";
-import { type MembershipFrame, messageFrame, type SequencedFrame } from "./frames";
+import { type MembershipFrame, messageFrame, type SequencedFrame, type SocketAttachment } from "./frames";
 import { SocketHub } from "./socket-hub";
-import { LAST_SEQ_HEADER, safeClose, sendToAll, userTag } from "./sockets";
+import { LAST_SEQ_HEADER, refuseSocket, safeClose, sendToAll, userTag } from "./sockets";
 
 const GAP_FILL_BATCH = 100;
+
+const removedKey = (userId: number) => `removed:${userId}`;
+const joinedKey = (userId: number) => `joined:${userId}`;
 
 export interface MembershipEvent {
   frame: MembershipFrame;
   /** Set for a removal: that user's sockets get the event, then are closed with 4003. */
   removedUserId?: number;
+  /** When the membership added, or ended by the removal, began: tells a late (retried) removal. */
+  joinedAt?: string;
 }
 
 /**
@@ -22,6 +28,19 @@ export interface MembershipEvent {
 export class ConversationRoom extends SocketHub {
   private get conversationId(): number {
     return Number(this.ctx.id.name);
+  }
+
+  /**
+   * The Worker checks participation, then forwards: a removal can commit and close the user's
+   * sockets in between. So the room remembers each removal (with a number that grows with every
+   * removal) and, for a user it saw removed, asks D1 again; a removal during that read refuses too.
+   */
+  protected override async refusal({ userId }: SocketAttachment): Promise<Response | undefined> {
+    const removal = this.ctx.storage.kv.get<number>(removedKey(userId));
+    if (removal === undefined) return undefined;
+    const stillIn = await callerIsParticipant(createDb(this.env.DB), this.conversationId, userId);
+    if (stillIn && this.ctx.storage.kv.get<number>(removedKey(userId)) === removal) return undefined;
+    return refuseSocket(CLOSE.removed, CLOSE_REASON.removed);
   }
 
   protected override async onAccepted(request: Request): Promise<void> {
@@ -42,18 +61,43 @@ export class ConversationRoom extends SocketHub {
   }
 
   async membership(event: MembershipEvent): Promise<void> {
+    const kv = this.ctx.storage.kv;
+    const { userId } = event.frame.data;
+    const joined = kv.get<string>(joinedKey(userId)) ?? "";
+    // A removal of an earlier membership, retried after the user was added back: not about now.
+    if (event.removedUserId !== undefined && event.joinedAt !== undefined && event.joinedAt < joined) return;
+    if (event.frame.type === "participantAdded") {
+      kv.delete(removedKey(userId));
+      if (event.joinedAt !== undefined) kv.put(joinedKey(userId), event.joinedAt);
+    }
     sendToAll(this.ctx.getWebSockets(), JSON.stringify(event.frame));
     if (event.removedUserId === undefined) return;
+    const removals = (kv.get<number>("removals") ?? 0) + 1;
+    kv.put("removals", removals);
+    kv.put(removedKey(event.removedUserId), removals);
     for (const ws of this.ctx.getWebSockets(userTag(event.removedUserId))) {
       safeClose(ws, CLOSE.removed, CLOSE_REASON.removed);
     }
   }
 
   override async alarm(): Promise<void> {
+    await this.gapRound();
+  }
+
+  protected override async fillGaps(): Promise<boolean> {
     const last = this.sequencer.lastSeq(this.conversationId) ?? 0;
     const missing = await listMessagesAfterSeq(createDb(this.env.DB), this.conversationId, last, GAP_FILL_BATCH);
-    for (const message of missing) this.deliver(this.sequencer.accept(messageFrame(presentMessage(message))).ready);
-    await this.scheduleGapFill();
+    let delivered = 0;
+    for (const message of missing) {
+      const { ready } = this.sequencer.accept(messageFrame(presentMessage(message)));
+      this.deliver(ready);
+      delivered += ready.length;
+    }
+    return delivered > 0;
+  }
+
+  protected override deliverFrames(frames: SequencedFrame[]): void {
+    this.deliver(frames);
   }
 
   private deliver(frames: SequencedFrame[]): void {

@@ -4,6 +4,7 @@ import type { ConversationView, NewParticipant, ParticipantSummary } from "../db
 import type { AppEnv } from "../env";
 import { presentConversation } from "../presenters";
 import type { MembershipFrame } from "./frames";
+import { attempt, BACKOFF_MS } from "./retry";
 
 /**
  * The seam between the REST routes and the realtime objects. Everything here runs after the
@@ -20,13 +21,15 @@ function logFailure(what: string, conversationId: number) {
 
 /**
  * A committed message: to the conversation's room, which orders it and forwards it to the inboxes
- * of `inboxRecipients` (participants with an inbox device connected at the commit).
+ * of `inboxRecipients` (participants with an inbox device connected at the commit). A failed call
+ * is retried (the room's sequencer drops a repeat): if it carried the last message of a burst, no later message would reveal the gap.
+ * A fresh stub per attempt, since a failed call can leave a stub broken.
  */
 export function publishMessage(c: Context<AppEnv>, message: MessageResponse, inboxRecipients: number[]): void {
   c.executionCtx.waitUntil(
-    room(c.env, message.conversationId)
-      .publish(message, inboxRecipients)
-      .catch(logFailure("broadcast", message.conversationId)),
+    attempt([0, ...BACKOFF_MS], () => room(c.env, message.conversationId).publish(message, inboxRecipients)).catch(
+      logFailure("broadcast", message.conversationId),
+    ),
   );
 }
 
@@ -41,9 +44,10 @@ export function publishConversationCreated(
       type: "conversationCreated",
       data: presentConversation({ ...conversation, encryptedKey: member.encryptedKey }),
     };
+    const joinedAt = conversation.participants.find((p) => p.userId === member.userId)?.joinedAt;
     c.executionCtx.waitUntil(
       inbox(c.env, member.userId)
-        .deliverEvent(frame, conversation.id, conversation.lastSeq)
+        .deliverEvent(frame, conversation.id, conversation.lastSeq, joinedAt)
         .catch(logFailure("inbox event", conversation.id)),
     );
   }
@@ -59,7 +63,8 @@ export interface MembershipUpdate {
 /**
  * A participant added or removed. The room call is awaited, so that when the answer arrives the
  * removed user's sockets are already closed; `conversation` is the view that lists everyone
- * concerned (before a removal, after an addition).
+ * concerned (before a removal, after an addition), with the `joinedAt` of each membership, which
+ * lets an inbox tell a late removal of an earlier membership from a current one.
  */
 export async function publishMembership(
   c: Context<AppEnv>,
@@ -78,12 +83,16 @@ export async function publishMembership(
       : frame;
     c.executionCtx.waitUntil(
       inbox(c.env, p.userId)
-        .deliverEvent(event, conversationId, conversation.lastSeq)
+        .deliverEvent(event, conversationId, conversation.lastSeq, p.joinedAt)
         .catch(logFailure("inbox event", conversationId)),
     );
   }
   const removedUserId = type === "participantRemoved" ? member.userId : undefined;
-  await room(c.env, conversationId)
-    .membership({ frame, removedUserId })
-    .catch(logFailure("membership broadcast", conversationId));
+  const joinedAt = conversation.participants.find((p) => p.userId === member.userId)?.joinedAt;
+  const call = () => room(c.env, conversationId).membership({ frame, removedUserId, joinedAt });
+  // A removed user's sockets must not stay open: a failed call is retried, after the answer.
+  await call().catch((err) => {
+    logFailure("membership broadcast", conversationId)(err);
+    c.executionCtx.waitUntil(attempt(BACKOFF_MS, call).catch(logFailure("membership broadcast retry", conversationId)));
+  });
 }

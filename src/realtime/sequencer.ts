@@ -52,6 +52,16 @@ export class Sequencer {
     return [...ids];
   }
 
+  /** Gives up on a conversation's gaps: its held frames, in order; delivery goes on after the last. */
+  releaseHeld(conversationId: number): SequencedFrame[] {
+    const held = [...this.kv.list<SequencedFrame>({ prefix: `held:${conversationId}:` })];
+    for (const [key] of held) this.kv.delete(key);
+    const frames = held.map(([, frame]) => frame);
+    const last = frames.at(-1);
+    if (last) this.kv.put(`last:${conversationId}`, last.seq);
+    return frames;
+  }
+
   /** Forgets a conversation (the user left it): nothing held for it is delivered any more. */
   forget(conversationId: number): void {
     this.kv.delete(`last:${conversationId}`);

@@ -1,12 +1,22 @@
 import { DurableObject } from "cloudflare:workers";
 import { CLOSE, CLOSE_REASON, PING, PONG, type ServerFrame } from "../../contract";
 import { config } from "../config";
-import type { SocketAttachment } from "./frames";
+import type { SequencedFrame, SocketAttachment } from "./frames";
 import { Sequencer } from "./sequencer";
 import { IDENTITY_HEADER, identityOf, reciprocateClose, refuseSocket, safeClose, userTag } from "./sockets";
 
 /** How long a frame waits behind a gap before the missing messages are read from D1. */
 export const GAP_WAIT_MS = 250;
+/** The longest wait between two rounds of gap filling that make no progress (the wait doubles). */
+export const MAX_GAP_WAIT_MS = 30_000;
+/**
+ * Rounds without progress (≈1 minute in all) before the held frames are released past their gap:
+ * D1 keeps failing or lacks the messages, and clients fetch a `seq` gap over REST anyway.
+ */
+export const MAX_GAP_ROUNDS = 8;
+
+const GAP_PENDING = "gap:pending";
+const GAP_ROUND = "gap:round";
 
 const NOT_A_COMMAND: ServerFrame = {
   type: "error",
@@ -31,6 +41,8 @@ export abstract class SocketHub extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const identity = JSON.parse(request.headers.get(IDENTITY_HEADER) ?? "null") as SocketAttachment | null;
     if (!identity) return new Response(null, { status: 400 });
+    const refusal = await this.refusal(identity);
+    if (refusal) return refusal;
     if (this.ctx.getWebSockets().length >= config(this.env).maxSocketsPerObject) {
       return refuseSocket(CLOSE.tryAgainLater, CLOSE_REASON.tooManySockets);
     }
@@ -39,6 +51,11 @@ export abstract class SocketHub extends DurableObject<Env> {
     server.serializeAttachment({ ...identity, socketId: crypto.randomUUID() } satisfies SocketAttachment);
     await this.onAccepted(request);
     return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** A reason to refuse a socket the Worker admitted, as a refusing 101; none by default. */
+  protected async refusal(_identity: SocketAttachment): Promise<Response | undefined> {
+    return undefined;
   }
 
   /** Runs before the 101 goes back, so the client sees its socket open only once this is done. */
@@ -62,10 +79,54 @@ export abstract class SocketHub extends DurableObject<Env> {
     safeClose(ws, CLOSE.serverError, CLOSE_REASON.socketError);
   }
 
-  /** Runs `alarm()` in a moment if a frame is held behind a gap (or still is, after a fill). */
-  protected async scheduleGapFill(held = this.sequencer.conversationsWithGaps().length > 0): Promise<void> {
-    if (held && (await this.ctx.storage.getAlarm()) === null) {
-      await this.ctx.storage.setAlarm(Date.now() + GAP_WAIT_MS);
+  /** Reads the missing messages of every gap from D1 and delivers them; whether anything moved. */
+  protected abstract fillGaps(): Promise<boolean>;
+
+  /** Sends frames released past a gap. */
+  protected abstract deliverFrames(frames: SequencedFrame[]): void;
+
+  /** Runs the alarm at `at` unless it is already due sooner (the alarm serves more than gaps). */
+  protected async armAlarm(at: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || at < current) await this.ctx.storage.setAlarm(at);
+  }
+
+  /** Runs a gap-filling round in a moment if a frame was just held and no round is pending. */
+  protected async scheduleGapFill(held: boolean): Promise<void> {
+    const kv = this.ctx.storage.kv;
+    if (!held || kv.get(GAP_PENDING) !== undefined) return;
+    kv.put(GAP_PENDING, true);
+    await this.armAlarm(Date.now() + GAP_WAIT_MS);
+  }
+
+  /**
+   * One round of gap filling, from the alarm. While rounds make no progress the next one waits
+   * twice as long (up to MAX_GAP_WAIT_MS); after MAX_GAP_ROUNDS of them the held frames go out.
+   */
+  protected async gapRound(): Promise<void> {
+    const kv = this.ctx.storage.kv;
+    kv.delete(GAP_PENDING);
+    let progressed = false;
+    if (this.sequencer.conversationsWithGaps().length > 0) {
+      try {
+        progressed = await this.fillGaps();
+      } catch (err) {
+        console.error(`gap fill failed: ${err instanceof Error ? err.name : "error"}`);
+      }
     }
+    if (this.sequencer.conversationsWithGaps().length === 0) return this.forgetGaps();
+    const round = progressed ? 0 : (kv.get<number>(GAP_ROUND) ?? 0) + 1;
+    if (round >= MAX_GAP_ROUNDS) {
+      for (const id of this.sequencer.conversationsWithGaps()) this.deliverFrames(this.sequencer.releaseHeld(id));
+      return this.forgetGaps();
+    }
+    kv.put(GAP_ROUND, round);
+    kv.put(GAP_PENDING, true);
+    await this.armAlarm(Date.now() + Math.min(GAP_WAIT_MS * 2 ** round, MAX_GAP_WAIT_MS));
+  }
+
+  protected forgetGaps(): void {
+    this.ctx.storage.kv.delete(GAP_PENDING);
+    this.ctx.storage.kv.delete(GAP_ROUND);
   }
 }

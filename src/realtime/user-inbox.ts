@@ -2,7 +2,7 @@ import type { ServerFrame } from "../../contract";
 import { createDb } from "../db/client";
 import { callerIsParticipant } from "../db/conversations";
 import { listMessagesAfterSeq } from "../db/messages";
-import { setInboxPresence } from "../db/presence";
+import { goOnline, PRESENCE_RENEW_MS, setInboxPresence } from "../db/presence";
 import { presentMessage } from "../presenters";
 import { messageFrame, type SequencedFrame } from "./frames";
 import { SocketHub } from "./socket-hub";
@@ -28,28 +28,48 @@ export class UserInbox extends SocketHub {
     if (this.ctx.getWebSockets().length > 1) return;
     this.sequencer.reset();
     // Marked online before the client sees its socket open: nothing committed after that is missed.
-    await this.announcePresence(true);
+    // Each conversation starts after its last seq read in the same batch, so a late earlier frame
+    // is held for, not taken as the start.
+    const since = await goOnline(createDb(this.env.DB), this.userId, this.nextPresenceVersion());
+    for (const { conversationId, lastSeq } of since) this.sequencer.startAt(conversationId, lastSeq);
+    await this.armAlarm(Date.now() + PRESENCE_RENEW_MS);
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     await super.webSocketClose(ws, code, reason);
-    if (this.openSockets(ws) === 0) await this.announcePresence(false);
+    if (this.openSockets(ws) === 0) await this.lastDeviceLeft();
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
     await super.webSocketError(ws);
-    if (this.openSockets(ws) === 0) await this.announcePresence(false);
+    if (this.openSockets(ws) === 0) await this.lastDeviceLeft();
   }
 
-  private openSockets(leaving: WebSocket): number {
+  private openSockets(leaving?: WebSocket): number {
     return this.ctx.getWebSockets().filter((ws) => ws !== leaving && ws.readyState === WebSocket.OPEN).length;
   }
 
-  /** Writes presence with a version from this object's storage, so a late older write cannot win. */
-  private async announcePresence(online: boolean): Promise<void> {
+  private async lastDeviceLeft(): Promise<void> {
+    await this.stop();
+    await this.announcePresence(false);
+  }
+
+  /** With no device there is nobody to keep order for: nothing held, no alarm (the next device starts afresh). */
+  private async stop(): Promise<void> {
+    this.sequencer.reset();
+    this.forgetGaps();
+    await this.ctx.storage.deleteAlarm();
+  }
+
+  /** Presence writes carry a version from this object's storage, so a late older write cannot win. */
+  private nextPresenceVersion(): number {
     const version = (this.ctx.storage.kv.get<number>("presenceVersion") ?? 0) + 1;
     this.ctx.storage.kv.put("presenceVersion", version);
-    await setInboxPresence(createDb(this.env.DB), this.userId, online, version);
+    return version;
+  }
+
+  private async announcePresence(online: boolean): Promise<void> {
+    await setInboxPresence(createDb(this.env.DB), this.userId, online, this.nextPresenceVersion());
   }
 
   /** Committed messages from a conversation room, in its order (calls from rooms may interleave). */
@@ -68,33 +88,55 @@ export class UserInbox extends SocketHub {
 
   /**
    * A membership event or a new conversation, about `conversationId`. With `conversationCreated`,
-   * `lastSeq` is where that conversation's messages start for this inbox.
+   * `lastSeq` is where that conversation's messages start for this inbox. `joinedAt` is when this
+   * user's membership began (the one being created, or the one a removal of them ends).
    */
-  async deliverEvent(frame: ServerFrame, conversationId: number, lastSeq = 0): Promise<void> {
+  async deliverEvent(frame: ServerFrame, conversationId: number, lastSeq = 0, joinedAt?: string): Promise<void> {
+    const kv = this.ctx.storage.kv;
+    const aboutMe = frame.type === "participantRemoved" && frame.data.userId === this.userId;
     if (frame.type === "conversationCreated") {
-      this.ctx.storage.kv.delete(`left:${conversationId}`);
+      kv.delete(`left:${conversationId}`);
+      if (joinedAt !== undefined) kv.put(`joined:${conversationId}`, joinedAt);
       this.sequencer.startAt(conversationId, lastSeq);
     } else if (this.hasLeft(conversationId)) return;
+    // A removal that ends an earlier membership, arriving after the user was added back.
+    if (aboutMe && joinedAt !== undefined && joinedAt < (kv.get<string>(`joined:${conversationId}`) ?? "")) return;
     sendToAll(this.ctx.getWebSockets(), JSON.stringify(frame));
-    if (frame.type === "participantRemoved" && frame.data.userId === this.userId) {
+    if (aboutMe) {
       // Nothing more of this conversation reaches this inbox, even a call already on its way.
       this.sequencer.forget(conversationId);
-      this.ctx.storage.kv.put(`left:${conversationId}`, true);
+      kv.put(`left:${conversationId}`, true);
     }
   }
 
+  /** Gaps, and the presence lease: renewed while a device is connected, left to expire otherwise. */
   override async alarm(): Promise<void> {
+    if (this.openSockets() === 0) return this.stop();
+    await this.gapRound();
+    await this.announcePresence(true);
+    await this.armAlarm(Date.now() + PRESENCE_RENEW_MS);
+  }
+
+  protected override async fillGaps(): Promise<boolean> {
     const db = createDb(this.env.DB);
+    let progressed = false;
     for (const conversationId of this.sequencer.conversationsWithGaps()) {
       if (!(await callerIsParticipant(db, conversationId, this.userId))) {
         this.sequencer.forget(conversationId);
+        progressed = true;
         continue;
       }
       const last = this.sequencer.lastSeq(conversationId) ?? 0;
       const missing = await listMessagesAfterSeq(db, conversationId, last, GAP_FILL_BATCH);
       await this.deliverMessages(missing.map((m) => messageFrame(presentMessage(m))));
+      progressed ||= (this.sequencer.lastSeq(conversationId) ?? 0) > last;
     }
-    await this.scheduleGapFill();
+    return progressed;
+  }
+
+  protected override deliverFrames(frames: SequencedFrame[]): void {
+    const sockets = this.ctx.getWebSockets();
+    for (const frame of frames) sendToAll(sockets, frame.text);
   }
 
   private hasLeft(conversationId: number): boolean {

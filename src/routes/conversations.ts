@@ -9,6 +9,7 @@ import {
 import { findUserByUsername, findUsersByUsernames, isUniqueViolation } from "../db/users";
 import { AppError, notAParticipant } from "../lib/errors";
 import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
+import { isUsername, usernameKey } from "../lib/usernames";
 import { requireAuth } from "../middleware/auth";
 import { presentConversation } from "../presenters";
 import { publishConversationCreated, publishMembership } from "../realtime/publish";
@@ -100,13 +101,13 @@ export const conversationRoutes = createRouter()
       c.var.db,
       body.participants.map((p) => p.username),
     );
-    const idByName = new Map(found.map((u) => [u.username.toLowerCase(), u]));
+    const idByName = new Map(found.map((u) => [usernameKey(u.username), u]));
     const unknown = body.participants.flatMap((p, index) =>
-      idByName.has(p.username.toLowerCase()) ? [] : [{ username: p.username, path: `participants.${index}.username` }],
+      idByName.has(usernameKey(p.username)) ? [] : [{ username: p.username, path: `participants.${index}.username` }],
     );
     if (unknown.length > 0) throw unknownUsers(unknown);
     const members = body.participants.map((p) => {
-      const user = idByName.get(p.username.toLowerCase())!;
+      const user = idByName.get(usernameKey(p.username))!;
       return { userId: user.id, username: user.username, encryptedKey: p.encryptedKey };
     });
     if (!members.some((m) => m.userId === me.userId)) {
@@ -161,8 +162,10 @@ export const conversationRoutes = createRouter()
     const me = c.var.user;
     const conversation = await findConversationForUser(c.var.db, id, me.userId);
     if (!conversation) throw notAParticipant();
-    const target = c.req.valid("param").username.toLowerCase();
-    const member = conversation.participants.find((p) => p.username.toLowerCase() === target);
+    const { username } = c.req.valid("param");
+    const member = isUsername(username)
+      ? conversation.participants.find((p) => usernameKey(p.username) === usernameKey(username))
+      : undefined;
     if (!member || !(await removeParticipant(c.var.db, id, member.userId))) {
       throw new AppError("not_found", "no such participant in this conversation");
     }

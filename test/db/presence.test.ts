@@ -1,3 +1,4 @@
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../src/db/client";
@@ -72,5 +73,30 @@ describe("inbox presence", () => {
     );
     expect(outcome.kind === "created" && outcome.inboxRecipients).toEqual([bob.userId]);
     expect(await onlineInboxes(createDb(env.DB), id)).toEqual([bob.userId]);
+  });
+
+  it("an online mark that its inbox stopped renewing counts as offline", async () => {
+    const [alice, bob] = await Promise.all([registerUser("prs"), registerUser("prs")]);
+    const id = await createConversation(alice, bob);
+    const db = createDb(env.DB);
+    // Written a day ago by an inbox that a deploy or a crash then took away, with no close.
+    await setInboxPresence(db, bob.userId, true, 1, Date.now() - 24 * 3600_000);
+    expect(await onlineInboxes(db, id)).toEqual([]);
+    await setInboxPresence(db, bob.userId, true, 2);
+    expect(await onlineInboxes(db, id)).toEqual([bob.userId]);
+  });
+
+  it("an inbox renews its lease from its alarm while a device is connected", async () => {
+    const alice = await registerUser("prs");
+    await inboxSocket(alice.token);
+    const expiry = () =>
+      env.DB.prepare("select expires_at from inbox_presence where user_id = ?")
+        .bind(alice.userId)
+        .first<number>("expires_at");
+    const first = await expiry();
+    expect(first).toBeGreaterThan(Date.now());
+    await sleep(20);
+    expect(await runDurableObjectAlarm(env.USER_INBOX.getByName(String(alice.userId)))).toBe(true);
+    expect(await expiry()).toBeGreaterThan(first!);
   });
 });

@@ -21,4 +21,18 @@ describe("the broadcast failing", () => {
     const caughtUp = await history(bob, id, `after=${first.body.messageId}`);
     expect(caughtUp.map((m) => m.messageId)).toEqual([lost.body.messageId]);
   });
+
+  it("retries a failed call, so the last message of a burst still reaches connected sockets", async () => {
+    const alice = await registerUser("bfl");
+    const bob = await registerUser("bfl");
+    const id = await createConversation(alice, bob);
+    const socket = await conversationSocket(id, bob.token);
+    await sendMessage(alice, id);
+    await socket.waitFor((f) => messagesOf(f).length === 1);
+    await makeObjectThrow(env.CONVERSATION_ROOM.getByName(String(id)), "publish", 1);
+    const last = await sendMessage(alice, id); // nothing follows it
+    expect(last.status).toBe(201);
+    await socket.waitFor((f) => messagesOf(f).length === 2);
+    expect(messagesOf(socket.frames).map((m) => m.messageId)).toContain(last.body.messageId);
+  });
 });

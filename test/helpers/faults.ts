@@ -47,16 +47,18 @@ export function failingD1(db: D1Database, failAt: number): { db: D1Database; exe
 }
 
 /**
- * Makes `method` of the one Durable Object behind `stub` throw until the test ends. RPC only
- * reaches prototype methods, so the class's method is wrapped and fails only for that object's name.
+ * Makes `method` of the one Durable Object behind `stub` throw until the test ends (or for its
+ * next `times` calls only). RPC only reaches prototype methods, so the class's method is wrapped
+ * and fails only for that object's name.
  */
-export async function makeObjectThrow(stub: DurableObjectStub, method: string): Promise<void> {
+export async function makeObjectThrow(stub: DurableObjectStub, method: string, times = Infinity): Promise<void> {
   const name = stub.id.name;
+  let left = times;
   const restore = await runInDurableObject(stub, (instance: DurableObject) => {
     const proto = Object.getPrototypeOf(instance) as Record<string, (...args: unknown[]) => unknown>;
     const original = proto[method]!;
     proto[method] = async function (this: { ctx: DurableObjectState }, ...args: unknown[]) {
-      if (this.ctx.id.name === name) throw new Error(`${method} down (injected)`);
+      if (this.ctx.id.name === name && left-- > 0) throw new Error(`${method} down (injected)`);
       return original.apply(this, args);
     };
     return () => {

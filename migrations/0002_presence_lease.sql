@@ -1,0 +1,1 @@
+ALTER TABLE `inbox_presence` ADD `expires_at` integer DEFAULT 0 NOT NULL;

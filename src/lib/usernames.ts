@@ -1,0 +1,11 @@
+import { username as usernameRule } from "../schemas/common";
+
+/** Whether `name` follows the username rule (3–32 of `[a-zA-Z0-9_.-]`); no other name can match a user. */
+export const isUsername = (name: string): boolean => usernameRule.safeParse(name).success;
+
+/**
+ * The case-insensitive key of a username: ASCII letters only, like SQLite's `lower()` behind the
+ * unique index. `toLowerCase()` would fold Unicode too ("\u212A", the Kelvin sign, becomes "k").
+ */
+export const usernameKey = (name: string): string =>
+  name.replace(/[A-Z]/g, (letter) => String.fromCharCode(letter.charCodeAt(0) + 32));
