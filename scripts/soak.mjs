@@ -299,7 +299,7 @@ let serverUp = false;
 async function startServer(why) {
   logToServerLog(`start wrangler dev (${why}) on port ${port}, --persist-to ${persistDir}`);
   const child = spawnGroup([
-    "scripts/dev.mjs",
+    "scripts/dev.ts",
     "--port",
     String(port),
     "--ip",

@@ -1,11 +1,33 @@
 // WebSocket clients and delivery tracking for the fan-out, capacity and scale scenarios.
 import { performance } from "node:perf_hooks";
 import WebSocket from "ws";
-import { openLoop, request, round } from "./http.mjs";
-import { messageBody } from "./seed.mjs";
-import { Histogram } from "./stats.mjs";
+import { openLoop, request, round } from "./http.ts";
+import { messageBody, type User } from "./seed.ts";
+import { Histogram, type LatencySummary } from "./stats.ts";
 
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export type SocketKind = "ws" | "browser";
+
+/** One admitted socket; `lastSeq` is the last seq it received. */
+export interface SocketEntry {
+  ws: WebSocket | globalThis.WebSocket;
+  index: number;
+  lastSeq: number | undefined;
+}
+
+type FrameHandler = (entry: SocketEntry, text: string, now: number) => void;
+
+export interface ConnectResult {
+  requested: number;
+  held: number;
+  failed: number;
+  failures: Record<string, number>;
+  notAttempted: number;
+  timedOut: boolean;
+  connectMs: number;
+  connectsPerSecond: number;
+}
 
 /**
  * A set of sockets on one conversation. kind "ws": the `ws` package without permessage-deflate
@@ -13,7 +35,15 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
  * like browsers, always offers permessage-deflate; the server decides whether to accept it.
  */
 export class SocketGroup {
-  constructor(kind) {
+  readonly kind: SocketKind;
+  sockets: SocketEntry[];
+  onFrame: FrameHandler | null;
+  closedUnexpectedly: number;
+  closeCodes: Record<string, number>;
+  extensions: Set<string>;
+  closing: boolean;
+
+  constructor(kind: SocketKind) {
     this.kind = kind;
     this.sockets = [];
     this.onFrame = null;
@@ -23,7 +53,7 @@ export class SocketGroup {
     this.closing = false;
   }
 
-  get size() {
+  get size(): number {
     return this.sockets.length;
   }
 
@@ -32,10 +62,26 @@ export class SocketGroup {
    * handshakes in flight. A socket counts as held once the object answers its "ping" with "pong"
    * (the auto-response only exists on sockets the Durable Object accepted). Stops at `deadlineMs`.
    */
-  async open({ wsBase, conversationId, tokens, count, concurrency = 50, deadlineMs = 60_000, timeoutMs = 20_000 }) {
+  async open({
+    wsBase,
+    conversationId,
+    tokens,
+    count,
+    concurrency = 50,
+    deadlineMs = 60_000,
+    timeoutMs = 20_000,
+  }: {
+    wsBase: string;
+    conversationId: number;
+    tokens: string[];
+    count: number;
+    concurrency?: number;
+    deadlineMs?: number;
+    timeoutMs?: number;
+  }): Promise<ConnectResult> {
     const started = performance.now();
     const sizeBefore = this.sockets.length;
-    const failures = {};
+    const failures: Record<string, number> = {};
     let next = 0;
     let timedOut = false;
     await Promise.all(
@@ -49,7 +95,8 @@ export class SocketGroup {
           const url = `${wsBase}/ws?conversationId=${conversationId}&token=${tokens[i % tokens.length]}`;
           try {
             this.sockets.push(await this.#openOne(url, timeoutMs));
-          } catch (err) {
+          } catch (e) {
+            const err = e as Error;
             failures[err.message] = (failures[err.message] ?? 0) + 1;
           }
         }
@@ -69,23 +116,23 @@ export class SocketGroup {
     };
   }
 
-  #openOne(url, timeoutMs) {
+  #openOne(url: string, timeoutMs: number): Promise<SocketEntry> {
     return new Promise((resolve, reject) => {
-      const entry = { ws: null, index: -1, lastSeq: undefined };
+      const entry = { ws: null, index: -1, lastSeq: undefined } as unknown as SocketEntry;
       let admitted = false;
       let settled = false;
       const timer = setTimeout(() => fail("timeout"), timeoutMs);
-      const fail = (why) => {
+      const fail = (why: string) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         try {
-          if (this.kind === "ws") entry.ws.terminate();
+          if (entry.ws instanceof WebSocket) entry.ws.terminate();
           else entry.ws.close();
         } catch {}
         reject(new Error(why));
       };
-      const onText = (text) => {
+      const onText = (text: string) => {
         if (!admitted) {
           if (text === "pong" && !settled) {
             admitted = settled = true;
@@ -99,7 +146,7 @@ export class SocketGroup {
         if (text === "pong") return;
         this.onFrame?.(entry, text, performance.now());
       };
-      const onClose = (code) => {
+      const onClose = (code: number) => {
         if (!admitted) return fail(`closed ${code} before admission`);
         if (!this.closing) {
           this.closedUnexpectedly++;
@@ -125,16 +172,16 @@ export class SocketGroup {
   }
 
   /** Sockets still open. */
-  openCount() {
+  openCount(): number {
     const OPEN = 1;
     return this.sockets.filter((s) => s.ws.readyState === OPEN).length;
   }
 
-  async closeAll() {
+  async closeAll(): Promise<void> {
     this.closing = true;
     for (const s of this.sockets) {
       try {
-        if (this.kind === "ws") s.ws.terminate();
+        if (s.ws instanceof WebSocket) s.ws.terminate();
         else s.ws.close(1000);
       } catch {}
     }
@@ -150,8 +197,24 @@ const SEQ = '"seq":';
  * Counts each message's frames across the group's sockets: latency to the first and to the last
  * socket (from the POST's intended send time), per-socket seq order, and what never arrived.
  */
+interface Pending {
+  t0: number;
+  count: number;
+  failed: boolean;
+}
+
 export class DeliveryTracker {
-  constructor(sockets) {
+  readonly n: number;
+  readonly pending: Map<string, Pending>;
+  readonly first: Histogram;
+  readonly last: Histogram;
+  completed: number;
+  frames: number;
+  unexpected: number;
+  outOfOrder: number;
+  gaps: number;
+
+  constructor(sockets: number) {
     this.n = sockets;
     this.pending = new Map();
     this.first = new Histogram();
@@ -163,16 +226,16 @@ export class DeliveryTracker {
     this.gaps = 0;
   }
 
-  expect(cmid, intendedAt) {
+  expect(cmid: string, intendedAt: number): void {
     this.pending.set(cmid, { t0: intendedAt, count: 0, failed: false });
   }
 
-  failed(cmid) {
+  failed(cmid: string): void {
     const p = this.pending.get(cmid);
     if (p) p.failed = true;
   }
 
-  onFrame(entry, text, now) {
+  onFrame(entry: SocketEntry, text: string, now: number): void {
     this.frames++;
     const s = text.indexOf(SEQ);
     if (s >= 0) {
@@ -198,14 +261,14 @@ export class DeliveryTracker {
   }
 
   /** Messages accepted by the server that have not reached every socket yet. */
-  incomplete() {
+  incomplete(): number {
     let n = 0;
     for (const p of this.pending.values()) if (!p.failed && p.count < this.n) n++;
     return n;
   }
 
   /** Frames that should have arrived and did not. */
-  dropped() {
+  dropped(): number {
     let n = 0;
     for (const p of this.pending.values()) if (!p.failed) n += Math.max(0, this.n - p.count);
     return n;
@@ -218,20 +281,58 @@ let runCounter = 0;
  * Posts messages into one conversation at a constant rate (open loop) while `group` listens, then
  * waits up to `drainMs` for the last frames. Latency: intended POST time → frame on the last socket.
  */
-export async function fanoutRun({ base, conversationId, senders, group, rate, durationMs, drainMs = 3000 }) {
+export interface FanoutResult {
+  sockets: number;
+  rate: number;
+  durationMs: number;
+  messages: number;
+  accepted: number;
+  deliveriesPerSecond: number;
+  framesReceived: number;
+  latencyToLastSocketMs: LatencySummary;
+  latencyToFirstSocketMs: LatencySummary;
+  postLatencyMs: LatencySummary;
+  errors: number;
+  postErrors: Record<string, number>;
+  socketsClosedUnexpectedly: number;
+  droppedFrames: number;
+  messagesIncomplete: number;
+  outOfOrderFrames: number;
+  seqGaps: number;
+  unexpectedFrames: number;
+  generatorMaxLagMs: number;
+}
+
+export async function fanoutRun({
+  base,
+  conversationId,
+  senders,
+  group,
+  rate,
+  durationMs,
+  drainMs = 3000,
+}: {
+  base: string;
+  conversationId: number;
+  senders: User[];
+  group: SocketGroup;
+  rate: number;
+  durationMs: number;
+  drainMs?: number;
+}): Promise<FanoutResult> {
   const tracker = new DeliveryTracker(group.size);
   group.onFrame = (entry, text, now) => tracker.onFrame(entry, text, now);
   const closedBefore = group.closedUnexpectedly;
   const tag = `r${process.pid}-${++runCounter}`;
   const post = new Histogram();
-  const postErrors = {};
+  const postErrors: Record<string, number> = {};
   const run = await openLoop({
     rate,
     durationMs,
     send: async (k, intended) => {
       const cmid = `${tag}-${k}`;
       tracker.expect(cmid, intended);
-      const sender = senders[k % senders.length];
+      const sender = senders[k % senders.length]!;
       const res = await request(base, "POST", "/messages", {
         token: sender.token,
         body: messageBody(conversationId, cmid),
@@ -275,7 +376,30 @@ export async function fanoutRun({ base, conversationId, senders, group, rate, du
 }
 
 /** One message, timed to the first and the last socket. */
-export async function broadcastOnce({ base, conversationId, sender, group, drainMs = 10_000 }) {
+export interface Broadcast {
+  sockets: number;
+  toLastSocketMs: number | null;
+  toFirstSocketMs: number | null;
+  postMs: number | null;
+  reachedAll: boolean;
+  errors: number;
+  postErrors: Record<string, number>;
+  droppedFrames: number;
+}
+
+export async function broadcastOnce({
+  base,
+  conversationId,
+  sender,
+  group,
+  drainMs = 10_000,
+}: {
+  base: string;
+  conversationId: number;
+  sender: User;
+  group: SocketGroup;
+  drainMs?: number;
+}): Promise<Broadcast> {
   const r = await fanoutRun({ base, conversationId, senders: [sender], group, rate: 1, durationMs: 1000, drainMs });
   return {
     sockets: r.sockets,
