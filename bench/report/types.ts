@@ -1,6 +1,6 @@
 // The shape of a run's results (bench/results/*.json).
 
-import type { FanoutResult } from "../lib/sockets.ts";
+import type { FanoutResult } from "../lib/fanout.ts";
 import type { Settle } from "../lib/system.ts";
 import type { HttpSummary, history } from "../scenarios/http.ts";
 import type { capacity, OpenedGroup, scale } from "../scenarios/sockets.ts";

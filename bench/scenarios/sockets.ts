@@ -1,18 +1,10 @@
 // Socket scenarios: fan-out latency (ws and browser-like clients), capacity, and scale.
 import { performance } from "node:perf_hooks";
+import { type Broadcast, broadcastOnce, type FanoutResult, fanoutRun } from "../lib/fanout.ts";
 import { round } from "../lib/http.ts";
 import type { User } from "../lib/seed.ts";
 import type { BenchServer } from "../lib/servers.ts";
-import {
-  type Broadcast,
-  broadcastOnce,
-  type ConnectResult,
-  type FanoutResult,
-  fanoutRun,
-  SocketGroup,
-  type SocketKind,
-  sleep,
-} from "../lib/sockets.ts";
+import { type ConnectResult, SocketGroup, type SocketKind, sleep } from "../lib/sockets.ts";
 import { fileLimit, memoryMiB, openFiles } from "../lib/system.ts";
 
 export interface Conversation {
