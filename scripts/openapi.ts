@@ -12,6 +12,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+import { readWranglerConfig } from "../tools/harness/index.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const outdir = `${root}.openapi`;
@@ -29,17 +30,8 @@ await build({
   logLevel: "warning",
 });
 const { app } = (await import(bundle)) as { app: { request: (path: string, init: object, env: object) => Response } };
-// Only what the configuration check needs; the document itself reads no binding.
-const env = {
-  JWT_SECRET: "x".repeat(32),
-  JWT_ISSUER: "parley",
-  JWT_AUDIENCE: "parley-clients",
-  TOKEN_TTL_SECONDS: "900",
-  ALLOWED_ORIGINS: "",
-  MAX_SOCKETS_PER_OBJECT: "100",
-  RATE_LIMITS: "on",
-  ENVIRONMENT: "production",
-};
+// The deployment's own variables (wrangler.toml) and a throwaway secret; the document reads no binding.
+const env = { ...readWranglerConfig().vars, JWT_SECRET: "x".repeat(32) };
 const res = await app.request("/openapi.json", {}, env);
 if (res.status !== 200) throw new Error(`/openapi.json answered ${res.status}`);
 const document = `${JSON.stringify(await res.json(), null, 2)}\n`;

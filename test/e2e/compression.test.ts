@@ -1,16 +1,20 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, createHmac, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import type { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { readWranglerConfig, wranglerBin, wranglerEnv } from "../../bench/lib/servers.mjs";
-import { runtimePaths, writeWorkerdConfig } from "../../bench/lib/workerd.mjs";
+import {
+  migrateArgs,
+  type Proc,
+  readWranglerConfig,
+  startWorkerd,
+  stop,
+  wrangler,
+  wranglerEnv,
+} from "../../tools/harness/index.ts";
 import { baseUrl, closeAll, inboxSocketUrl, newUser, openSocket, type TestSocket } from "./helpers.js";
-import { captureOutput, freePort, killGroup, waitUntilHealthy } from "./processes.js";
 
 /*
  * Parley turns WebSocket permessage-deflate off (`no_web_socket_compression` in wrangler.toml):
@@ -18,12 +22,11 @@ import { captureOutput, freePort, killGroup, waitUntilHealthy } from "./processe
  * broadcast. Under `wrangler dev` the flag has no effect (miniflare's entry worker terminates the
  * client's socket and negotiates compression itself), so the header check runs where the runtime
  * honours the flag: the bundle `wrangler deploy --dry-run` produced, under plain `workerd serve`.
- * The servers are configured by the benchmark's own generator (bench/lib/workerd.mjs: D1 wired as
- * miniflare wires it, over a database migrated with wrangler); the check uses the inbox socket
+ * The servers are configured by the harness's generator (tools/harness/workerd.ts, which the
+ * benchmark uses too: D1 wired as miniflare wires it, over a database migrated with wrangler); the check uses the inbox socket
  * (`/ws?token=`), accepted by the UserInbox Durable Object after it records its presence in D1.
  */
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const FLAG = "no_web_socket_compression";
 
 /** An HS256 token like the Worker's own, for a Worker whose secret this test chose. */
@@ -74,23 +77,11 @@ function rawUpgrade(url: string): Promise<UpgradeResult> {
 
 /** `wrangler d1 migrations apply DB --local --persist-to DIR`: a real, migrated local D1. */
 function migrate(persistDir: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [wranglerBin, "d1", "migrations", "apply", "DB", "--local", "--persist-to", persistDir],
-      {
-        cwd: ROOT,
-        env: wranglerEnv(),
-        stdio: "ignore",
-      },
-    );
-    child.once("error", reject);
-    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`migrations apply exited ${code}`))));
-  });
+  return wrangler(migrateArgs(persistDir), { env: wranglerEnv(), output: "ignore" });
 }
 
 describe("WebSocket compression", () => {
-  const toml = readWranglerConfig(ROOT);
+  const toml = readWranglerConfig();
 
   it(`wrangler.toml sets the ${FLAG} compatibility flag`, () => {
     expect(toml.compatibilityFlags).toContain(FLAG);
@@ -101,7 +92,7 @@ describe("WebSocket compression", () => {
     const issuer = "parley-e2e";
     const audience = "parley-e2e-clients";
     let dir: string;
-    const servers: ChildProcess[] = [];
+    const servers: Proc[] = [];
     let configured: string; // wrangler.toml's flags
     let control: string; // the same without the flag: shows the check can fail
 
@@ -118,24 +109,17 @@ describe("WebSocket compression", () => {
       const start = async (name: string, flags: string[]) => {
         const persistDir = join(dir, `${name}-state`);
         await migrate(persistDir);
-        const port = await freePort();
-        const configFile = writeWorkerdConfig({
+        const server = await startWorkerd({
           dir: join(dir, name),
           bundleFile: join(inject("bundleDir"), "index.js"),
           persistDir,
-          port,
           wrangler: { ...toml, compatibilityFlags: flags },
           vars,
+          output: { capture: `workerd ${name}` },
+          timeoutMs: 30_000,
         });
-        const child = spawn(runtimePaths().workerdBin, ["serve", "--experimental", configFile], {
-          cwd: join(dir, name),
-          detached: true,
-          stdio: ["ignore", "pipe", "pipe"],
-        });
-        servers.push(child);
-        const logs = captureOutput(child, `workerd ${name}`);
-        await waitUntilHealthy(`http://127.0.0.1:${port}/health`, child, 30_000, logs);
-        return `127.0.0.1:${port}`;
+        servers.push(server.proc);
+        return `127.0.0.1:${server.port}`;
       };
       [configured, control] = await Promise.all([
         start("configured", toml.compatibilityFlags),
@@ -148,7 +132,7 @@ describe("WebSocket compression", () => {
     }, 90_000);
 
     afterAll(async () => {
-      await Promise.all(servers.map((child) => killGroup(child)));
+      await Promise.all(servers.map((proc) => stop(proc, { graceMs: 5_000 })));
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 

@@ -1,33 +1,40 @@
 // Seeding through the public API: users (register + login), conversations, message bodies.
 import { randomBytes } from "node:crypto";
-import { must, pool, request } from "./http.mjs";
+import { must, pool, request } from "./http.ts";
+
+export interface User {
+  username: string;
+  userId: number;
+  /** Set by `loginUsers` or `mintTokens`. */
+  token: string;
+}
 
 export const PASSWORD = "bench-password-1";
 export const CIPHERTEXT_BYTES = 256;
 
-const b64 = (n) => randomBytes(n).toString("base64");
+const b64 = (n: number): string => randomBytes(n).toString("base64");
 const NONCE = b64(12);
 const CIPHERTEXT = b64(CIPHERTEXT_BYTES);
 const AUTH_TAG = b64(16);
 
 /** The JSON body of `POST /messages`, built as a string (cheap enough to make one per request). */
-export function messageBody(conversationId, clientMessageId) {
+export function messageBody(conversationId: number, clientMessageId: string): string {
   return `{"conversationId":${conversationId},"nonce":"${NONCE}","ciphertext":"${CIPHERTEXT}","authTag":"${AUTH_TAG}","clientMessageId":"${clientMessageId}"}`;
 }
 
 /** Registers `n` users (bench_user_0 … under `prefix`); PBKDF2 makes each take ~40 ms of server CPU. */
-export async function registerUsers(base, n, prefix = "bench_user_") {
+export async function registerUsers(base: string, n: number, prefix = "bench_user_"): Promise<User[]> {
   return pool(n, 4, async (i) => {
     const username = `${prefix}${i}`;
     const { userId } = await must(201, base, "POST", "/auth/register", {
       body: { username, password: PASSWORD, publicKey: b64(32) },
     });
-    return { username, userId };
+    return { username, userId, token: "" };
   });
 }
 
 /** Logs each user in (fills in `token`). */
-export async function loginUsers(base, users) {
+export async function loginUsers(base: string, users: User[]): Promise<User[]> {
   await pool(users.length, 4, async (i) => {
     const { accessToken } = await must(200, base, "POST", "/auth/login", {
       body: { username: users[i].username, password: PASSWORD },
@@ -38,7 +45,7 @@ export async function loginUsers(base, users) {
 }
 
 /** A conversation created by `members[0]` with every member; returns its id. */
-export async function createConversation(base, members, title) {
+export async function createConversation(base: string, members: User[], title: string): Promise<number> {
   const { conversationId } = await must(201, base, "POST", "/conversations", {
     token: members[0].token,
     body: { title, participants: members.map((m) => ({ username: m.username, encryptedKey: b64(48) })) },
@@ -51,7 +58,15 @@ export async function createConversation(base, members, title) {
  * per-row round trips), then sets the conversation's last_seq / last_message_id / last_activity_at
  * as the API would have. Same columns as migrations/0000_init.sql.
  */
-export function historySql({ conversationId, senderId, count }) {
+export function historySql({
+  conversationId,
+  senderId,
+  count,
+}: {
+  conversationId: number;
+  senderId: number;
+  count: number;
+}): string {
   return `INSERT INTO messages (conversation_id, seq, sender_id, nonce, ciphertext, auth_tag, associated_data, client_message_id, created_at)
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count})
 SELECT ${conversationId}, i, ${senderId}, randomblob(12), randomblob(${CIPHERTEXT_BYTES}), randomblob(16), NULL, 'seed-' || i,
@@ -71,7 +86,16 @@ WHERE id = ${conversationId};
  * run's JWT_SECRET, sub, username, iss, aud, iat, exp). Checked against `GET /users/me`; if the
  * server refuses it, the caller falls back to logging in through the API.
  */
-export async function mintTokens(base, users, { secret, issuer, audience, ttlSeconds = 3600 }) {
+export async function mintTokens(
+  base: string,
+  users: User[],
+  {
+    secret,
+    issuer,
+    audience,
+    ttlSeconds = 3600,
+  }: { secret: string; issuer: string; audience: string; ttlSeconds?: number },
+): Promise<boolean> {
   const { SignJWT } = await import("jose");
   const key = new TextEncoder().encode(secret);
   const now = Math.floor(Date.now() / 1000);

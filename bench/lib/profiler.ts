@@ -2,16 +2,39 @@
 // profile per worker (the app, miniflare's D1 entry and its D1 object), top functions by self time.
 import { readFileSync } from "node:fs";
 import WebSocket from "ws";
-import { request } from "./http.mjs";
+import { request } from "./http.ts";
+
+/** A V8 CPU profile, as the inspector's Profiler.stop returns it. */
+export interface CpuProfile {
+  nodes: { id: number; callFrame: CallFrame; children?: number[] }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+
+interface Waiting {
+  resolve(result: any): void;
+  reject(err: Error): void;
+}
 
 class Session {
-  constructor(url) {
+  readonly url: string;
+  nextId: number;
+  readonly waiting: Map<number, Waiting>;
+  ws!: WebSocket;
+
+  constructor(url: string) {
     this.url = url;
     this.nextId = 1;
     this.waiting = new Map();
   }
 
-  async open() {
+  async open(): Promise<this> {
     this.ws = new WebSocket(this.url, { perMessageDeflate: false, maxPayload: 1 << 30 });
     this.ws.on("message", (data) => {
       const msg = JSON.parse(data.toString());
@@ -21,28 +44,33 @@ class Session {
       if (msg.error) w.reject(new Error(msg.error.message));
       else w.resolve(msg.result);
     });
-    await new Promise((resolve, reject) => {
+    await new Promise<void>((resolve, reject) => {
       this.ws.once("open", resolve);
       this.ws.once("error", reject);
     });
     return this;
   }
 
-  send(method, params = {}) {
+  send(method: string, params: Record<string, unknown> = {}): Promise<any> {
     const id = this.nextId++;
     this.ws.send(JSON.stringify({ id, method, params }));
     return new Promise((resolve, reject) => this.waiting.set(id, { resolve, reject }));
   }
 
-  close() {
+  close(): void {
     this.ws.terminate();
   }
 }
 
 /** Starts the V8 sampling profiler in every isolate of the workerd listening on `inspectorPort`. */
-export async function startProfiling(inspectorPort, intervalUs = 250) {
-  const list = (await request(`http://127.0.0.1:${inspectorPort}`, "GET", "/json/list")).json();
-  const sessions = [];
+export async function startProfiling(
+  inspectorPort: number,
+  intervalUs = 250,
+): Promise<{ stop(): Promise<Record<string, CpuProfile>> }> {
+  const list: { id: string; webSocketDebuggerUrl: string }[] = (
+    await request(`http://127.0.0.1:${inspectorPort}`, "GET", "/json/list")
+  ).json();
+  const sessions: { id: string; session: Session }[] = [];
   for (const target of list) {
     const s = await new Session(target.webSocketDebuggerUrl.replace("localhost", "127.0.0.1")).open();
     await s.send("Profiler.enable");
@@ -52,7 +80,7 @@ export async function startProfiling(inspectorPort, intervalUs = 250) {
   }
   return {
     async stop() {
-      const profiles = {};
+      const profiles: Record<string, CpuProfile> = {};
       for (const { id, session } of sessions) {
         profiles[id] = (await session.send("Profiler.stop")).profile;
         session.close();
@@ -63,22 +91,23 @@ export async function startProfiling(inspectorPort, intervalUs = 250) {
 }
 
 /** Which src/ module a line of the esbuild bundle belongs to (esbuild heads each with `// src/…`). */
-export function bundleModules(bundleFile) {
-  const marks = [];
+export function bundleModules(bundleFile: string): (line: number) => string {
+  const marks: [number, string][] = [];
   readFileSync(bundleFile, "utf8")
     .split("\n")
     .forEach((line, i) => {
       const m = /^\/\/ ((?:src|node_modules)\/\S+)$/.exec(line);
-      if (m) marks.push([i, m[1].replace(/^node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?/, "")]);
+      if (m?.[1]) marks.push([i, m[1].replace(/^node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?/, "")]);
     });
-  return (line) => {
+  return (line: number) => {
     let lo = 0;
     let hi = marks.length - 1;
     let found = "?";
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if (marks[mid][0] <= line) {
-        found = marks[mid][1];
+      const [at, name] = marks[mid]!;
+      if (at <= line) {
+        found = name;
         lo = mid + 1;
       } else hi = mid - 1;
     }
@@ -90,28 +119,35 @@ export function bundleModules(bundleFile) {
  * Self and total time per function, in ms, from a V8 CPU profile; `where(frame)` names the module.
  * Total counts a function once per sample even when it recurses.
  */
-export function summariseProfile(profile, where = () => "") {
+export interface ProfileSummary {
+  busyMs: number;
+  idleOrNativeMs: number;
+  top: { function: string; selfMs: number; totalMs: number }[];
+  totals: { function: string; totalMs: number }[];
+}
+
+export function summariseProfile(profile: CpuProfile, where: (frame: CallFrame) => string = () => ""): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map();
+  const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  const key = (frame) => {
+  const key = (frame: CallFrame) => {
     const name = frame.functionName || "(anonymous)";
     if (!frame.url) return name;
     return `${name} ${where(frame) || frame.url.split("/").pop()}:${frame.lineNumber + 1}`;
   };
-  const self = new Map();
-  const total = new Map();
+  const self = new Map<string, number>();
+  const total = new Map<string, number>();
   let sampled = 0;
   const { samples, timeDeltas } = profile;
   for (let i = 0; i < samples.length; i++) {
     const ms = (timeDeltas[i + 1] ?? timeDeltas[i] ?? 0) / 1000;
-    let node = byId.get(samples[i]);
+    let node = byId.get(samples[i]!)!;
     const k = key(node.callFrame);
     self.set(k, (self.get(k) ?? 0) + ms);
     if (!["(idle)", "(program)", "(garbage collector)"].includes(node.callFrame.functionName)) sampled += ms;
     const seen = new Set();
-    for (let id = node.id; id !== undefined; id = parent.get(id)) {
-      node = byId.get(id);
+    for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
+      node = byId.get(id)!;
       const kk = key(node.callFrame);
       if (seen.has(kk)) continue;
       seen.add(kk);

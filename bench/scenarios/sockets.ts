@@ -1,15 +1,44 @@
 // Socket scenarios: fan-out latency (ws and browser-like clients), capacity, and scale.
 import { performance } from "node:perf_hooks";
-import { round } from "../lib/http.mjs";
-import { fileLimit, memoryMiB, openFiles } from "../lib/procs.mjs";
-import { broadcastOnce, fanoutRun, SocketGroup, sleep } from "../lib/sockets.mjs";
+import { type Broadcast, broadcastOnce, type FanoutResult, fanoutRun } from "../lib/fanout.ts";
+import { round } from "../lib/http.ts";
+import type { User } from "../lib/seed.ts";
+import type { BenchServer } from "../lib/servers.ts";
+import { type ConnectResult, SocketGroup, type SocketKind, sleep } from "../lib/sockets.ts";
+import { fileLimit, memoryMiB, openFiles } from "../lib/system.ts";
+
+export interface Conversation {
+  id: number;
+  members: User[];
+}
+
+export interface OpenedGroup {
+  group: SocketGroup;
+  connect: ConnectResult;
+  warmup: Broadcast;
+  negotiatedExtensions: string[];
+}
 
 /**
  * Opens `count` sockets on `conversation` (socket i belongs to member i % members), sends a warm-up
  * broadcast (reported on its own: the first message wakes the room and its storage), then a few
  * unreported ones so that the measured run starts warm.
  */
-export async function openGroup({ server, kind, conversation, count, concurrency = 50, deadlineMs = 60_000 }) {
+export async function openGroup({
+  server,
+  kind,
+  conversation,
+  count,
+  concurrency = 50,
+  deadlineMs = 60_000,
+}: {
+  server: BenchServer;
+  kind: SocketKind;
+  conversation: Conversation;
+  count: number;
+  concurrency?: number;
+  deadlineMs?: number;
+}): Promise<OpenedGroup> {
   const group = new SocketGroup(kind);
   const connect = await group.open({
     wsBase: server.wsBase,
@@ -23,14 +52,14 @@ export async function openGroup({ server, kind, conversation, count, concurrency
   const warmup = await broadcastOnce({
     base: server.base,
     conversationId: conversation.id,
-    sender: conversation.members[0],
+    sender: conversation.members[0]!,
     group,
   });
   for (let i = 0; i < 2; i++) {
     await broadcastOnce({
       base: server.base,
       conversationId: conversation.id,
-      sender: conversation.members[0],
+      sender: conversation.members[0]!,
       group,
       drainMs: 2000,
     });
@@ -39,7 +68,19 @@ export async function openGroup({ server, kind, conversation, count, concurrency
 }
 
 /** Constant `rate` messages/s into the conversation for `durationS`; latency to the last socket. */
-export function fanout({ server, conversation, group, rate, durationS }) {
+export function fanout({
+  server,
+  conversation,
+  group,
+  rate,
+  durationS,
+}: {
+  server: BenchServer;
+  conversation: Conversation;
+  group: SocketGroup;
+  rate: number;
+  durationS: number;
+}): Promise<FanoutResult> {
   return fanoutRun({
     base: server.base,
     conversationId: conversation.id,
@@ -55,9 +96,25 @@ export function fanout({ server, conversation, group, rate, durationS }) {
  * with p99 to the last socket ≤ `p99LimitMs`, no error and no dropped frame. Stops at the first
  * failing step; capacity is the highest passing one.
  */
-export async function capacity({ server, conversation, group, ladder, stepS, p99LimitMs = 100 }) {
-  const steps = [];
-  let best = null;
+type Step = FanoutResult & { targetDeliveriesPerSecond: number; messagesPerSecond: number; pass: boolean };
+
+export async function capacity({
+  server,
+  conversation,
+  group,
+  ladder,
+  stepS,
+  p99LimitMs = 100,
+}: {
+  server: BenchServer;
+  conversation: Conversation;
+  group: SocketGroup;
+  ladder: number[];
+  stepS: number;
+  p99LimitMs?: number;
+}) {
+  const steps: Step[] = [];
+  let best: Step | null = null;
   for (const deliveries of ladder) {
     const rate = deliveries / group.size;
     const r = await fanoutRun({
@@ -76,7 +133,7 @@ export async function capacity({ server, conversation, group, ladder, stepS, p99
       r.latencyToLastSocketMs.p99 <= p99LimitMs;
     steps.push({ targetDeliveriesPerSecond: deliveries, messagesPerSecond: round(rate, 2), pass, ...r });
     if (!pass) break;
-    best = steps.at(-1);
+    best = steps.at(-1) ?? null;
     await sleep(300);
   }
   return {
@@ -87,14 +144,14 @@ export async function capacity({ server, conversation, group, ladder, stepS, p99
     messagesPerSecond: best?.messagesPerSecond ?? 0,
     best: best && pick(best),
     firstFailure: steps.at(-1)?.pass ? null : pick(steps.at(-1)),
-    ladderExhausted: steps.length === ladder.length && steps.at(-1).pass,
+    ladderExhausted: steps.length === ladder.length && steps.at(-1)!.pass,
     steps: steps.map(pick),
   };
 }
 
-const countOf = (errors) => Object.values(errors ?? {}).reduce((a, b) => a + b, 0);
+const countOf = (errors: Record<string, number> | undefined) => Object.values(errors ?? {}).reduce((a, b) => a + b, 0);
 
-const pick = (s) =>
+const pick = (s: Step | undefined) =>
   s && {
     targetDeliveriesPerSecond: s.targetDeliveriesPerSecond,
     messagesPerSecond: s.messagesPerSecond,
@@ -114,10 +171,23 @@ const pick = (s) =>
  * workerd holds 2 file descriptors per socket: if its open-files limit cannot hold `count`, the run
  * uses as many as fit (measured on the first 100) and says so, with the memory projected to `count`.
  */
-export async function scale({ server, conversation, count, idleS, deadlineMs }) {
-  const before = memoryMiB(server.pid);
+export async function scale({
+  server,
+  conversation,
+  count,
+  idleS,
+  deadlineMs,
+}: {
+  server: BenchServer;
+  conversation: Conversation;
+  count: number;
+  idleS: number;
+  deadlineMs: number;
+}) {
+  const pid = server.pid as number;
+  const before = memoryMiB(pid);
   const group = new SocketGroup("ws");
-  const open = (n, ms) =>
+  const open = (n: number, ms: number) =>
     group.open({
       wsBase: server.wsBase,
       conversationId: conversation.id,
@@ -127,11 +197,11 @@ export async function scale({ server, conversation, count, idleS, deadlineMs }) 
       deadlineMs: ms,
     });
   const started = performance.now();
-  const fds0 = openFiles(server.pid);
+  const fds0 = openFiles(pid);
   const probe = await open(Math.min(100, count), deadlineMs);
-  const fdsPerSocket = probe.held > 0 ? Math.max(1, (openFiles(server.pid) - fds0) / probe.held) : 2;
-  const fdLimit = fileLimit(server.pid);
-  const fit = Math.floor((fdLimit - openFiles(server.pid) - 300) / fdsPerSocket) + probe.held;
+  const fdsPerSocket = probe.held > 0 ? Math.max(1, (openFiles(pid) - fds0) / probe.held) : 2;
+  const fdLimit = fileLimit(pid);
+  const fit = Math.floor((fdLimit - openFiles(pid) - 300) / fdsPerSocket) + probe.held;
   const target = Math.min(count, fit);
   const rest = await open(target - probe.held, Math.max(1000, deadlineMs - (performance.now() - started)));
   const connectMs = performance.now() - started;
@@ -145,26 +215,26 @@ export async function scale({ server, conversation, count, idleS, deadlineMs }) 
     connectMs: round(connectMs),
     connectsPerSecond: round(((probe.held + rest.held) / connectMs) * 1000, 1),
   };
-  const afterConnect = memoryMiB(server.pid);
+  const afterConnect = memoryMiB(pid);
   await sleep(idleS * 1000);
   const heldAfterIdle = group.openCount();
-  const afterIdle = memoryMiB(server.pid);
+  const afterIdle = memoryMiB(pid);
   const t0 = performance.now();
   const first = await broadcastOnce({
     base: server.base,
     conversationId: conversation.id,
-    sender: conversation.members[0],
+    sender: conversation.members[0]!,
     group,
     drainMs: 15_000,
   });
   const second = await broadcastOnce({
     base: server.base,
     conversationId: conversation.id,
-    sender: conversation.members[0],
+    sender: conversation.members[0]!,
     group,
     drainMs: 15_000,
   });
-  const afterBroadcast = memoryMiB(server.pid);
+  const afterBroadcast = memoryMiB(pid);
   const perSocketMiB = connect.held > 0 ? (afterIdle.rss - before.rss) / connect.held : null;
   const result = {
     requested: count,
@@ -197,7 +267,7 @@ export async function scale({ server, conversation, count, idleS, deadlineMs }) 
   return result;
 }
 
-const merge = (a, b) => {
+const merge = (a: Record<string, number>, b: Record<string, number>) => {
   const out = { ...a };
   for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
   return out;

@@ -1,7 +1,20 @@
 // Latency histograms (HdrHistogram, microsecond resolution) summarised in milliseconds.
 import * as hdr from "hdr-histogram-js";
 
+export interface LatencySummary {
+  count: number | null;
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+  p999: number | null;
+  max: number | null;
+  mean: number | null;
+}
+
 export class Histogram {
+  readonly h: hdr.Histogram;
+  count: number;
+
   constructor() {
     this.h = hdr.build({
       lowestDiscernibleValue: 1,
@@ -11,14 +24,14 @@ export class Histogram {
     this.count = 0;
   }
 
-  recordMs(ms) {
+  recordMs(ms: number): void {
     this.h.recordValue(Math.max(1, Math.round(ms * 1000)));
     this.count++;
   }
 
-  summary() {
+  summary(): LatencySummary {
     if (this.count === 0) return { count: 0, p50: null, p90: null, p99: null, p999: null, max: null, mean: null };
-    const ms = (us) => Number((us / 1000).toFixed(2));
+    const ms = (us: number) => Number((us / 1000).toFixed(2));
     return {
       count: this.count,
       p50: ms(this.h.getValueAtPercentile(50)),
@@ -32,7 +45,7 @@ export class Histogram {
 }
 
 /** autocannon's latency object (ms) in the same shape. */
-export function fromAutocannon(latency) {
+export function fromAutocannon(latency: AutocannonLatency): LatencySummary {
   return {
     count: latency.totalCount ?? null,
     p50: latency.p50,
@@ -42,4 +55,16 @@ export function fromAutocannon(latency) {
     max: latency.max,
     mean: latency.mean,
   };
+}
+
+/** The part of autocannon's latency histogram read above (ms). */
+export interface AutocannonLatency {
+  totalCount?: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p99_9?: number;
+  p999?: number;
+  max: number;
+  mean: number;
 }

@@ -1,19 +1,41 @@
 // HTTP scenarios: ceiling (GET /health), write (POST /messages) with its CPU cost, history depth.
 
 import { performance } from "node:perf_hooks";
-import autocannon from "autocannon";
-import { openLoop, request, round } from "../lib/http.mjs";
-import { cpuMs } from "../lib/procs.mjs";
-import { messageBody } from "../lib/seed.mjs";
-import { fromAutocannon, Histogram } from "../lib/stats.mjs";
+import autocannon, { type Options as CannonOptions, type Result as CannonResult } from "autocannon";
+import { openLoop, type Response, request, round } from "../lib/http.ts";
+import { messageBody, type User } from "../lib/seed.ts";
+import type { BenchServer } from "../lib/servers.ts";
+import { fromAutocannon, Histogram, type LatencySummary } from "../lib/stats.ts";
+import { cpuMs } from "../lib/system.ts";
 
-function cannon(opts) {
+/** A server whose CPU can be read (its `pid` is set). */
+type Measured = BenchServer;
+
+function cannon(opts: CannonOptions): Promise<CannonResult> {
   return new Promise((resolve, reject) => {
     autocannon({ pipelining: 1, timeout: 10, ...opts }, (err, result) => (err ? reject(err) : resolve(result)));
   });
 }
 
-function summarise(result, serverCpuMs) {
+export interface HttpSummary {
+  connections: number;
+  durationS: number;
+  requests: number;
+  ok: number;
+  okPerSecond: number;
+  errors: number;
+  non2xx: number;
+  networkErrors: number;
+  timeouts: number;
+  latencyMs: LatencySummary;
+  serverCpuMs: number;
+  serverCpuPerRequestMs: number | null;
+  serverCpuUtilisation: number;
+  conversations?: number;
+  ratioToCeiling?: number | null;
+}
+
+function summarise(result: CannonResult, serverCpuMs: number): HttpSummary {
   const ok = result["2xx"];
   const seconds = result.duration;
   return {
@@ -34,10 +56,18 @@ function summarise(result, serverCpuMs) {
 }
 
 /** Closed loop, `connections` keep-alive connections: GET /health as fast as the server answers. */
-export async function ceiling({ server, connections, durationS }) {
-  const cpu0 = cpuMs(server.pid);
+export async function ceiling({
+  server,
+  connections,
+  durationS,
+}: {
+  server: Measured;
+  connections: number;
+  durationS: number;
+}): Promise<HttpSummary> {
+  const cpu0 = cpuMs(server.pid!);
   const result = await cannon({ url: `${server.base}/health`, connections, duration: durationS });
-  return summarise(result, cpuMs(server.pid) - cpu0);
+  return summarise(result, cpuMs(server.pid!) - cpu0);
 }
 
 /**
@@ -45,9 +75,27 @@ export async function ceiling({ server, connections, durationS }) {
  * (each sent by one of its participants, with a unique clientMessageId as real clients do). The
  * server's CPU time over the run divided by the messages stored is the `cost` scenario.
  */
-export async function write({ server, conversations, connections, durationS, tag = "w" }) {
+export interface WriteConversation {
+  id: number;
+  sender: User;
+  members: User[];
+}
+
+export async function write({
+  server,
+  conversations,
+  connections,
+  durationS,
+  tag = "w",
+}: {
+  server: Measured;
+  conversations: WriteConversation[];
+  connections: number;
+  durationS: number;
+  tag?: string;
+}): Promise<HttpSummary> {
   let k = 0;
-  const cpu0 = cpuMs(server.pid);
+  const cpu0 = cpuMs(server.pid!);
   const result = await cannon({
     url: server.base,
     connections,
@@ -57,7 +105,7 @@ export async function write({ server, conversations, connections, durationS, tag
         method: "POST",
         path: "/messages",
         setupRequest: (req) => {
-          const c = conversations[k % conversations.length];
+          const c = conversations[k % conversations.length]!;
           k++;
           return {
             ...req,
@@ -68,7 +116,7 @@ export async function write({ server, conversations, connections, durationS, tag
       },
     ],
   });
-  const out = summarise(result, cpuMs(server.pid) - cpu0);
+  const out = summarise(result, cpuMs(server.pid!) - cpu0);
   out.conversations = conversations.length;
   return out;
 }
@@ -86,6 +134,15 @@ export async function history({
   durationS,
   throughputS,
   connections = 8,
+}: {
+  server: BenchServer;
+  conversationId: number;
+  user: User;
+  messages: number;
+  rate: number;
+  durationS: number;
+  throughputS: number;
+  connections?: number;
 }) {
   const first = `/conversations/${conversationId}/messages?limit=50`;
   const newest = await request(server.base, "GET", first, { token: user.token });
@@ -103,8 +160,8 @@ export async function history({
   const deep = `/conversations/${conversationId}/messages?limit=50&before=${deepBefore}`;
   const deepPage = await request(server.base, "GET", deep, { token: user.token });
   const deepRows = deepPage.status === 200 ? deepPage.json() : [];
-  const deepOk = (res) => {
-    const rows = res.json();
+  const deepOk = (res: Response) => {
+    const rows: { seq: number }[] = res.json();
     return rows.length === 50 && rows[0].seq === 50 && rows[49].seq === 1;
   };
   if (!deepOk(deepPage)) {
@@ -114,11 +171,11 @@ export async function history({
   }
 
   // Closed loop first: how many pages a second the server serves at each end.
-  const closed = {};
+  const closed = {} as Record<"first" | "deep", { okPerSecond: number; errors: number; latencyMs: LatencySummary }>;
   for (const [which, path] of [
     ["first", first],
     ["deep", deep],
-  ]) {
+  ] as const) {
     const result = await cannon({
       url: `${server.base}${path}`,
       connections,
@@ -144,7 +201,7 @@ export async function history({
     rate: perPage * 2,
     durationMs: durationS * 1000,
     send: async (k, intended) => {
-      const which = k % 2 === 0 ? "first" : "deep";
+      const which = k % 2 === 0 ? ("first" as const) : ("deep" as const);
       const res = await request(server.base, "GET", which === "first" ? first : deep, { token: user.token });
       hists[which].recordMs(performance.now() - intended);
       if (res.status !== 200 || (which === "deep" && !deepOk(res)) || (which === "first" && res.json().length !== 50))
@@ -167,8 +224,8 @@ export async function history({
       deep: { latencyMs: deepLat, errors: errors.deep },
     },
     closedLoop: { connections, durationS: throughputS, ...closed },
-    ratioP50: round(deepLat.p50 / firstLat.p50, 3),
-    ratioP99: round(deepLat.p99 / firstLat.p99, 3),
+    ratioP50: round(Number(deepLat.p50) / Number(firstLat.p50), 3),
+    ratioP99: round(Number(deepLat.p99) / Number(firstLat.p99), 3),
     ratioThroughput: round(closed.first.okPerSecond / closed.deep.okPerSecond, 3),
     errors: errors.first + errors.deep + closed.first.errors + closed.deep.errors,
   };

@@ -5,7 +5,26 @@ import { performance } from "node:perf_hooks";
 export const agent = new http.Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 512 });
 
 /** One request; resolves `{ status, text, json() }`, or `{ status: 0, error }` on a network error. */
-export function request(base, method, path, { body, token, headers = {}, timeoutMs = 30_000 } = {}) {
+export interface Response {
+  status: number;
+  text: string;
+  error?: Error;
+  json(): any;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  token?: string;
+  headers?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+export function request(
+  base: string,
+  method: string,
+  path: string,
+  { body, token, headers = {}, timeoutMs = 30_000 }: RequestOptions = {},
+): Promise<Response> {
   return new Promise((resolve) => {
     const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
     const url = new URL(path, base);
@@ -24,36 +43,42 @@ export function request(base, method, path, { body, token, headers = {}, timeout
         timeout: timeoutMs,
       },
       (res) => {
-        const chunks = [];
-        res.on("data", (c) => chunks.push(c));
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
           const text = Buffer.concat(chunks).toString("utf8");
-          resolve({ status: res.statusCode, text, json: () => JSON.parse(text) });
+          resolve({ status: res.statusCode ?? 0, text, json: () => JSON.parse(text) });
         });
-        res.on("error", (error) => resolve({ status: 0, error }));
+        res.on("error", (error) => resolve({ status: 0, text: "", error, json: () => null }));
       },
     );
     req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (error) => resolve({ status: 0, error }));
+    req.on("error", (error) => resolve({ status: 0, text: "", error, json: () => null }));
     if (payload !== undefined) req.write(payload);
     req.end();
   });
 }
 
 /** A request that must succeed with `expect`; throws with the body otherwise. */
-export async function must(expect, base, method, path, options) {
+export async function must(
+  expect: number,
+  base: string,
+  method: string,
+  path: string,
+  options?: RequestOptions,
+): Promise<any> {
   const res = await request(base, method, path, options);
   if (res.status !== expect) {
     throw new Error(
-      `${method} ${path}: expected ${expect}, got ${res.status} ${res.error?.message ?? res.text?.slice(0, 300)}`,
+      `${method} ${path}: expected ${expect}, got ${res.status} ${res.error?.message ?? res.text.slice(0, 300)}`,
     );
   }
   return res.json();
 }
 
 /** Runs `fn(i)` for i in [0, n) with at most `concurrency` in flight. */
-export async function pool(n, concurrency, fn) {
-  const results = new Array(n);
+export async function pool<T>(n: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const results = new Array<T>(n);
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(concurrency, n) }, async () => {
@@ -72,14 +97,22 @@ export async function pool(n, concurrency, fn) {
  * responses: no coordinated omission). Resolves with the send promises and how late the generator
  * itself ran.
  */
-export async function openLoop({ rate, durationMs, send }) {
+export async function openLoop<T>({
+  rate,
+  durationMs,
+  send,
+}: {
+  rate: number;
+  durationMs: number;
+  send: (k: number, intendedAt: number) => Promise<T>;
+}): Promise<{ sent: number; inFlight: Promise<T>[]; maxLagMs: number; elapsedMs: number }> {
   const interval = 1000 / rate;
   const total = Math.max(1, Math.round((rate * durationMs) / 1000));
   const start = performance.now() + 5;
-  const inFlight = [];
+  const inFlight: Promise<T>[] = [];
   let k = 0;
   let maxLagMs = 0;
-  await new Promise((resolve) => {
+  await new Promise<void>((resolve) => {
     const tick = () => {
       const now = performance.now();
       while (k < total && start + k * interval <= now) {
@@ -96,4 +129,4 @@ export async function openLoop({ rate, durationMs, send }) {
   return { sent: total, inFlight, maxLagMs, elapsedMs: performance.now() - start };
 }
 
-export const round = (x, digits = 2) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);
+export const round = (x: number, digits = 2): number => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);

@@ -1,0 +1,82 @@
+// Parley benchmark suite (issue 5). `npm run bench` (≈5 min) or `npm run bench -- --quick` (< 2 min).
+// See bench/README.md for what each scenario measures and how.
+//
+// Options: --quick            shorter runs, 10k-message history, 2,000 sockets for scale
+//          --only=a,b          run only these scenarios (ceiling, write, history, fanout, browser,
+//                              capacity, scale, wrangler-dev); seeding always runs
+//          --wrangler-dev / --no-wrangler-dev   force the wrangler dev HTTP rows on/off
+//                              (default: on for the full run, off for --quick)
+//          --keep              keep the temporary directory (logs, persisted state)
+//          --bundle=FILE       serve this bundle instead of building one (to measure a patch)
+//          --profile           CPU-profile workerd's isolates during each scenario (use with --only; the
+//                              figures of a profiled run are not benchmark figures); writes
+//                              bench/results/profiles/*.cpuprofile and prints the top functions
+//          --disk              keep server state under $TMPDIR instead of /dev/shm (see README: fsync)
+//          --save              write bench/results/latest.json (the committed figures); without it the
+//                              results go to bench/results/last-run.json, which git ignores
+import { rmSync } from "node:fs";
+import { exitOnSignals, killAll, readWranglerConfig, requireModernNode } from "../tools/harness/index.ts";
+import { agent } from "./lib/http.ts";
+import { PlainWorkerd } from "./lib/servers.ts";
+import { printProfiles, printTable } from "./report/print.ts";
+import { collectResults, writeResults } from "./report/results.ts";
+import { createContext, type RunContext } from "./run/context.ts";
+import { machine, openFilesLimit, versions } from "./run/machine.ts";
+import { parseOptions } from "./run/options.ts";
+import { httpScenarios, prepare, seed, socketScenarios, wranglerDevScenario } from "./run/phases.ts";
+
+async function main(ctx: RunContext): Promise<void> {
+  const { P, options } = ctx;
+  const mach = machine();
+  const vers = versions();
+  ctx.log(
+    `Parley bench (${options.quick ? "quick" : "full"}) in ${ctx.runDir}; server core ${ctx.serverCpu ?? "any"}, load generator core ${ctx.generatorPinned ? 1 : "any"}`,
+  );
+  if (ctx.serverCpu === undefined)
+    ctx.notes.push("taskset or a second core unavailable: server and load generator were not pinned");
+  const fdLimit = openFilesLimit();
+  const scaleCap = Math.max(100, fdLimit - 1000);
+  if (P.scaleSockets > scaleCap) {
+    ctx.notes.push(`scale: only ${scaleCap} sockets, the open-files limit being ${fdLimit} (raise it with ulimit -n)`);
+    P.scaleSockets = scaleCap;
+  }
+
+  const wranglerConfig = readWranglerConfig();
+  const bundleFile = await prepare(ctx);
+  const server = new PlainWorkerd({
+    runDir: ctx.runDir,
+    bundleFile,
+    persistDir: ctx.persistDir,
+    wranglerConfig,
+    vars: { ...wranglerConfig.vars, RATE_LIMITS: "off", JWT_SECRET: ctx.secret },
+    cpu: ctx.serverCpu,
+    inspect: options.profiling,
+  });
+  const seeded = await seed(ctx, server, wranglerConfig);
+  await httpScenarios(ctx, server, seeded);
+  await socketScenarios(ctx, server, seeded);
+  await wranglerDevScenario(ctx, seeded);
+
+  const results = collectResults(ctx, mach, vers);
+  printTable(results);
+  printProfiles(ctx.profiles);
+  const file = writeResults(results, options.save);
+  ctx.log(`wrote ${file} (${results.durationS} s in all)`);
+}
+
+requireModernNode("bench");
+exitOnSignals();
+const ctx = createContext(parseOptions(process.argv.slice(2)));
+let exitCode = 0;
+try {
+  await main(ctx);
+} catch (e) {
+  ctx.log(`bench failed: ${(e as Error).stack ?? e}`);
+  exitCode = 1;
+} finally {
+  killAll();
+  agent.destroy();
+  if (ctx.options.keep || exitCode !== 0) ctx.log(`kept ${ctx.runDir} (logs, persisted state)`);
+  else rmSync(ctx.runDir, { recursive: true, force: true });
+}
+process.exit(exitCode);

@@ -1,0 +1,97 @@
+// Command-line options and the parameters of a run (`--quick` or full).
+import { resolve } from "node:path";
+
+export interface Options {
+  quick: boolean;
+  keep: boolean;
+  only: string[] | undefined;
+  wantWranglerDev: boolean;
+  profiling: boolean;
+  bundleOverride: string | undefined;
+  onDisk: boolean;
+  /** Write the results to bench/results/latest.json (the committed figures) rather than an untracked file. */
+  save: boolean;
+}
+
+export function parseOptions(argv: string[]): Options {
+  const quick = argv.includes("--quick");
+  const bundleArg = argv.find((a) => a.startsWith("--bundle="))?.slice(9);
+  return {
+    quick,
+    keep: argv.includes("--keep"),
+    only: argv
+      .find((a) => a.startsWith("--only="))
+      ?.slice(7)
+      .split(","),
+    wantWranglerDev: argv.includes("--wrangler-dev") || (!quick && !argv.includes("--no-wrangler-dev")),
+    profiling: argv.includes("--profile"),
+    bundleOverride: bundleArg && resolve(bundleArg),
+    onDisk: argv.includes("--disk"),
+    save: argv.includes("--save"),
+  };
+}
+
+/** Whether scenario `name` runs with these options. */
+export function runs(o: Options, name: string): boolean {
+  return o.only ? o.only.some((prefix) => name.startsWith(prefix)) : name !== "wrangler-dev" || o.wantWranglerDev;
+}
+
+export interface Parameters {
+  users: number;
+  httpConnections: number;
+  httpS: number;
+  historyMessages: number;
+  historyRate: number;
+  historyS: number;
+  historyThroughputS: number;
+  fanoutSockets: number;
+  fanoutRate: number;
+  fanoutS: number;
+  browserS: number;
+  capacityLadder: number[];
+  capacityStepS: number;
+  scaleSockets: number;
+  scaleIdleS: number;
+  scaleDeadlineS: number;
+}
+
+/** Durations are fixed; every scenario stops by itself. */
+export function parameters(quick: boolean): Parameters {
+  return quick
+    ? {
+        users: 100,
+        httpConnections: 32,
+        httpS: 4,
+        historyMessages: 10_000,
+        historyRate: 40,
+        historyS: 3,
+        historyThroughputS: 2,
+        fanoutSockets: 100,
+        fanoutRate: 20,
+        fanoutS: 6,
+        browserS: 5,
+        capacityLadder: [500, 1000, 2500, 5000, 10_000, 20_000],
+        capacityStepS: 2.5,
+        scaleSockets: 2000,
+        scaleIdleS: 2,
+        scaleDeadlineS: 40,
+      }
+    : {
+        users: 100,
+        httpConnections: 32,
+        httpS: 10,
+        historyMessages: 100_000,
+        historyRate: 50,
+        historyS: 10,
+        historyThroughputS: 5,
+        fanoutSockets: 100,
+        fanoutRate: 20,
+        fanoutS: 20,
+        browserS: 15,
+        capacityLadder: [500, 1000, 2000, 3000, 5000, 7500, 10_000, 15_000, 20_000, 30_000, 40_000],
+        capacityStepS: 5,
+        scaleSockets: 10_000,
+        scaleIdleS: 10,
+        scaleDeadlineS: 150,
+      };
+}
