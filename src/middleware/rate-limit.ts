@@ -71,6 +71,8 @@ export const loginUsernameRateLimit = rateLimit({
   limiter: (env) => env.LOGIN_USERNAME_RATE_LIMITER,
   periodSeconds: 60,
   key: async (c) => {
+    // Anything but JSON is refused (415) before a password is looked at: nothing to count.
+    if (!/^application\/json\b/i.test(c.req.header("Content-Type") ?? "")) return undefined;
     const body = (await c.req.json().catch(() => null)) as { username?: unknown } | null;
     return typeof body?.username === "string" ? `login:${asciiLower(body.username)}` : undefined;
   },

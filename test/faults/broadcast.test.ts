@@ -13,14 +13,18 @@ describe("the broadcast failing", () => {
     const first = await sendMessage(alice, id);
     await socket.waitFor((f) => messagesOf(f).length === 1);
     const room = env.CONVERSATION_ROOM.getByName(String(id));
-    await makeObjectThrow(room, "publish");
+    const fault = await makeObjectThrow(room, "publish");
     const lost = await sendMessage(alice, id);
     expect(lost.status).toBe(201);
     await sleep(100);
     expect(messagesOf(socket.frames)).toHaveLength(1);
     const caughtUp = await history(bob, id, `after=${first.body.messageId}`);
     expect(caughtUp.map((m) => m.messageId)).toEqual([lost.body.messageId]);
-  });
+    // Every retry failed too (each attempt is a call), and the give-up is logged with ids only.
+    await expect
+      .poll(() => fault.logged(), { timeout: 20_000 })
+      .toContain(`broadcast failed for conversation ${id}: Error`);
+  }, 30_000);
 
   it("retries a failed call, so the last message of a burst still reaches connected sockets", async () => {
     const alice = await registerUser("bfl");

@@ -1,5 +1,5 @@
-import { runInDurableObject } from "cloudflare:test";
-import { onTestFinished } from "vitest";
+import { env } from "cloudflare:workers";
+import { onTestFinished, vi } from "vitest";
 
 const RUNS = new Set(["run", "all", "first", "raw"]);
 
@@ -46,24 +46,61 @@ export function failingD1(db: D1Database, failAt: number): { db: D1Database; exe
   return { db: wrapped, executed: () => count };
 }
 
+type ObjectBinding = "CONVERSATION_ROOM" | "USER_INBOX";
+
 /**
- * Makes `method` of the one Durable Object behind `stub` throw until the test ends (or for its
- * next `times` calls only). RPC only reaches prototype methods, so the class's method is wrapped
- * and fails only for that object's name.
+ * Makes every call of `method` on the object named `stub.id.name` fail until the test ends (or
+ * its next `times` calls only), as an unreachable or overloaded object does: the caller's RPC
+ * promise rejects. The failure is made on the caller's side, through the binding the Worker and
+ * the objects share in this runtime, so the runtime does not also log it as the object's own
+ * uncaught exception. What the code logs about it is captured, not printed: `logged()` returns
+ * those lines for the test to check.
  */
-export async function makeObjectThrow(stub: DurableObjectStub, method: string, times = Infinity): Promise<void> {
+export async function makeObjectThrow(
+  stub: DurableObjectStub,
+  method: string,
+  times = Infinity,
+): Promise<{ logged: () => string[] }> {
   const name = stub.id.name;
+  const binding = bindingOf(stub);
+  const namespace = env[binding];
   let left = times;
-  const restore = await runInDurableObject(stub, (instance: DurableObject) => {
-    const proto = Object.getPrototypeOf(instance) as Record<string, (...args: unknown[]) => unknown>;
-    const original = proto[method]!;
-    proto[method] = async function (this: { ctx: DurableObjectState }, ...args: unknown[]) {
-      if (this.ctx.id.name === name && left-- > 0) throw new Error(`${method} down (injected)`);
-      return original.apply(this, args);
-    };
-    return () => {
-      proto[method] = original;
-    };
+  const failing = (target: DurableObjectStub) =>
+    new Proxy(target, {
+      get(real, prop) {
+        if (prop !== method) return Reflect.get(real, prop);
+        return (...args: unknown[]) => {
+          if (left <= 0) return (real as unknown as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
+          left -= 1;
+          return Promise.reject(new Error(`${method} down (injected)`));
+        };
+      },
+    });
+  const wrapped = new Proxy(namespace, {
+    get(real, prop) {
+      if (prop === "getByName") {
+        return (objectName: string) => {
+          const target = real.getByName(objectName);
+          return objectName === name ? failing(target) : target;
+        };
+      }
+      const value = Reflect.get(real, prop, real);
+      return typeof value === "function" ? value.bind(real) : value;
+    },
   });
-  onTestFinished(restore);
+  Object.defineProperty(env, binding, { value: wrapped, configurable: true, writable: true });
+  const errors = vi.spyOn(console, "error").mockImplementation(() => {});
+  onTestFinished(() => {
+    Object.defineProperty(env, binding, { value: namespace, configurable: true, writable: true });
+    errors.mockRestore();
+  });
+  return { logged: () => errors.mock.calls.map((args) => args.map(String).join(" ")) };
+}
+
+function bindingOf(stub: DurableObjectStub): ObjectBinding {
+  const id = stub.id.toString();
+  const bindings: ObjectBinding[] = ["CONVERSATION_ROOM", "USER_INBOX"];
+  const found = bindings.find((binding) => env[binding].idFromName(stub.id.name ?? "").toString() === id);
+  if (!found) throw new Error("makeObjectThrow: a stub from getByName of CONVERSATION_ROOM or USER_INBOX");
+  return found;
 }

@@ -167,7 +167,7 @@ describe("inbox socket (GET /ws?token=)", () => {
     const bob = await registerUser("inb");
     const id = await createConversation(alice, bob);
     const [aliceSocket, bobSocket] = await Promise.all([inboxSocket(alice.token), inboxSocket(bob.token)]);
-    await makeObjectThrow(inbox(bob.userId), "deliverMessages");
+    const fault = await makeObjectThrow(inbox(bob.userId), "deliverMessages");
     const sent = await sendMessage(alice, id);
     expect(sent.status).toBe(201);
     await aliceSocket.waitFor((f) => messagesOf(f).length === 1);
@@ -175,5 +175,6 @@ describe("inbox socket (GET /ws?token=)", () => {
     expect(messagesOf(bobSocket.frames)).toEqual([]);
     const history = await json(await call("GET", `/conversations/${id}/messages`, { token: bob.token }));
     expect(history.map((m: any) => m.messageId)).toEqual([sent.body.messageId]);
+    expect(fault.logged()).toContain(`inbox forward: 1 of 2 inboxes failed (conversation ${id})`);
   });
 });

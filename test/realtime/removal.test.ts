@@ -52,9 +52,10 @@ describe("a removed participant keeps no conversation socket", () => {
     const bob = await registerUser("rmv");
     const id = await createConversation(alice, bob);
     const socket = await conversationSocket(id, bob.token);
-    await makeObjectThrow(room(id), "membership", 1);
+    const fault = await makeObjectThrow(room(id), "membership", 1);
     expect((await remove(alice, id, bob)).status).toBe(204);
     expect(await closedWithin(socket.closed, 5000)).toBe(4003);
+    expect(fault.logged()).toContain(`membership broadcast failed for conversation ${id}: Error`);
   });
 
   it("a retried removal that arrives after the user was added back leaves their new socket open", async () => {
