@@ -12,11 +12,12 @@ import type {
   ServerFrame,
   SocketTicket,
 } from "../contract/index.ts";
-import { AccountClient, type AccountClientOptions } from "./account.ts";
+import type { AccountClientOptions } from "./account.ts";
 import { fromBase64, toBase64 } from "./bytes.ts";
 import { decryptMessage, encryptMessage } from "./crypto/message.ts";
 import { UNBOUND_CONVERSATION } from "./crypto/wrap.ts";
 import { ParleyError } from "./http.ts";
+import { LinkingClient } from "./linking.ts";
 import {
   type ConversationFeedOptions,
   defaultWebSocketFactory,
@@ -65,7 +66,7 @@ export interface InboxOptions extends LiveOptions {
 /** How many times a send is re-tried after 409s (rotation required, stale epoch). */
 const MAX_EPOCH_RETRIES = 3;
 
-export class ParleyClient extends AccountClient {
+export class ParleyClient extends LinkingClient {
   private readonly createSocket: WebSocketFactory;
   /** The current epoch as last seen, per conversation (dropped on any 409 or `epochChanged`). */
   private readonly current = new Map<number, { epoch: number; rotationNeeded: boolean }>();

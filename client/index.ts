@@ -37,6 +37,7 @@ export * from "./crypto/wrap.ts";
 export * from "./http.ts";
 export * from "./idb-store.ts";
 export { MissingKeyError } from "./keyring.ts";
+export * from "./linking.ts";
 export { REFRESH_MARGIN_MS, type SessionEnded, type SessionEndReason } from "./session.ts";
 export * from "./socket.ts";
 export * from "./store.ts";

@@ -38,7 +38,7 @@ export interface EncryptedMessage {
   signature: Bytes;
 }
 
-/** label ‖ conversationId(8) ‖ senderId(8) ‖ senderDeviceId(8) ‖ epoch(4): 45 bytes. */
+/** label ‖ conversationId(8) ‖ senderId(8) ‖ senderDeviceId(8) ‖ epoch(4): 46 bytes. */
 export function messageAssociatedData(b: MessageBinding): Bytes {
   if (b.conversationId < 1 || b.senderId < 1 || b.senderDeviceId < 1 || b.epoch < 1) {
     throw new TypeError("ids and epochs are positive integers");
@@ -52,7 +52,7 @@ export function messageAssociatedData(b: MessageBinding): Bytes {
   );
 }
 
-/** label ‖ AD(45) ‖ nonce(12) ‖ length(4) ‖ ciphertext ‖ tag(16). */
+/** label ‖ AD(46) ‖ nonce(12) ‖ length(4) ‖ ciphertext ‖ tag(16). */
 export function messageSignatureData(
   associatedData: Uint8Array,
   nonce: Uint8Array,
