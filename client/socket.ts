@@ -13,7 +13,7 @@
  * The server's 1008 closes stop the subscription (`policy`), except a 1008 whose reason is one of
  * the contract's `CREDENTIAL_CLOSE_REASONS` (an invalid or expired token), which is retried once
  * with a forced token refresh (`unauthorized` if that fails too); 4003 stops
- * it (`removed`); so does a catch-up the API refuses with a 4xx other than 408/429. Every other
+ * it (`removed`); 4001 stops it (`session-ended`: the session ended or the device was revoked); so does a catch-up the API refuses with a 4xx other than 408/429. Every other
  * close (1000, 1001, 1006, 1011, 1013, …) is reconnected.
  */
 
@@ -63,7 +63,9 @@ export type StopCause =
   /** The token was refused even after a forced refresh, or no token could be obtained. */
   | "unauthorized"
   /** `maxAttempts` consecutive attempts failed. */
-  | "gave-up";
+  | "gave-up"
+  /** The server closed with 4001: the session ended or the device was revoked. */
+  | "session-ended";
 
 export interface CloseInfo {
   cause: StopCause;
@@ -107,14 +109,18 @@ const STOP_MESSAGES: Record<StopCause, string> = {
   policy: "the server refused the connection",
   unauthorized: "the server refused the access token; log in again",
   "gave-up": "could not reconnect",
+  "session-ended": "the session ended or this device was revoked; log in again",
 };
 
 export interface LiveConnectionDeps {
-  url: (token: string) => string;
+  /** The socket's URL, given a fresh access token (e.g. after exchanging it for a ticket). */
+  url: (token: string) => string | Promise<string>;
   getToken: TokenProvider;
   createSocket: WebSocketFactory;
   handlers: SocketHandlers;
   options: LiveOptions;
+  /** Called when the server closes with 4001 (before `onClose`). */
+  onSessionEnded?: (reason: string) => void;
 }
 
 /** One logical live connection: a chain of WebSockets, each replacing the one that dropped. */
@@ -208,9 +214,21 @@ export class LiveConnection implements Subscription {
     }
     if (this.stopped) return;
     this.forceRefresh = false;
+    let url: string;
+    try {
+      url = await this.deps.url(token);
+    } catch (err) {
+      this.reportError(err);
+      const status = err instanceof ParleyError ? err.status : 0;
+      if (status === 401 || status === 403) {
+        this.stop("unauthorized", CLOSE.policy, err instanceof Error ? err.message : "");
+      } else this.scheduleReconnect(1006, "");
+      return;
+    }
+    if (this.stopped) return;
     let ws: WebSocketLike;
     try {
-      ws = this.deps.createSocket(this.deps.url(token));
+      ws = this.deps.createSocket(url);
     } catch (err) {
       this.reportError(err);
       this.scheduleReconnect(1006, "");
@@ -287,6 +305,10 @@ export class LiveConnection implements Subscription {
       if (this.stopped) return;
       const { code, reason } = event;
       if (code === CLOSE.removed) return this.stop("removed", code, reason);
+      if (code === CLOSE.sessionEnded) {
+        this.safely(() => this.deps.onSessionEnded?.(reason));
+        return this.stop("session-ended", code, reason);
+      }
       if (code === CLOSE.policy) {
         // The reason is one of the contract's fixed values, compared whole, never searched.
         const credential = CREDENTIAL_CLOSE_REASONS.includes(reason);
@@ -350,12 +372,13 @@ export type MessagePageFetcher = (query: {
  */
 export function subscribeConversationFeed(params: {
   conversationId: number;
-  url: (token: string) => string;
+  url: (token: string) => string | Promise<string>;
   getToken: TokenProvider;
   createSocket: WebSocketFactory;
   fetchMessages: MessagePageFetcher;
   onMessage: (message: MessageResponse) => void | Promise<void>;
   onEvent?: (frame: ServerFrame) => void | Promise<void>;
+  onSessionEnded?: (reason: string) => void;
   options: ConversationFeedOptions;
 }): Subscription & { readonly lastMessageId: number } {
   const pageSize = Math.min(100, Math.max(1, params.options.pageSize ?? 100));
@@ -398,6 +421,7 @@ export function subscribeConversationFeed(params: {
     getToken: params.getToken,
     createSocket: params.createSocket,
     options: params.options,
+    ...(params.onSessionEnded ? { onSessionEnded: params.onSessionEnded } : {}),
     handlers: {
       onOpen: catchUp,
       async onFrame(frame) {

@@ -1,50 +1,164 @@
 /**
- * Parley's REST bodies, as clients and the server both see them on the wire. JSON, camelCase;
- * binary values are standard base64 with padding; timestamps ISO 8601 UTC with milliseconds.
+ * Parley's REST bodies (contract v2), as clients and the server both see them on the wire. JSON,
+ * camelCase; binary values are standard base64 with padding; timestamps ISO 8601 UTC with
+ * milliseconds; ids positive integers.
  */
+
+// ---- Accounts, devices and sessions ----
+
+/** A device's public keys, signed by the account key (see `DEVICE_SIGNATURE_CONTEXT`). */
+export interface NewDevice {
+  /** 1 to 64 characters, e.g. "Firefox on laptop". */
+  name: string;
+  /** X25519 public key (raw, 32 bytes), for key wrapping. */
+  identityKey: string;
+  /** Ed25519 public key (raw, 32 bytes), for signing wraps and messages. */
+  signingKey: string;
+  /** Ed25519 signature (64 bytes) by the account key over DEVICE_SIGNATURE_CONTEXT ‖ identityKey ‖ signingKey. */
+  signature: string;
+}
+
+/** The bytes an account key signs to vouch for a device, before its two raw public keys. */
+export const DEVICE_SIGNATURE_CONTEXT = "parley-device-v1";
 
 export interface RegisterRequest {
   username: string;
   password: string;
-  /** The account's X25519 public key, base64 (32 to 512 bytes decoded). */
-  publicKey: string;
+  /** The account's Ed25519 public key (raw, 32 bytes). */
+  accountKey: string;
+  device: NewDevice;
 }
 
 export interface Registered {
   userId: number;
   username: string;
+  deviceId: number;
 }
 
-export interface LoginRequest {
-  username: string;
-  password: string;
+/** Log in on a known device (`deviceId`) or as a new, pending device (`device`, unsigned). */
+export type LoginRequest =
+  | { username: string; password: string; deviceId: number }
+  | { username: string; password: string; device: Omit<NewDevice, "signature"> };
+
+export interface RefreshRequest {
+  refreshToken: string;
 }
 
-export interface AccessToken {
+export type DeviceStatus = "active" | "pending";
+
+export interface Session {
   accessToken: string;
   tokenType: "Bearer";
-  /** Seconds until the token expires. */
+  /** Seconds until the access token expires. */
   expiresIn: number;
+  /** Opaque, single use: each refresh returns a new one; reusing an old one ends the session. */
+  refreshToken: string;
+  refreshExpiresIn: number;
+  sessionId: number;
+  deviceId: number;
+  deviceStatus: DeviceStatus;
 }
 
-/** `GET /users/me`, `PUT /users/me/public-key`. */
+export interface SessionInfo {
+  sessionId: number;
+  deviceId: number;
+  createdAt: string;
+  lastUsedAt: string;
+  /** The session of the access token that asked. */
+  current: boolean;
+}
+
+/** `DELETE /auth/sessions/{id}` (the password unless it is the current session), `DELETE /devices/{id}`, `DELETE /users/me`. */
+export interface PasswordProof {
+  password?: string;
+}
+
+export interface ChangePasswordRequest {
+  currentPassword: string;
+  newPassword: string;
+}
+
+export interface ResetIdentityRequest {
+  username: string;
+  password: string;
+  accountKey: string;
+  device: NewDevice;
+}
+
+export interface UserSettings {
+  readReceipts: boolean;
+}
+
+/** `GET /users/me`. */
 export interface User {
   userId: number;
   username: string;
-  publicKey: string;
+  accountKey: string;
   createdAt: string;
+  settings: UserSettings;
+}
+
+export interface UpdateSettingsRequest {
+  readReceipts?: boolean;
+}
+
+/** A device as others see it: active devices only, `signature` by the account key. */
+export interface Device {
+  deviceId: number;
+  userId: number;
+  identityKey: string;
+  signingKey: string;
+  /** `null` while the device is pending. */
+  signature: string | null;
+  createdAt: string;
+}
+
+/** `GET /devices`: the caller's own devices, pending and active (never revoked ones). */
+export interface OwnDevice extends Device {
+  name: string;
+  status: DeviceStatus;
+  lastSeenAt: string | null;
+  current: boolean;
 }
 
 /** `GET /users/{username}`. */
 export interface PublicUser {
   userId: number;
   username: string;
-  publicKey: string;
+  accountKey: string;
+  devices: Device[];
 }
 
-export interface UpdatePublicKeyRequest {
-  publicKey: string;
+/** One wrapped epoch key, as sent in an epoch commit, a participant add or a device approval. */
+export interface WrappedKeyUpload {
+  deviceId: number;
+  /** 16 to 1,024 bytes: opaque to the server. */
+  wrappedKey: string;
+  /** Ed25519 signature (64 bytes) by the wrapping device; clients define the signed bytes. */
+  signature: string;
 }
+
+export interface ApprovalKey {
+  conversationId: number;
+  epoch: number;
+  wrappedKey: string;
+  signature: string;
+}
+
+export interface ApproveDeviceRequest {
+  /** The account key's signature over the new device's keys (see `NewDevice.signature`). */
+  signature: string;
+  /** Opaque, at most 4 KiB: typically the account key's private half sealed to the new device. */
+  provisioning: string;
+  /** The current epoch key of every conversation the user takes part in, wrapped for the new device. */
+  keys: ApprovalKey[];
+}
+
+export interface Provisioning {
+  provisioning: string;
+}
+
+// ---- Conversations and key epochs ----
 
 export interface Participant {
   userId: number;
@@ -52,36 +166,70 @@ export interface Participant {
   joinedAt: string;
 }
 
+/** The current epoch's key wrapped for the caller's device. */
+export interface Key {
+  epoch: number;
+  wrappedKey: string;
+  wrappedBy: { userId: number; deviceId: number };
+  signature: string;
+  createdAt: string;
+}
+
 export interface Conversation {
   conversationId: number;
   title: string | null;
   createdAt: string;
   lastMessageId: number | null;
+  lastSeq: number;
+  epoch: number;
+  /** True after a removal, a leave or a revoked device: the next sender commits a new epoch first. */
+  rotationNeeded: boolean;
   participants: Participant[];
-  /** The conversation key wrapped for the caller, base64. */
-  encryptedKey: string;
+  /** `null` when the caller's device has no key for the current epoch. */
+  key: Key | null;
 }
 
-export interface NewParticipant {
+/** `GET /conversations/{id}/devices`. */
+export interface ConversationDevice extends Device {
   username: string;
-  /** The conversation key wrapped for this participant, base64 (16 to 1,024 bytes decoded). */
-  encryptedKey: string;
 }
 
 export interface CreateConversationRequest {
   title?: string | null;
-  /** 2 to 256, the creator included, no duplicates. */
-  participants: NewParticipant[];
+  /** 2 to 256 usernames, the creator included, no duplicates. */
+  participants: string[];
+  /** Epoch 1's key wrapped for every active device of every participant. */
+  keys: WrappedKeyUpload[];
 }
 
-export type AddParticipantRequest = NewParticipant;
+export interface CommitEpochRequest {
+  /** The current epoch + 1. */
+  epoch: number;
+  keys: WrappedKeyUpload[];
+}
+
+export interface EpochCommitted {
+  epoch: number;
+}
+
+export interface AddParticipantRequest {
+  username: string;
+  /** Adding is itself an epoch commit: the new epoch, wrapped for every device including the newcomer's. */
+  epoch: number;
+  keys: WrappedKeyUpload[];
+}
+
+// ---- Messages ----
 
 export interface SendMessageRequest {
   conversationId: number;
+  keyEpoch: number;
   nonce: string;
   ciphertext: string;
   authTag: string;
   associatedData?: string | null;
+  /** Ed25519 signature (64 bytes) by the sending device. */
+  signature: string;
   /** 1 to 64 characters; a retry with the same id answers 200 with the first answer. */
   clientMessageId?: string;
 }
@@ -97,13 +245,26 @@ export interface MessageResponse {
   seq: number;
   conversationId: number;
   senderId: number;
-  senderUsername: string;
+  senderUsername: string | null;
+  senderDeviceId: number;
+  keyEpoch: number;
   timestamp: string;
-  nonce: string;
-  ciphertext: string;
-  authTag: string;
+  nonce: string | null;
+  ciphertext: string | null;
+  authTag: string | null;
   associatedData: string | null;
+  signature: string | null;
   clientMessageId: string | null;
+  /** A tombstone (deleted, or its sender's account was): content fields are `null`, `seq` stays. */
+  deleted: boolean;
+}
+
+// ---- Realtime admission and operations ----
+
+export interface SocketTicket {
+  ticket: string;
+  /** Seconds: single use, bound to the session that asked. */
+  expiresIn: number;
 }
 
 export interface Health {

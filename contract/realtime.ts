@@ -8,6 +8,23 @@ export interface MembershipChange {
   by: number;
 }
 
+export interface EpochChange {
+  conversationId: number;
+  epoch: number;
+  by: { userId: number; deviceId: number };
+}
+
+export interface DeviceChange {
+  userId: number;
+  username: string;
+  deviceId: number;
+}
+
+export interface IdentityChange {
+  userId: number;
+  username: string;
+}
+
 /** The error frame: a client frame the server does not understand. The socket stays open. */
 export interface ErrorFrame {
   type: "error";
@@ -19,8 +36,14 @@ export type ServerFrame =
   | { type: "newMessage"; data: MessageResponse }
   | { type: "participantAdded"; data: MembershipChange }
   | { type: "participantRemoved"; data: MembershipChange }
-  /** Inbox sockets only. */
+  | { type: "epochChanged"; data: EpochChange }
+  /** Inbox sockets only, from here down. */
   | { type: "conversationCreated"; data: Conversation }
+  | { type: "deviceAdded"; data: DeviceChange }
+  | { type: "deviceRemoved"; data: DeviceChange }
+  | { type: "identityChanged"; data: IdentityChange }
+  | { type: "deviceApproved"; data: { deviceId: number } }
+  | { type: "devicePending"; data: { deviceId: number; name: string } }
   | ErrorFrame;
 
 export type ServerFrameType = ServerFrame["type"];
@@ -39,6 +62,8 @@ export const CLOSE = {
   serverError: 1011,
   /** Too many sockets on this conversation or inbox: reconnect later. */
   tryAgainLater: 1013,
+  /** The session ended or the device was revoked: stop; log in again. */
+  sessionEnded: 4001,
   /** The user was removed from the conversation: stop. */
   removed: 4003,
 } as const;
@@ -53,8 +78,10 @@ export const CLOSE_REASON = {
   invalidToken: "invalid or expired token",
   tokenExpired: "token expired",
   notParticipant: "not a participant of this conversation",
+  deviceNotLinked: "device not linked yet",
   tooManyFrames: "too many frames",
   tooManySockets: "too many sockets: try again later",
+  sessionEnded: "session ended",
   removed: "removed from the conversation",
   socketError: "socket error",
 } as const;

@@ -10,14 +10,14 @@ import {
   type CloseInfo,
   type Conversation,
   fingerprint,
-  generateIdentityKeys,
+  fromBase64,
+  IndexedDBStore,
   ParleyClient,
   ParleyError,
   type ReceivedMessage,
   type ServerFrame,
   type Subscription,
 } from "../client/index.ts";
-import { loadIdentity, saveIdentity } from "./idb.ts";
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -51,7 +51,13 @@ const ui = {
   status: $("status"),
 };
 
-const client = new ParleyClient({ baseUrl: location.origin });
+const client = new ParleyClient({
+  baseUrl: location.origin,
+  store: new IndexedDBStore(),
+  onIdentityChanged: (e) =>
+    setStatus(`${e.username}'s account key changed: check it with them before trusting it.`, "error"),
+  onSessionEnded: (e) => setStatus(`Session ended: ${e.message}`, "error"),
+});
 
 const state: {
   conversations: Map<number, Conversation>;
@@ -101,32 +107,35 @@ async function action(form: HTMLFormElement | undefined, fn: () => Promise<void>
 // ---- accounts ---------------------------------------------------------------------------------
 
 async function register(username: string, password: string): Promise<void> {
-  setStatus("Creating your key pair…");
-  const identity = await generateIdentityKeys(); // private key non-extractable
-  await client.register(username, password, { identity });
-  await saveIdentity(username, identity);
-  await login(username, password);
+  setStatus("Creating your account key and this device's keys…");
+  await client.register(username, password, { deviceName: navigator.userAgent.slice(0, 64) });
+  await enter();
 }
 
 async function login(username: string, password: string): Promise<void> {
   setStatus("Logging in…");
-  const identity = await loadIdentity(username);
-  const session = await client.login(username, password, identity);
+  const status = await client.login(username, password, { deviceName: navigator.userAgent.slice(0, 64) });
   ui.password.value = "";
+  if (status.status === "pending") {
+    // Minimal linking UI (the web client is being redone): show the code and wait for approval.
+    ui.keyWarningText.textContent = `This browser is a new device. Approve it from a device that is already linked, and check that it shows ${status.comparisonCode}.`;
+    ui.keyWarning.hidden = false;
+    setStatus("Waiting for approval…");
+    await client.waitForApproval();
+    ui.keyWarning.hidden = true;
+  }
+  await enter();
+}
+
+async function enter(): Promise<void> {
   ui.authView.hidden = true;
   ui.chatView.hidden = false;
   ui.logout.hidden = false;
-  ui.whoami.textContent = `${session.username} · key ${await fingerprint(session.publicKey)}`;
-  ui.whoami.dataset.username = session.username;
-  if (!identity || !session.identityMatches) {
-    ui.keyWarningText.textContent = identity
-      ? "The key this browser holds for your account is not the one the server has: messages sent to you cannot be read here."
-      : "This browser holds no private key for your account: messages sent to you cannot be read here.";
-    ui.keyWarning.hidden = false;
-  } else {
-    ui.keyWarning.hidden = true;
-  }
-  setStatus(`Logged in as ${session.username}.`);
+  const me = await client.me();
+  ui.whoami.textContent = `${me.username} · key ${await fingerprint(fromBase64(me.accountKey))}`;
+  ui.whoami.dataset.username = me.username;
+  ui.keyWarning.hidden = true;
+  setStatus(`Logged in as ${me.username}.`);
   await refreshConversations();
   startInbox();
 }
@@ -134,7 +143,7 @@ async function login(username: string, password: string): Promise<void> {
 function logout(): void {
   state.subscription?.close();
   state.inbox?.close();
-  client.logout();
+  void client.logout();
   Object.assign(state, {
     conversations: new Map(),
     unread: new Set(),
@@ -153,14 +162,7 @@ function logout(): void {
 }
 
 async function replaceKey(): Promise<void> {
-  const identity = await generateIdentityKeys();
-  const username = client.username;
-  if (!username) throw new Error("not logged in");
-  await client.updatePublicKey(identity);
-  await saveIdentity(username, identity);
-  ui.keyWarning.hidden = true;
-  ui.whoami.textContent = `${username} · key ${await fingerprint(identity.publicKeyRaw)}`;
-  setStatus("New key in use: new conversations can be read here; older ones cannot.");
+  setStatus("Approve this browser from one of your linked devices (see the code above).", "error");
 }
 
 // ---- conversations ----------------------------------------------------------------------------
@@ -194,7 +196,7 @@ function renderConversationList(): void {
 }
 
 async function refreshConversations(): Promise<void> {
-  const list = await client.listConversations();
+  const list = await client.allConversations();
   state.conversations = new Map(list.map((c) => [c.conversationId, c]));
   renderConversationList();
 }
@@ -317,7 +319,6 @@ async function openConversation(conversationId: number): Promise<void> {
   ui.conversation.hidden = false;
   ui.conversationTitle.textContent = conversationName(conversation);
   ui.conversationMembers.textContent = `Participants: ${conversation.participants.map((p) => p.username).join(", ")}`;
-  await client.conversationKey(conversation); // fails early and clearly if it is not ours to read
   const history = (await client.messages(conversationId, { limit: PAGE })).reverse();
   if (state.current !== conversationId) return;
   for (const m of history) renderMessage(m);
@@ -358,8 +359,11 @@ async function send(): Promise<void> {
     conversationId: id,
     senderId: client.userId ?? 0,
     senderUsername: client.username ?? "",
+    senderDeviceId: client.deviceId ?? 0,
+    keyEpoch: sent.keyEpoch,
     timestamp: sent.timestamp,
     clientMessageId: sent.clientMessageId,
+    deleted: false,
     ok: true,
     text,
   });

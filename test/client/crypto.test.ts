@@ -1,282 +1,415 @@
-// The client library's cryptography, run in workerd (the Workers runtime implements X25519, HKDF
-// and AES-GCM in Web Crypto like browsers and Node do).
+// The client library's formats (wrap v2, message v2, device signature, provisioning, comparison
+// code), run in workerd. Where a format is documented byte by byte, a test rebuilds it with raw Web
+// Crypto calls from docs/client.md and checks the library agrees.
 import { describe, expect, it } from "vitest";
 import {
-  AUTH_TAG_BYTES,
+  type Bytes,
   bytes,
   CryptoFormatError,
+  comparisonCode,
+  concatBytes,
+  DEVICE_SIGNATURE_CONTEXT,
   DecryptionError,
   decryptMessage,
-  decryptMessageBytes,
+  deviceSignatureData,
   encryptMessage,
-  exportIdentityKeys,
-  fingerprint,
-  fromBase64,
-  generateConversationKey,
-  generateIdentityKeys,
-  importConversationKey,
-  importIdentityKeys,
+  exportAccountPrivateKey,
+  generateAccountKeys,
+  generateDeviceKeys,
+  generateEpochKey,
+  importAccountKeys,
+  importEpochKey,
+  MAX_PROVISIONING_BYTES,
+  type MessageBinding,
   messageAssociatedData,
-  NONCE_BYTES,
-  toBase64,
-  unwrapConversationKey,
+  openProvisioning,
+  SignatureError,
+  sealProvisioning,
+  signDevice,
+  toHex,
+  UNBOUND_CONVERSATION,
+  unwrapEpochKey,
   utf8,
+  verifyDeviceSignature,
   WRAPPED_KEY_BYTES,
-  wrapConversationKey,
+  wrapEpochKey,
+  wrapSignatureData,
 } from "../../client/index.ts";
-import { KNOWN_ANSWER } from "./vectors.ts";
 
-const ctx = { conversationId: 7, senderId: 1 };
+const subtle = crypto.subtle;
 
-/** `data` with one bit flipped at `index`. */
-function flip(data: Uint8Array, index: number): Uint8Array {
+function flip(data: Uint8Array, index: number): Bytes {
   const copy = bytes(data);
   copy[index]! ^= 0x01;
   return copy;
 }
 
-/** True when `key` decrypts what `reference` encrypted: the two hold the same secret. */
-async function sameKey(reference: CryptoKey, key: CryptoKey): Promise<boolean> {
-  const sealed = await encryptMessage(reference, "probe", ctx);
-  return (await decryptMessage(key, sealed, ctx)) === "probe";
+const raw = async (key: CryptoKey) => bytes((await subtle.exportKey("raw", key)) as ArrayBuffer);
+const be = (value: number, size: 4 | 8) => {
+  const out = new Uint8Array(size);
+  if (size === 8) new DataView(out.buffer).setBigUint64(0, BigInt(value));
+  else new DataView(out.buffer).setUint32(0, value);
+  return out;
+};
+const label = (s: string) => concatBytes(utf8(s), Uint8Array.of(0));
+
+async function device() {
+  const keys = await generateDeviceKeys();
+  return { keys, recipient: { privateKey: keys.identity.privateKey, publicKeyRaw: keys.identity.publicKeyRaw } };
 }
 
-describe("identity keys", () => {
-  it("generates a 32-byte X25519 public key and a non-extractable private key by default", async () => {
-    const id = await generateIdentityKeys();
-    expect(id.publicKeyRaw.byteLength).toBe(32);
-    expect(id.privateKey.extractable).toBe(false);
-    expect(id.privateKey.algorithm.name).toBe("X25519");
-    await expect(exportIdentityKeys(id)).rejects.toBeInstanceOf(CryptoFormatError);
+describe("account and device keys", () => {
+  it("makes non-extractable device keys and an extractable account key", async () => {
+    const { keys } = await device();
+    expect(keys.identity.privateKey.extractable).toBe(false);
+    expect(keys.signing.privateKey.extractable).toBe(false);
+    expect(keys.identity.privateKey.algorithm.name).toBe("X25519");
+    expect(keys.signing.privateKey.algorithm.name).toBe("Ed25519");
+    expect(keys.identity.publicKeyRaw.byteLength).toBe(32);
+    const account = await generateAccountKeys();
+    expect(account.publicKeyRaw.byteLength).toBe(32);
+    expect(account.privateKey.extractable).toBe(true);
   });
 
-  it("exports and imports an extractable identity that still unwraps its keys", async () => {
-    const id = await generateIdentityKeys({ extractable: true });
-    const key = await generateConversationKey();
-    const wrapped = await wrapConversationKey(key, id.publicKeyRaw);
-    const restored = await importIdentityKeys(await exportIdentityKeys(id));
-    expect(restored.privateKey.extractable).toBe(false);
-    expect(await sameKey(key, await unwrapConversationKey(wrapped, restored))).toBe(true);
+  it('signs exactly "parley-device-v1" ‖ identityKey ‖ signingKey, checkable with Web Crypto alone', async () => {
+    const account = await generateAccountKeys();
+    const { keys } = await device();
+    const pub = { identityKey: keys.identity.publicKeyRaw, signingKey: keys.signing.publicKeyRaw };
+    const signature = await signDevice(account, pub);
+    expect(signature.byteLength).toBe(64);
+    const data = concatBytes(utf8(DEVICE_SIGNATURE_CONTEXT), pub.identityKey, pub.signingKey);
+    expect(toHex(deviceSignatureData(pub))).toBe(toHex(data));
+    expect(data.byteLength).toBe(16 + 64);
+    const verifier = await subtle.importKey("raw", account.publicKeyRaw, { name: "Ed25519" }, false, ["verify"]);
+    expect(await subtle.verify({ name: "Ed25519" }, verifier, signature, data)).toBe(true);
+    await verifyDeviceSignature(account.publicKeyRaw, pub, signature);
   });
 
-  it("gives a stable fingerprint that differs between keys", async () => {
-    const a = await generateIdentityKeys();
-    const b = await generateIdentityKeys();
-    const fa = await fingerprint(a.publicKeyRaw);
-    expect(fa).toMatch(/^([0-9a-f]{4} ){7}[0-9a-f]{4}$/);
-    expect(await fingerprint(a.publicKeyRaw)).toBe(fa);
-    expect(await fingerprint(b.publicKeyRaw)).not.toBe(fa);
+  it("rejects a device signature that does not verify: tampered, another account's, swapped keys, missing", async () => {
+    const account = await generateAccountKeys();
+    const other = await generateAccountKeys();
+    const { keys } = await device();
+    const pub = { identityKey: keys.identity.publicKeyRaw, signingKey: keys.signing.publicKeyRaw };
+    const signature = await signDevice(account, pub);
+    await expect(verifyDeviceSignature(account.publicKeyRaw, pub, flip(signature, 10))).rejects.toBeInstanceOf(
+      SignatureError,
+    );
+    await expect(verifyDeviceSignature(other.publicKeyRaw, pub, signature)).rejects.toBeInstanceOf(SignatureError);
+    const swapped = { identityKey: pub.signingKey, signingKey: pub.identityKey };
+    await expect(verifyDeviceSignature(account.publicKeyRaw, swapped, signature)).rejects.toBeInstanceOf(
+      SignatureError,
+    );
+    const attacker = (await device()).keys;
+    const replaced = { ...pub, identityKey: attacker.identity.publicKeyRaw };
+    await expect(verifyDeviceSignature(account.publicKeyRaw, replaced, signature)).rejects.toBeInstanceOf(
+      SignatureError,
+    );
+    await expect(verifyDeviceSignature(account.publicKeyRaw, pub, null)).rejects.toBeInstanceOf(CryptoFormatError);
+  });
+
+  it("derives a 12-digit comparison code from the account key and the device's keys, as documented", async () => {
+    const account = await generateAccountKeys();
+    const { keys } = await device();
+    const pub = { identityKey: keys.identity.publicKeyRaw, signingKey: keys.signing.publicKeyRaw };
+    const code = await comparisonCode(account.publicKeyRaw, pub);
+    expect(code).toMatch(/^\d{4} \d{4} \d{4}$/);
+    expect(await comparisonCode(account.publicKeyRaw, { ...pub })).toBe(code);
+    // Independently: HKDF-SHA-256(ikm = A ‖ I ‖ S, salt = 32 zero bytes, info = label‖0), 8 bytes, mod 10^12.
+    const ikm = await subtle.importKey(
+      "raw",
+      concatBytes(account.publicKeyRaw, pub.identityKey, pub.signingKey),
+      "HKDF",
+      false,
+      ["deriveBits"],
+    );
+    const info = label("parley/comparison-code/v1");
+    const out = await subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(32), info }, ikm, 64);
+    const n = new DataView(out).getBigUint64(0) % 10n ** 12n;
+    expect(code.replace(/ /g, "")).toBe(n.toString().padStart(12, "0"));
+    // Any other key gives another code.
+    const other = (await device()).keys;
+    expect(await comparisonCode(account.publicKeyRaw, { ...pub, signingKey: other.signing.publicKeyRaw })).not.toBe(
+      code,
+    );
+    expect(await comparisonCode(account.publicKeyRaw, { ...pub, identityKey: other.identity.publicKeyRaw })).not.toBe(
+      code,
+    );
+    expect(await comparisonCode((await generateAccountKeys()).publicKeyRaw, pub)).not.toBe(code);
   });
 });
 
-describe("conversation key wrap (format v1)", () => {
-  it("round-trips for the right recipient, in the documented layout", async () => {
-    const bob = await generateIdentityKeys();
-    const key = await generateConversationKey();
-    const wrapped = await wrapConversationKey(key, bob.publicKeyRaw);
-    expect(wrapped.byteLength).toBe(WRAPPED_KEY_BYTES);
+describe("wrap format v2", () => {
+  const binding = { conversationId: 7, epoch: 3, recipientDeviceId: 12 };
+
+  it("round-trips, 93 bytes, and opens with a from-scratch implementation of the documented format", async () => {
+    const wrapper = (await device()).keys;
+    const { keys, recipient } = await device();
+    const epochKey = await generateEpochKey();
+    const { wrappedKey, signature } = await wrapEpochKey(
+      epochKey,
+      keys.identity.publicKeyRaw,
+      binding,
+      wrapper.signing.privateKey,
+    );
+    expect(wrappedKey.byteLength).toBe(WRAPPED_KEY_BYTES);
     expect(WRAPPED_KEY_BYTES).toBe(93);
-    expect(wrapped[0]).toBe(1);
-    const unwrapped = await unwrapConversationKey(wrapped, bob);
-    expect(unwrapped.extractable).toBe(false);
-    expect(await sameKey(key, unwrapped)).toBe(true);
-  });
+    expect(wrappedKey[0]).toBe(2);
+    const opened = await unwrapEpochKey(wrappedKey, signature, binding, wrapper.signing.publicKeyRaw, recipient);
+    expect(toHex(opened)).toBe(toHex(await raw(epochKey)));
 
-  it("uses a fresh ephemeral key and nonce for every wrap", async () => {
-    const bob = await generateIdentityKeys();
-    const key = await generateConversationKey();
-    const w1 = await wrapConversationKey(key, bob.publicKeyRaw);
-    const w2 = await wrapConversationKey(key, bob.publicKeyRaw);
-    expect(toBase64(w1.subarray(1, 33))).not.toBe(toBase64(w2.subarray(1, 33)));
-    expect(toBase64(w1.subarray(33, 45))).not.toBe(toBase64(w2.subarray(33, 45)));
-  });
-
-  it("refuses to unwrap for the wrong recipient", async () => {
-    const bob = await generateIdentityKeys();
-    const carol = await generateIdentityKeys();
-    const wrapped = await wrapConversationKey(await generateConversationKey(), bob.publicKeyRaw);
-    await expect(unwrapConversationKey(wrapped, carol)).rejects.toBeInstanceOf(DecryptionError);
-    // The right private key with a claimed public key that is not its own fails too (it is bound by HKDF).
-    await expect(
-      unwrapConversationKey(wrapped, { privateKey: bob.privateKey, publicKeyRaw: carol.publicKeyRaw }),
-    ).rejects.toBeInstanceOf(DecryptionError);
-  });
-
-  it("rejects any altered byte: ephemeral key, nonce, ciphertext or tag", async () => {
-    const bob = await generateIdentityKeys();
-    const wrapped = await wrapConversationKey(await generateConversationKey(), bob.publicKeyRaw);
-    for (const index of [1, 20, 32, 33, 44, 45, 60, 76, 77, 92]) {
-      await expect(unwrapConversationKey(flip(wrapped, index), bob), `byte ${index}`).rejects.toThrow();
-    }
-    for (const index of [33, 44, 45, 76, 77, 92]) {
-      await expect(unwrapConversationKey(flip(wrapped, index), bob), `byte ${index}`).rejects.toBeInstanceOf(
-        DecryptionError,
-      );
-    }
-  });
-
-  it("refuses unknown versions and wrong lengths with a format error", async () => {
-    const bob = await generateIdentityKeys();
-    const wrapped = await wrapConversationKey(await generateConversationKey(), bob.publicKeyRaw);
-    const v2 = bytes(wrapped);
-    v2[0] = 2;
-    await expect(unwrapConversationKey(v2, bob)).rejects.toThrow(/unsupported key wrap version 2/);
-    await expect(unwrapConversationKey(wrapped.subarray(0, 92), bob)).rejects.toBeInstanceOf(CryptoFormatError);
-    await expect(unwrapConversationKey(new Uint8Array(0), bob)).rejects.toBeInstanceOf(CryptoFormatError);
-  });
-
-  it("refuses a recipient key of the wrong size and a low-order (all-zero) key", async () => {
-    const key = await generateConversationKey();
-    await expect(wrapConversationKey(key, new Uint8Array(31))).rejects.toBeInstanceOf(CryptoFormatError);
-    await expect(wrapConversationKey(key, new Uint8Array(32))).rejects.toThrow();
-  });
-
-  it("wraps raw key bytes the same way as a CryptoKey", async () => {
-    const bob = await generateIdentityKeys();
-    const raw = crypto.getRandomValues(new Uint8Array(32));
-    const unwrapped = await unwrapConversationKey(await wrapConversationKey(raw, bob.publicKeyRaw), bob);
-    expect(await sameKey(await importConversationKey(raw), unwrapped)).toBe(true);
-  });
-
-  it("still reads the known-answer vector (the v1 format is frozen)", async () => {
-    const recipient = await importIdentityKeys({
-      publicKey: fromBase64(KNOWN_ANSWER.recipientPublicKey),
-      privateKey: fromBase64(KNOWN_ANSWER.recipientPrivateKeyPkcs8),
-    });
-    const key = await unwrapConversationKey(fromBase64(KNOWN_ANSWER.wrappedKey), recipient, { extractable: true });
-    expect(toBase64(bytes((await crypto.subtle.exportKey("raw", key)) as ArrayBuffer))).toBe(
-      KNOWN_ANSWER.conversationKey,
-    );
-    const m = KNOWN_ANSWER.message;
-    const text = await decryptMessage(
-      key,
-      {
-        nonce: fromBase64(m.nonce),
-        ciphertext: fromBase64(m.ciphertext),
-        authTag: fromBase64(m.authTag),
-        associatedData: fromBase64(m.associatedData),
-      },
-      { conversationId: m.conversationId, senderId: m.senderId },
-    );
-    expect(text).toBe(m.plaintext);
-  });
-});
-
-describe("messages (format v1)", () => {
-  it("round-trips text, with a fresh 12-byte nonce and a separate 16-byte tag", async () => {
-    const key = await generateConversationKey();
-    const text = "héllo, wörld 👋 — ünïcode";
-    const a = await encryptMessage(key, text, ctx);
-    const b = await encryptMessage(key, text, ctx);
-    expect(a.nonce.byteLength).toBe(NONCE_BYTES);
-    expect(a.authTag.byteLength).toBe(AUTH_TAG_BYTES);
-    expect(a.ciphertext.byteLength).toBe(utf8(text).byteLength);
-    expect(toBase64(a.nonce)).not.toBe(toBase64(b.nonce));
-    expect(toBase64(a.ciphertext)).not.toBe(toBase64(b.ciphertext));
-    expect(await decryptMessage(key, a, ctx)).toBe(text);
-    expect(await decryptMessage(key, b, ctx)).toBe(text);
-  });
-
-  it("round-trips bytes and survives base64 transport", async () => {
-    const key = await generateConversationKey();
-    const payload = crypto.getRandomValues(new Uint8Array(4096));
-    const sealed = await encryptMessage(key, payload, ctx);
-    const wire = {
-      nonce: toBase64(sealed.nonce),
-      ciphertext: toBase64(sealed.ciphertext),
-      authTag: toBase64(sealed.authTag),
-    };
-    const back = {
-      nonce: fromBase64(wire.nonce),
-      ciphertext: fromBase64(wire.ciphertext),
-      authTag: fromBase64(wire.authTag),
-    };
-    expect(toBase64(await decryptMessageBytes(key, back, ctx))).toBe(toBase64(payload));
-  });
-
-  it("binds version, conversation and sender in the associated data", async () => {
-    expect(new TextDecoder().decode(messageAssociatedData(ctx))).toBe("parley/message/v1;conversation=7;sender=1");
-    expect(() => messageAssociatedData({ conversationId: 0, senderId: 1 })).toThrow(TypeError);
-    expect(() => messageAssociatedData({ conversationId: 1.5, senderId: 1 })).toThrow(TypeError);
-  });
-
-  it("rejects tampered ciphertext, tag and nonce", async () => {
-    const key = await generateConversationKey();
-    const sealed = await encryptMessage(key, "attack at dawn", ctx);
-    for (const i of [0, 5, sealed.ciphertext.byteLength - 1]) {
-      await expect(
-        decryptMessage(key, { ...sealed, ciphertext: flip(sealed.ciphertext, i) }, ctx),
-      ).rejects.toBeInstanceOf(DecryptionError);
-    }
-    for (const i of [0, 15]) {
-      await expect(decryptMessage(key, { ...sealed, authTag: flip(sealed.authTag, i) }, ctx)).rejects.toBeInstanceOf(
-        DecryptionError,
-      );
-    }
-    await expect(decryptMessage(key, { ...sealed, nonce: flip(sealed.nonce, 3) }, ctx)).rejects.toBeInstanceOf(
-      DecryptionError,
-    );
-    await expect(
-      decryptMessage(key, { ...sealed, ciphertext: sealed.ciphertext.subarray(1) }, ctx),
-    ).rejects.toBeInstanceOf(DecryptionError);
-    await expect(
-      decryptMessage(key, { ...sealed, authTag: sealed.authTag.subarray(0, 12) }, ctx),
-    ).rejects.toBeInstanceOf(CryptoFormatError);
-  });
-
-  it("rejects a message read as another conversation's or another sender's (AAD)", async () => {
-    const key = await generateConversationKey();
-    const sealed = await encryptMessage(key, "for conversation 7 from user 1", ctx);
-    const { associatedData: _stored, ...withoutStored } = sealed;
-    // The reader rebuilds the associated data from what it is reading: a moved message fails.
-    await expect(decryptMessage(key, withoutStored, { conversationId: 8, senderId: 1 })).rejects.toBeInstanceOf(
-      DecryptionError,
-    );
-    await expect(decryptMessage(key, withoutStored, { conversationId: 7, senderId: 2 })).rejects.toBeInstanceOf(
-      DecryptionError,
-    );
-    // A stored copy that was altered is refused before decryption.
-    await expect(
-      decryptMessage(key, { ...sealed, associatedData: flip(sealed.associatedData, 30) }, ctx),
-    ).rejects.toBeInstanceOf(DecryptionError);
-    // A future format version is named as such.
-    await expect(
-      decryptMessage(key, { ...sealed, associatedData: utf8("parley/message/v2;conversation=7;sender=1") }, ctx),
-    ).rejects.toThrow(/unsupported message format: parley\/message\/v2/);
-    expect(await decryptMessage(key, withoutStored, ctx)).toBe("for conversation 7 from user 1");
-  });
-
-  it("rejects the wrong conversation key", async () => {
-    const sealed = await encryptMessage(await generateConversationKey(), "secret", ctx);
-    await expect(decryptMessage(await generateConversationKey(), sealed, ctx)).rejects.toBeInstanceOf(DecryptionError);
-  });
-
-  it("end to end: what Alice wraps and encrypts, Bob unwraps and reads; Carol cannot", async () => {
-    const [alice, bob, carol] = await Promise.all([
-      generateIdentityKeys(),
-      generateIdentityKeys(),
-      generateIdentityKeys(),
+    // The signature: Ed25519 over label ‖ conversationId(8) ‖ epoch(4) ‖ recipientDeviceId(8) ‖ wrappedKey.
+    const bound = concatBytes(be(7, 8), be(3, 4), be(12, 8));
+    const signed = concatBytes(label("parley/key-wrap-signature/v2"), bound, wrappedKey);
+    expect(toHex(wrapSignatureData(binding, wrappedKey))).toBe(toHex(signed));
+    const verifier = await subtle.importKey("raw", wrapper.signing.publicKeyRaw, { name: "Ed25519" }, false, [
+      "verify",
     ]);
-    const key = await generateConversationKey();
-    const forAlice = await wrapConversationKey(key, alice.publicKeyRaw);
-    const forBob = await wrapConversationKey(key, bob.publicKeyRaw);
-    const sealed = await encryptMessage(await unwrapConversationKey(forAlice, alice), "hi Bob", ctx);
-    expect(await decryptMessage(await unwrapConversationKey(forBob, bob), sealed, ctx)).toBe("hi Bob");
-    await expect(unwrapConversationKey(forBob, carol)).rejects.toBeInstanceOf(DecryptionError);
+    expect(await subtle.verify({ name: "Ed25519" }, verifier, signature, signed)).toBe(true);
+
+    // The cipher: X25519 + HKDF(info = label ‖ eph ‖ recipient ‖ binding) + AES-GCM(aad = label ‖ 0x02 ‖ eph ‖ binding).
+    const eph = wrappedKey.slice(1, 33);
+    const ephKey = await subtle.importKey("raw", eph, { name: "X25519" }, false, []);
+    const shared = await subtle.deriveBits({ name: "X25519", public: ephKey } as any, keys.identity.privateKey, 256);
+    const l = label("parley/key-wrap/v2");
+    const ikm = await subtle.importKey("raw", shared, "HKDF", false, ["deriveKey"]);
+    const kek = await subtle.deriveKey(
+      {
+        name: "HKDF",
+        hash: "SHA-256",
+        salt: new Uint8Array(32),
+        info: concatBytes(l, eph, keys.identity.publicKeyRaw, bound),
+      },
+      ikm,
+      { name: "AES-GCM", length: 256 },
+      false,
+      ["decrypt"],
+    );
+    const plain = await subtle.decrypt(
+      { name: "AES-GCM", iv: wrappedKey.slice(33, 45), additionalData: concatBytes(l, Uint8Array.of(2), eph, bound) },
+      kek,
+      wrappedKey.slice(45),
+    );
+    expect(toHex(bytes(plain))).toBe(toHex(await raw(epochKey)));
+  });
+
+  it("rejects a tampered signature, a tampered wrap and another wrapper's key", async () => {
+    const wrapper = (await device()).keys;
+    const stranger = (await device()).keys;
+    const { keys, recipient } = await device();
+    const w = await wrapEpochKey(
+      await generateEpochKey(),
+      keys.identity.publicKeyRaw,
+      binding,
+      wrapper.signing.privateKey,
+    );
+    const pub = wrapper.signing.publicKeyRaw;
+    await expect(unwrapEpochKey(w.wrappedKey, flip(w.signature, 0), binding, pub, recipient)).rejects.toBeInstanceOf(
+      SignatureError,
+    );
+    await expect(unwrapEpochKey(w.wrappedKey, flip(w.signature, 63), binding, pub, recipient)).rejects.toBeInstanceOf(
+      SignatureError,
+    );
+    for (const i of [1, 33, 50, 92]) {
+      await expect(unwrapEpochKey(flip(w.wrappedKey, i), w.signature, binding, pub, recipient)).rejects.toBeInstanceOf(
+        SignatureError,
+      );
+    }
+    await expect(
+      unwrapEpochKey(w.wrappedKey, w.signature, binding, stranger.signing.publicKeyRaw, recipient),
+    ).rejects.toBeInstanceOf(SignatureError);
+  });
+
+  it("rejects a wrap bound to another conversation, epoch or device, even when re-signed by a valid device", async () => {
+    const wrapper = (await device()).keys;
+    const { keys, recipient } = await device();
+    const w = await wrapEpochKey(
+      await generateEpochKey(),
+      keys.identity.publicKeyRaw,
+      binding,
+      wrapper.signing.privateKey,
+    );
+    const pub = wrapper.signing.publicKeyRaw;
+    for (const moved of [
+      { ...binding, conversationId: 8 },
+      { ...binding, epoch: 4 },
+      { ...binding, epoch: 2 },
+      { ...binding, recipientDeviceId: 13 },
+    ]) {
+      await expect(unwrapEpochKey(w.wrappedKey, w.signature, moved, pub, recipient)).rejects.toBeInstanceOf(
+        SignatureError,
+      );
+      // A device that may sign (the wrapper itself, say) re-signs the same bytes for the new place:
+      // the cipher is bound too, so it still does not open.
+      const resigned = bytes(
+        await subtle.sign({ name: "Ed25519" }, wrapper.signing.privateKey, wrapSignatureData(moved, w.wrappedKey)),
+      );
+      await expect(unwrapEpochKey(w.wrappedKey, resigned, moved, pub, recipient)).rejects.toBeInstanceOf(
+        DecryptionError,
+      );
+    }
+  });
+
+  it("does not open for another recipient, and refuses unknown versions, wrong sizes and unbound later epochs", async () => {
+    const wrapper = (await device()).keys;
+    const { keys } = await device();
+    const other = await device();
+    const w = await wrapEpochKey(
+      await generateEpochKey(),
+      keys.identity.publicKeyRaw,
+      binding,
+      wrapper.signing.privateKey,
+    );
+    const pub = wrapper.signing.publicKeyRaw;
+    await expect(unwrapEpochKey(w.wrappedKey, w.signature, binding, pub, other.recipient)).rejects.toBeInstanceOf(
+      DecryptionError,
+    );
+    const v1 = bytes(w.wrappedKey);
+    v1[0] = 1;
+    await expect(unwrapEpochKey(v1, w.signature, binding, pub, other.recipient)).rejects.toThrow(
+      /unsupported key wrap version 1/,
+    );
+    await expect(
+      unwrapEpochKey(w.wrappedKey.subarray(0, 92), w.signature, binding, pub, other.recipient),
+    ).rejects.toBeInstanceOf(CryptoFormatError);
+    const creation = { conversationId: UNBOUND_CONVERSATION, epoch: 2, recipientDeviceId: 12 };
+    await expect(
+      wrapEpochKey(await generateEpochKey(), keys.identity.publicKeyRaw, creation, wrapper.signing.privateKey),
+    ).rejects.toBeInstanceOf(CryptoFormatError);
+    await expect(
+      wrapEpochKey(new Uint8Array(32), new Uint8Array(32), binding, wrapper.signing.privateKey),
+    ).rejects.toThrow();
   });
 });
 
-describe("base64", () => {
-  it("round-trips every byte value and matches the standard alphabet with padding", () => {
-    const all = Uint8Array.from({ length: 256 }, (_, i) => i);
-    expect(toBase64(fromBase64(toBase64(all)))).toBe(toBase64(all));
-    expect(toBase64(Uint8Array.of(0xfb, 0xff))).toBe("+/8=");
-    expect(toBase64(new Uint8Array(0))).toBe("");
+describe("message format v2", () => {
+  const b: MessageBinding = { conversationId: 7, senderId: 1, senderDeviceId: 5, epoch: 3 };
+
+  async function setup(text = "meet at noon") {
+    const sender = (await device()).keys;
+    const key = await generateEpochKey();
+    const sealed = await encryptMessage(key, text, b, sender.signing.privateKey);
+    return { sender, key, sealed, pub: sender.signing.publicKeyRaw };
+  }
+
+  it("round-trips, with the documented associated data and signed bytes", async () => {
+    const { key, sealed, pub } = await setup("héllo 👋");
+    expect(await decryptMessage(key, sealed, b, pub)).toBe("héllo 👋");
+    const ad = concatBytes(label("parley/message/v2"), be(7, 8), be(1, 8), be(5, 8), be(3, 4));
+    expect(toHex(messageAssociatedData(b))).toBe(toHex(ad));
+    expect(toHex(sealed.associatedData)).toBe(toHex(ad));
+    const signed = concatBytes(
+      label("parley/message-signature/v2"),
+      ad,
+      sealed.nonce,
+      be(sealed.ciphertext.byteLength, 4),
+      sealed.ciphertext,
+      sealed.authTag,
+    );
+    const verifier = await subtle.importKey("raw", pub, { name: "Ed25519" }, false, ["verify"]);
+    expect(await subtle.verify({ name: "Ed25519" }, verifier, sealed.signature, signed)).toBe(true);
+    // And the cipher is plain AES-256-GCM under the epoch key with that AD.
+    const plain = await subtle.decrypt(
+      { name: "AES-GCM", iv: sealed.nonce, additionalData: ad },
+      key,
+      concatBytes(sealed.ciphertext, sealed.authTag),
+    );
+    expect(new TextDecoder().decode(plain)).toBe("héllo 👋");
   });
 
-  it("refuses the URL-safe alphabet, missing padding and whitespace", () => {
-    expect(() => fromBase64("-_8=")).toThrow(TypeError);
-    expect(() => fromBase64("+/8")).toThrow(TypeError);
-    expect(() => fromBase64("+/8= ")).toThrow(TypeError);
+  it("rejects a signature that does not verify: tampered, or made by another device", async () => {
+    const { key, sealed, pub } = await setup();
+    await expect(
+      decryptMessage(key, { ...sealed, signature: flip(sealed.signature, 5) }, b, pub),
+    ).rejects.toBeInstanceOf(SignatureError);
+    const stranger = (await device()).keys;
+    await expect(decryptMessage(key, sealed, b, stranger.signing.publicKeyRaw)).rejects.toBeInstanceOf(SignatureError);
+    // A ciphertext or tag changed by the server breaks the signature before the cipher is tried.
+    await expect(
+      decryptMessage(key, { ...sealed, ciphertext: flip(sealed.ciphertext, 0) }, b, pub),
+    ).rejects.toBeInstanceOf(SignatureError);
+    await expect(decryptMessage(key, { ...sealed, nonce: flip(sealed.nonce, 0) }, b, pub)).rejects.toBeInstanceOf(
+      SignatureError,
+    );
+  });
+
+  it("rejects a message moved to another conversation, epoch, sender or sender device", async () => {
+    const { key, sealed, pub } = await setup();
+    const { associatedData: _stored, ...wire } = sealed;
+    for (const moved of [
+      { ...b, conversationId: 8 },
+      { ...b, epoch: 4 },
+      { ...b, senderId: 2 },
+      { ...b, senderDeviceId: 6 },
+    ]) {
+      await expect(decryptMessage(key, wire, moved, pub)).rejects.toBeInstanceOf(SignatureError);
+      await expect(decryptMessage(key, sealed, moved, pub)).rejects.toBeInstanceOf(DecryptionError); // stored AD differs
+    }
+    expect(await decryptMessage(key, wire, b, pub)).toBe("meet at noon");
+  });
+
+  it("still refuses a moved message re-signed by the claimed sender device (the AEAD binds it too)", async () => {
+    const { sender, key, sealed, pub } = await setup();
+    const moved = { ...b, conversationId: 8 };
+    const { messageSignatureData } = await import("../../client/index.ts");
+    const resigned = bytes(
+      await subtle.sign(
+        { name: "Ed25519" },
+        sender.signing.privateKey,
+        messageSignatureData(messageAssociatedData(moved), sealed.nonce, sealed.ciphertext, sealed.authTag),
+      ),
+    );
+    await expect(
+      decryptMessage(key, { ...sealed, associatedData: null, signature: resigned }, moved, pub),
+    ).rejects.toBeInstanceOf(DecryptionError);
+  });
+
+  it("rejects the wrong epoch key and bad sizes", async () => {
+    const { sealed, pub } = await setup();
+    await expect(decryptMessage(await generateEpochKey(), sealed, b, pub)).rejects.toBeInstanceOf(DecryptionError);
+    await expect(
+      decryptMessage(
+        await importEpochKey(new Uint8Array(32)),
+        { ...sealed, authTag: sealed.authTag.subarray(0, 12) },
+        b,
+        pub,
+      ),
+    ).rejects.toBeInstanceOf(CryptoFormatError);
+    expect(() => messageAssociatedData({ ...b, epoch: 0 })).toThrow(TypeError);
+  });
+});
+
+describe("provisioning envelope", () => {
+  it("carries the account key to the new device only, under 4 KiB, and proves it matches", async () => {
+    const account = await generateAccountKeys();
+    const { keys } = await device();
+    const pkcs8 = await exportAccountPrivateKey(account);
+    const envelope = await sealProvisioning(
+      { accountPublicKey: account.publicKeyRaw, accountPrivateKeyPkcs8: pkcs8 },
+      { userId: 1, deviceId: 9, identityKey: keys.identity.publicKeyRaw },
+    );
+    expect(envelope.byteLength).toBeLessThanOrEqual(MAX_PROVISIONING_BYTES);
+    expect(envelope[0]).toBe(1);
+    const self = {
+      userId: 1,
+      deviceId: 9,
+      privateKey: keys.identity.privateKey,
+      publicKeyRaw: keys.identity.publicKeyRaw,
+    };
+    const payload = await openProvisioning(envelope, self);
+    expect(toHex(payload.accountPublicKey)).toBe(toHex(account.publicKeyRaw));
+    const imported = await importAccountKeys(payload.accountPrivateKeyPkcs8, payload.accountPublicKey);
+    const pub = { identityKey: keys.identity.publicKeyRaw, signingKey: keys.signing.publicKeyRaw };
+    await verifyDeviceSignature(account.publicKeyRaw, pub, await signDevice(imported, pub));
+
+    await expect(openProvisioning(envelope, { ...self, deviceId: 10 })).rejects.toBeInstanceOf(DecryptionError);
+    await expect(openProvisioning(envelope, { ...self, userId: 2 })).rejects.toBeInstanceOf(DecryptionError);
+    await expect(openProvisioning(flip(envelope, 60), self)).rejects.toBeInstanceOf(DecryptionError);
+    const other = await device();
+    await expect(openProvisioning(envelope, { ...self, ...other.recipient })).rejects.toBeInstanceOf(DecryptionError);
+    // A private key that is not the account key's is refused.
+    const stranger = await generateAccountKeys();
+    await expect(
+      importAccountKeys(await exportAccountPrivateKey(stranger), account.publicKeyRaw),
+    ).rejects.toBeInstanceOf(SignatureError);
   });
 });

@@ -5,18 +5,15 @@ import { describe, expect, it } from "vitest";
 import {
   backoffDelay,
   type CloseInfo,
-  generateConversationKey,
-  generateIdentityKeys,
   HttpTransport,
   type MessageResponse,
   ParleyClient,
   ParleyError,
   parseRetryAfter,
   subscribeConversationFeed,
-  toBase64,
   type WebSocketLike,
-  wrapConversationKey,
 } from "../../client/index.ts";
+import { FakeParley } from "./fake-server.ts";
 
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(body === undefined ? null : JSON.stringify(body), {
@@ -37,43 +34,38 @@ const waitUntil = async (predicate: () => boolean, timeoutMs = 3_000): Promise<v
 
 describe("HTTP retries", () => {
   it("retries a message send after a network error, a 503 and a 429 with the same clientMessageId", async () => {
-    const alice = await generateIdentityKeys();
-    const key = await generateConversationKey();
-    const encryptedKey = toBase64(await wrapConversationKey(key, alice.publicKeyRaw));
+    const server = new FakeParley();
     const bodies: { clientMessageId: string; associatedData: string }[] = [];
-    const answers: (() => Response)[] = [
+    const failures: (() => Response)[] = [
       () => {
         throw new TypeError("fetch failed");
       },
       () => apiError(503, "internal"),
       () => apiError(429, "rate_limited", { "Retry-After": "1" }),
-      () => json(201, { messageId: 9, seq: 1, timestamp: "2026-11-24T00:00:00.000Z" }),
     ];
     const times: number[] = [];
-    const client = new ParleyClient({
-      baseUrl: "http://parley.test/",
-      tokenProvider: async () => "token",
-      retry: { baseDelayMs: 1, maxDelayMs: 5 },
-      fetch: async (url, init) => {
-        const path = new URL(url).pathname;
-        if (path === "/users/me")
-          return json(200, { userId: 1, username: "alice", publicKey: toBase64(alice.publicKeyRaw), createdAt: "" });
-        if (path === "/conversations/5") return json(200, { conversationId: 5, encryptedKey, participants: [] });
-        expect(path).toBe("/messages");
-        expect(new Headers(init?.headers).get("Authorization")).toBe("Bearer token");
+    const fetch = async (url: string, init?: RequestInit) => {
+      if (new URL(url).pathname === "/messages") {
         bodies.push(JSON.parse(String(init?.body)));
         times.push(Date.now());
-        return answers.shift()!();
-      },
-    });
-    await client.useToken("token", alice);
-    const sent = await client.sendMessage(5, "hello");
-    expect(sent).toMatchObject({ messageId: 9, seq: 1 });
+        const fail = failures.shift();
+        if (fail) return fail();
+      }
+      return server.fetch(url, init);
+    };
+    const options = { baseUrl: "http://parley.test/", fetch, retry: { baseDelayMs: 1, maxDelayMs: 5 } };
+    const bob = new ParleyClient(options);
+    await bob.register("bob", "battery staple");
+    const alice = new ParleyClient(options);
+    await alice.register("alice", "correct horse");
+    const conversation = await alice.createConversation(["bob"]);
+    const sent = await alice.sendMessage(conversation.conversationId, "hello");
+    expect(sent).toMatchObject({ seq: 1, keyEpoch: 1 });
     expect(bodies).toHaveLength(4);
     expect(new Set(bodies.map((b) => b.clientMessageId))).toEqual(new Set([sent.clientMessageId]));
     expect(sent.clientMessageId).toMatch(/^[0-9a-f-]{36}$/);
-    expect(atob(bodies[0]!.associatedData)).toBe("parley/message/v1;conversation=5;sender=1");
     expect(times[3]! - times[2]!).toBeGreaterThanOrEqual(950); // Retry-After: 1 was honoured
+    expect(server.conversations.get(conversation.conversationId)!.messages).toHaveLength(1);
   });
 
   it("does not retry a non-idempotent request after a 500, but does after a 429", async () => {
@@ -232,11 +224,15 @@ function message(seq: number): MessageResponse {
     senderId: 1,
     senderUsername: "alice",
     timestamp: "2026-11-24T00:00:00.000Z",
+    senderDeviceId: 1,
+    keyEpoch: 1,
     nonce: "",
     ciphertext: "",
     authTag: "",
     associatedData: null,
+    signature: "",
     clientMessageId: null,
+    deleted: false,
   };
 }
 const frame = (m: MessageResponse) => JSON.stringify({ type: "newMessage", data: m });

@@ -1,0 +1,360 @@
+/**
+ * `ParleyClient`: the account side (account.ts) plus conversations, key epochs, messages and
+ * sockets. Every key it uses is verified; every message it sends is signed; every message it
+ * reads is verified before it is decrypted.
+ */
+import type {
+  Conversation,
+  MembershipChange,
+  MessageAck,
+  MessageResponse,
+  SendMessageRequest,
+  ServerFrame,
+  SocketTicket,
+} from "../contract/index.ts";
+import type { AccountClientOptions } from "./account.ts";
+import { fromBase64, toBase64 } from "./bytes.ts";
+import { decryptMessage, encryptMessage } from "./crypto/message.ts";
+import { UNBOUND_CONVERSATION } from "./crypto/wrap.ts";
+import { ParleyError } from "./http.ts";
+import { LinkingClient } from "./linking.ts";
+import {
+  type ConversationFeedOptions,
+  defaultWebSocketFactory,
+  LiveConnection,
+  type LiveOptions,
+  type Subscription,
+  subscribeConversationFeed,
+  type WebSocketFactory,
+} from "./socket.ts";
+import type { VerifiedDeviceRecord } from "./store.ts";
+import { UnknownDeviceError } from "./trust.ts";
+
+export interface ParleyClientOptions extends AccountClientOptions {
+  /** Opens a WebSocket (default: the runtime's global `WebSocket`). */
+  webSocket?: WebSocketFactory;
+}
+
+/** A message as the library delivers it: the server's metadata plus the verified, decrypted text. */
+export type ReceivedMessage = Omit<
+  MessageResponse,
+  "nonce" | "ciphertext" | "authTag" | "associatedData" | "signature"
+> &
+  ({ ok: true; text: string } | { ok: false; text: null; error: Error });
+
+export interface SendOptions {
+  /** Defaults to a fresh `crypto.randomUUID()`; every resend (retry, rotation) reuses it. */
+  clientMessageId?: string;
+  signal?: AbortSignal;
+}
+
+export interface SendResult extends MessageAck {
+  clientMessageId: string;
+  /** The epoch the message was sent under. */
+  keyEpoch: number;
+}
+
+export interface SubscribeOptions extends ConversationFeedOptions {
+  onMembership?: (event: { type: "participantAdded" | "participantRemoved"; data: MembershipChange }) => void;
+}
+
+export interface InboxOptions extends LiveOptions {
+  /** Runs once the inbox socket is admitted, after every reconnect too (reload what you show). */
+  onConnected?: () => void | Promise<void>;
+}
+
+/** How many times a send is re-tried after 409s (rotation required, stale epoch). */
+const MAX_EPOCH_RETRIES = 3;
+
+export class ParleyClient extends LinkingClient {
+  private readonly createSocket: WebSocketFactory;
+  /** The current epoch as last seen, per conversation (dropped on any 409 or `epochChanged`). */
+  private readonly current = new Map<number, { epoch: number; rotationNeeded: boolean }>();
+
+  constructor(options: ParleyClientOptions) {
+    super(options);
+    this.createSocket = options.webSocket ?? defaultWebSocketFactory;
+  }
+
+  // ---- conversations --------------------------------------------------------------------------
+
+  /** One page of the caller's conversations, most recent activity first. */
+  listConversations(
+    query: { limit?: number; cursor?: string } = {},
+  ): Promise<{ conversations: Conversation[]; nextCursor: string | null }> {
+    const qs = new URLSearchParams();
+    if (query.limit !== undefined) qs.set("limit", String(query.limit));
+    if (query.cursor !== undefined) qs.set("cursor", query.cursor);
+    return this.http.request("GET", `/conversations${qs.size ? `?${qs}` : ""}`);
+  }
+
+  async getConversation(conversationId: number): Promise<Conversation> {
+    const conversation = await this.http.request<Conversation>("GET", `/conversations/${conversationId}`);
+    this.current.set(conversationId, { epoch: conversation.epoch, rotationNeeded: conversation.rotationNeeded });
+    return conversation;
+  }
+
+  /**
+   * Creates a conversation with `usernames` (the caller is added). Every participant's account key
+   * is checked against its pin (pinned on first use), every device verified, and epoch 1's fresh
+   * key wrapped for each device (the caller's other devices included).
+   */
+  async createConversation(usernames: string[], options: { title?: string } = {}): Promise<Conversation> {
+    const self = this.activeDevice();
+    const names = new Map<string, string>([[self.username.toLowerCase(), self.username]]);
+    for (const u of usernames) if (!names.has(u.toLowerCase())) names.set(u.toLowerCase(), u);
+    if (names.size < 2) throw new TypeError("name at least one other participant");
+    const devices: VerifiedDeviceRecord[] = [];
+    for (const username of names.values()) devices.push(...(await this.directory.user(username)).devices);
+    // Epoch 1 is wrapped before the conversation has an id: bound to conversation 0 (docs/client.md).
+    const conversation = await this.keyring.commitNew(
+      UNBOUND_CONVERSATION,
+      1,
+      devices,
+      (keys) =>
+        this.http.request<Conversation>("POST", "/conversations", {
+          body: { ...(options.title ? { title: options.title } : {}), participants: [...names.values()], keys },
+        }),
+      (created) => created.conversationId,
+    );
+    this.current.set(conversation.conversationId, { epoch: 1, rotationNeeded: false });
+    return conversation;
+  }
+
+  /**
+   * Adds a participant: a new epoch whose key is wrapped for every current device and the
+   * newcomer's (who never receives an earlier epoch's key).
+   */
+  async addParticipant(conversationId: number, username: string): Promise<Conversation> {
+    for (let attempt = 0; ; attempt++) {
+      const { epoch } = await this.getConversation(conversationId);
+      const devices = [
+        ...(await this.directory.conversationDevices(conversationId)),
+        ...(await this.directory.user(username)).devices,
+      ];
+      try {
+        const conversation = await this.keyring.commitNew(conversationId, epoch + 1, devices, (keys) =>
+          this.http.request<Conversation>("POST", `/conversations/${conversationId}/participants`, {
+            body: { username, epoch: epoch + 1, keys },
+          }),
+        );
+        this.current.set(conversationId, { epoch: epoch + 1, rotationNeeded: false });
+        return conversation;
+      } catch (err) {
+        // Another epoch was committed meanwhile (409) or the device set changed (422): once more.
+        if (!(err instanceof ParleyError && (err.status === 409 || err.status === 422)) || attempt > 0) throw err;
+      }
+    }
+  }
+
+  /** Removes a participant (or the caller: leaving). The next send rotates the key. */
+  async removeParticipant(conversationId: number, username: string): Promise<void> {
+    await this.http.request<void>(
+      "DELETE",
+      `/conversations/${conversationId}/participants/${encodeURIComponent(username)}`,
+    );
+    this.current.delete(conversationId);
+  }
+
+  /** Commits a new epoch now (normally done by `sendMessage` when the server asks for it). */
+  async rotateKey(conversationId: number): Promise<number> {
+    const { epoch } = await this.getConversation(conversationId);
+    const now = await this.keyring.rotate(conversationId, epoch);
+    this.current.set(conversationId, { epoch: now, rotationNeeded: false });
+    return now;
+  }
+
+  // ---- messages -------------------------------------------------------------------------------
+
+  /** The epoch to send under, rotating first when needed (or when only a foreign creation wrap is held). */
+  private async sendingEpoch(conversationId: number): Promise<number> {
+    const state = this.current.get(conversationId) ?? (await this.getConversation(conversationId));
+    if (state.rotationNeeded) return this.keyring.rotate(conversationId, state.epoch);
+    const record = await this.keyring.get(conversationId, state.epoch);
+    if (!record.bound) return this.keyring.rotate(conversationId, state.epoch);
+    return state.epoch;
+  }
+
+  /**
+   * Encrypts, signs and sends a text message under the current epoch. On 409 (`rotation required`
+   * or a stale `keyEpoch`) it refreshes, rotates if needed and sends again with the same
+   * `clientMessageId`; network errors, 5xx and 429 are retried the same way by the transport.
+   */
+  async sendMessage(conversationId: number, text: string, options: SendOptions = {}): Promise<SendResult> {
+    if (text === "") throw new TypeError("a message cannot be empty");
+    const self = this.activeDevice();
+    const clientMessageId = options.clientMessageId ?? crypto.randomUUID();
+    for (let attempt = 0; ; attempt++) {
+      const epoch = await this.sendingEpoch(conversationId);
+      this.current.set(conversationId, { epoch, rotationNeeded: false });
+      const { key } = await this.keyring.get(conversationId, epoch);
+      const binding = { conversationId, senderId: self.userId, senderDeviceId: self.deviceId, epoch };
+      const sealed = await encryptMessage(key, text, binding, self.keys.signing.privateKey);
+      const body: SendMessageRequest = {
+        conversationId,
+        keyEpoch: epoch,
+        nonce: toBase64(sealed.nonce),
+        ciphertext: toBase64(sealed.ciphertext),
+        authTag: toBase64(sealed.authTag),
+        associatedData: toBase64(sealed.associatedData),
+        signature: toBase64(sealed.signature),
+        clientMessageId,
+      };
+      try {
+        const ack = await this.http.request<MessageAck>("POST", "/messages", {
+          body,
+          idempotent: true,
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        return { ...ack, clientMessageId, keyEpoch: epoch };
+      } catch (err) {
+        if (!(err instanceof ParleyError && err.status === 409) || attempt >= MAX_EPOCH_RETRIES) throw err;
+        const rotate = err.details?.some((d) => d.path === "epoch") ?? false;
+        const fresh = await this.getConversation(conversationId);
+        if (rotate) this.current.set(conversationId, { epoch: fresh.epoch, rotationNeeded: true });
+      }
+    }
+  }
+
+  /** Verifies and decrypts one message; failures are reported in the result, never thrown. */
+  async decrypt(message: MessageResponse): Promise<ReceivedMessage> {
+    const { nonce, ciphertext, authTag, associatedData, signature, ...meta } = message;
+    try {
+      if (message.deleted || nonce === null || ciphertext === null || authTag === null || signature === null) {
+        throw new Error("the message was deleted");
+      }
+      const { key } = await this.keyring.get(message.conversationId, message.keyEpoch);
+      const sender = await this.directory.findDevice(message.senderDeviceId, {
+        conversationId: message.conversationId,
+        username: message.senderUsername,
+      });
+      if (sender.userId !== message.senderId) {
+        throw new UnknownDeviceError(`device ${sender.deviceId} is not a device of user ${message.senderId}`);
+      }
+      const text = await decryptMessage(
+        key,
+        {
+          nonce: fromBase64(nonce),
+          ciphertext: fromBase64(ciphertext),
+          authTag: fromBase64(authTag),
+          signature: fromBase64(signature),
+          associatedData: associatedData === null ? null : fromBase64(associatedData),
+        },
+        {
+          conversationId: message.conversationId,
+          senderId: message.senderId,
+          senderDeviceId: message.senderDeviceId,
+          epoch: message.keyEpoch,
+        },
+        sender.signingKey,
+      );
+      return { ...meta, ok: true, text };
+    } catch (err) {
+      return { ...meta, ok: false, text: null, error: err instanceof Error ? err : new Error(String(err)) };
+    }
+  }
+
+  /** Raw history (`before`: newest first; `after`: oldest first, as the API pages). */
+  rawMessages(
+    conversationId: number,
+    query: { limit?: number; before?: number; after?: number } = {},
+  ): Promise<MessageResponse[]> {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, String(v));
+    const suffix = qs.size ? `?${qs}` : "";
+    return this.http.request<MessageResponse[]>("GET", `/conversations/${conversationId}/messages${suffix}`);
+  }
+
+  /** Verified, decrypted history, in the API's order for the query. */
+  async messages(
+    conversationId: number,
+    query: { limit?: number; before?: number; after?: number } = {},
+  ): Promise<ReceivedMessage[]> {
+    const out: ReceivedMessage[] = [];
+    for (const m of await this.rawMessages(conversationId, query)) out.push(await this.decrypt(m));
+    return out;
+  }
+
+  // ---- live -----------------------------------------------------------------------------------
+
+  /** A socket URL with a single-use ticket (`POST /ws/tickets`), never the access token. */
+  private async socketUrl(params: Record<string, string>): Promise<string> {
+    const { ticket } = await this.http.request<SocketTicket>("POST", "/ws/tickets");
+    const url = new URL(`${this.http.baseUrl}/ws`);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+    url.searchParams.set("ticket", ticket);
+    return url.toString();
+  }
+
+  /** What the library itself does with a frame before the app sees it. */
+  private async observe(frame: ServerFrame): Promise<void> {
+    switch (frame.type) {
+      case "epochChanged":
+      case "participantRemoved":
+        this.current.delete(frame.data.conversationId);
+        break;
+      case "identityChanged":
+        await this.identityChanged(frame.data.userId, frame.data.username);
+        break;
+      case "deviceApproved":
+        if (frame.data.deviceId === this.deviceId) this.wakeApprovalWaiters();
+        break;
+    }
+  }
+
+  private sessionEnded = (reason: string): void => {
+    void this.session.end("session-ended", reason || "the session ended");
+  };
+
+  /**
+   * A conversation's messages live, verified and decrypted, each once and in `seq` order (socket
+   * first, then catch-up with `after`, gaps filled, reconnects with backoff and a fresh ticket).
+   * Stops for good on 4003 (`removed`), 4001 (`session-ended`) or a 1008 refusal.
+   */
+  subscribe(
+    conversationId: number,
+    onMessage: (message: ReceivedMessage) => void | Promise<void>,
+    options: SubscribeOptions = {},
+  ): Subscription & { readonly lastMessageId: number } {
+    return subscribeConversationFeed({
+      conversationId,
+      url: () => this.socketUrl({ conversationId: String(conversationId) }),
+      getToken: (o) => this.session.getToken(o),
+      createSocket: this.createSocket,
+      fetchMessages: (query) => this.rawMessages(conversationId, query),
+      onMessage: async (message) => onMessage(await this.decrypt(message)),
+      onEvent: async (frame) => {
+        await this.observe(frame);
+        if (frame.type === "participantAdded" || frame.type === "participantRemoved") options.onMembership?.(frame);
+      },
+      onSessionEnded: this.sessionEnded,
+      options,
+    });
+  }
+
+  /**
+   * The inbox socket: every frame for this device, raw (`newMessage`, membership, epochs, devices,
+   * identities). The library acts on `identityChanged` (the warning), `deviceApproved` (wakes
+   * `waitForApproval`) and `epochChanged` itself, then passes each frame on. Pending devices may
+   * open it too.
+   */
+  watchInbox(onFrame: (frame: ServerFrame) => void | Promise<void>, options: InboxOptions = {}): Subscription {
+    return new LiveConnection({
+      url: () => this.socketUrl({}),
+      getToken: (o) => this.session.getToken(o),
+      createSocket: this.createSocket,
+      options,
+      onSessionEnded: this.sessionEnded,
+      handlers: {
+        onOpen: async () => {
+          await options.onConnected?.();
+        },
+        onFrame: async (frame) => {
+          await this.observe(frame);
+          await onFrame(frame);
+        },
+      },
+    });
+  }
+}
