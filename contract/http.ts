@@ -106,6 +106,13 @@ export interface MessageResponse {
   clientMessageId: string | null;
 }
 
+/** `GET /users/me/blocked`: the people the caller blocked. */
+export interface BlockedUser {
+  userId: number;
+  username: string;
+  blockedAt: string;
+}
+
 export interface Health {
   status: "ok";
 }

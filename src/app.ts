@@ -5,6 +5,7 @@ import { AppError, renderError } from "./lib/errors";
 import { createRouter } from "./lib/openapi";
 import { database } from "./middleware/database";
 import { authRoutes } from "./routes/auth";
+import { blockRoutes } from "./routes/blocks";
 import { conversationRoutes } from "./routes/conversations";
 import { mountOpenApi } from "./routes/docs";
 import { messageRoutes } from "./routes/messages";
@@ -55,6 +56,7 @@ app.use(database);
 
 app.get("/health", (c) => c.json({ status: "ok" }));
 app.route("/auth", authRoutes);
+app.route("/users/me/blocked", blockRoutes);
 app.route("/users", userRoutes);
 app.route("/conversations", conversationRoutes);
 app.route("/", messageRoutes);

@@ -87,3 +87,18 @@ export const inboxPresence = sqliteTable("inbox_presence", {
   // ends sockets without a close, so nothing would ever write "offline".
   expiresAt: integer("expires_at").notNull().default(0),
 });
+
+/** Who blocked whom (account data): a blocked user cannot start a conversation with, or add, the blocker. */
+export const blocks = sqliteTable(
+  "blocks",
+  {
+    blockerId: integer("blocker_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    blockedId: integer("blocked_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.blockerId, t.blockedId] }), index("blocks_blocked_idx").on(t.blockedId)],
+);
