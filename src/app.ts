@@ -9,6 +9,7 @@ import { authRoutes } from "./routes/auth";
 import { conversationRoutes } from "./routes/conversations";
 import { mountOpenApi } from "./routes/docs";
 import { messageRoutes } from "./routes/messages";
+import { pushRoutes } from "./routes/push";
 import { userRoutes } from "./routes/users";
 import { wsRoutes } from "./routes/ws";
 
@@ -53,6 +54,7 @@ app.route("/conversations", conversationRoutes);
 app.route("/", messageRoutes);
 app.route("/ws", wsRoutes);
 app.route("/", attachmentRoutes);
+app.route("/", pushRoutes);
 mountOpenApi(app);
 
 app.notFound((c) => renderError(c, new AppError("not_found", "no such route")));
