@@ -87,3 +87,59 @@ export const inboxPresence = sqliteTable("inbox_presence", {
   // ends sockets without a close, so nothing would ever write "offline".
   expiresAt: integer("expires_at").notNull().default(0),
 });
+
+/** Who blocked whom (account data): a blocked user cannot start a conversation with, or add, the blocker. */
+export const blocks = sqliteTable(
+  "blocks",
+  {
+    blockerId: integer("blocker_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    blockedId: integer("blocked_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.blockerId, t.blockedId] }), index("blocks_blocked_idx").on(t.blockedId)],
+);
+
+// Issue #14 (attachments and push). No foreign keys on purpose: an attachment row is the only handle
+// on its R2 object, so rows must be deleted by src/db/attachments.ts (object first), never by a cascade.
+
+/**
+ * An encrypted attachment in R2 (key `attachments/<id>`). `size` stays null until the bytes are
+ * stored, so a half-finished upload is neither readable nor claimable, and the cleanup job removes it.
+ */
+export const attachments = sqliteTable(
+  "attachments",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    uploaderId: integer("uploader_id").notNull(),
+    conversationId: integer("conversation_id").notNull(),
+    size: integer("size"),
+    createdAt: text("created_at").notNull(),
+    usedByMessageId: integer("used_by_message_id"),
+  },
+  (t) => [index("attachments_used_by_idx").on(t.usedByMessageId, t.createdAt)],
+);
+
+/** Bytes each user sent per UTC day (`YYYY-MM-DD`), for the daily byte budget. */
+export const dailyBytes = sqliteTable(
+  "daily_bytes",
+  {
+    userId: integer("user_id").notNull(),
+    day: text("day").notNull(),
+    bytes: integer("bytes").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.day] })],
+);
+
+/** One Web Push subscription per device; `lastPushAt` coalesces pushes (at most one per 10 s). */
+export const pushSubscriptions = sqliteTable("push_subscriptions", {
+  deviceId: integer("device_id").primaryKey(),
+  endpoint: text("endpoint").notNull(),
+  p256dh: bytes("p256dh").notNull(),
+  auth: bytes("auth").notNull(),
+  createdAt: text("created_at").notNull(),
+  lastPushAt: text("last_push_at"),
+});

@@ -100,6 +100,14 @@ export function mountOpenApi(app: OpenAPIHono<AppEnv>) {
       { name: "conversations", description: "Conversations, their participants and wrapped keys" },
       { name: "messages", description: "Sending ciphertext and reading history" },
       { name: "realtime", description: "WebSockets for one conversation or for the caller's inbox" },
+      {
+        name: "attachments",
+        description: "Encrypted attachments: opaque bytes in object storage, read by participants",
+      },
+      {
+        name: "push",
+        description: "Web Push: the server's VAPID key and devices' subscriptions (payloads carry ids only)",
+      },
       { name: "operations", description: "Health and documentation" },
     ],
   });
