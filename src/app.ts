@@ -6,8 +6,11 @@ import { createRouter } from "./lib/openapi";
 import { database } from "./middleware/database";
 import { authRoutes } from "./routes/auth";
 import { conversationRoutes } from "./routes/conversations";
+import { deviceRoutes } from "./routes/devices";
 import { mountOpenApi } from "./routes/docs";
+import { epochRoutes } from "./routes/epochs";
 import { messageRoutes } from "./routes/messages";
+import { sessionRoutes } from "./routes/sessions";
 import { userRoutes } from "./routes/users";
 import { wsRoutes } from "./routes/ws";
 
@@ -47,8 +50,11 @@ app.use(database);
 
 app.get("/health", (c) => c.json({ status: "ok" }));
 app.route("/auth", authRoutes);
+app.route("/auth", sessionRoutes);
 app.route("/users", userRoutes);
+app.route("/devices", deviceRoutes);
 app.route("/conversations", conversationRoutes);
+app.route("/conversations", epochRoutes);
 app.route("/", messageRoutes);
 app.route("/ws", wsRoutes);
 mountOpenApi(app);

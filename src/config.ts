@@ -6,6 +6,8 @@ export interface Config {
   jwt: { secret: string; issuer: string; audience: string };
   /** Access-token lifetime (`expiresIn`). */
   tokenTtlSeconds: number;
+  /** Refresh-token lifetime (`refreshExpiresIn`). */
+  refreshTtlSeconds: number;
   /** `Origin` allow-list for `/ws`; empty allows every origin. */
   allowedOrigins: string[];
   maxSocketsPerObject: number;
@@ -28,6 +30,7 @@ const schema = z.object({
   JWT_ISSUER: z.string().min(1, "must not be empty"),
   JWT_AUDIENCE: z.string().min(1, "must not be empty"),
   TOKEN_TTL_SECONDS: positiveInt,
+  REFRESH_TTL_SECONDS: positiveInt,
   ALLOWED_ORIGINS: z.string().transform((list) =>
     list
       .split(",")
@@ -63,6 +66,7 @@ export function config(env: Env): Config {
   const settings: Config = {
     jwt: { secret: vars.JWT_SECRET, issuer: vars.JWT_ISSUER, audience: vars.JWT_AUDIENCE },
     tokenTtlSeconds: vars.TOKEN_TTL_SECONDS,
+    refreshTtlSeconds: vars.REFRESH_TTL_SECONDS,
     allowedOrigins: vars.ALLOWED_ORIGINS,
     maxSocketsPerObject: vars.MAX_SOCKETS_PER_OBJECT,
     rateLimits: vars.RATE_LIMITS === "on",

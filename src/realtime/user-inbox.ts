@@ -6,7 +6,7 @@ import { setInboxPresence } from "../db/presence";
 import { presentMessage } from "../presenters";
 import { messageFrame, type SequencedFrame } from "./frames";
 import { SocketHub } from "./socket-hub";
-import { sendToAll } from "./sockets";
+import { deviceTag, sendToAll } from "./sockets";
 
 const GAP_FILL_BATCH = 100;
 
@@ -70,17 +70,40 @@ export class UserInbox extends SocketHub {
    * A membership event or a new conversation, about `conversationId`. With `conversationCreated`,
    * `lastSeq` is where that conversation's messages start for this inbox.
    */
-  async deliverEvent(frame: ServerFrame, conversationId: number, lastSeq = 0): Promise<void> {
+  async deliverEvent(
+    frame: ServerFrame,
+    conversationId: number,
+    lastSeq = 0,
+    perDevice: [deviceId: number, frame: ServerFrame][] = [],
+  ): Promise<void> {
     if (frame.type === "conversationCreated") {
       this.ctx.storage.kv.delete(`left:${conversationId}`);
       this.sequencer.startAt(conversationId, lastSeq);
     } else if (this.hasLeft(conversationId)) return;
-    sendToAll(this.ctx.getWebSockets(), JSON.stringify(frame));
+    // A device with a frame of its own (its own wrapped key) gets that one instead.
+    const own = new Set<WebSocket>();
+    for (const [deviceId, deviceFrame] of perDevice) {
+      const sockets = this.ctx.getWebSockets(deviceTag(deviceId));
+      for (const ws of sockets) own.add(ws);
+      sendToAll(sockets, JSON.stringify(deviceFrame));
+    }
+    sendToAll(
+      this.ctx.getWebSockets().filter((ws) => !own.has(ws)),
+      JSON.stringify(frame),
+    );
     if (frame.type === "participantRemoved" && frame.data.userId === this.userId) {
       // Nothing more of this conversation reaches this inbox, even a call already on its way.
       this.sequencer.forget(conversationId);
       this.ctx.storage.kv.put(`left:${conversationId}`, true);
     }
+  }
+
+  /** A device or identity event: to every inbox socket, or only to those of `deviceIds`. */
+  async deliverFrame(frame: ServerFrame, deviceIds?: number[]): Promise<void> {
+    const sockets = deviceIds
+      ? deviceIds.flatMap((id) => this.ctx.getWebSockets(deviceTag(id)))
+      : this.ctx.getWebSockets();
+    sendToAll(sockets, JSON.stringify(frame));
   }
 
   override async alarm(): Promise<void> {
