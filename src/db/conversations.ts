@@ -178,7 +178,10 @@ function participantsQuery(db: Database, where: ReturnType<typeof eq>) {
 }
 
 /** The conversation ids and current epochs of every conversation a user is in. */
-export async function membershipsOf(db: Database, userId: number): Promise<{ conversationId: number; epoch: number }[]> {
+export async function membershipsOf(
+  db: Database,
+  userId: number,
+): Promise<{ conversationId: number; epoch: number }[]> {
   return db
     .select({ conversationId: conversations.id, epoch: conversations.epoch })
     .from(participants)

@@ -16,7 +16,10 @@ const activeParticipantDeviceIds = (conversationId: number | ReturnType<typeof s
  * SQL condition: the keys of `epoch` do not cover exactly the active devices of the current
  * participants (one is missing a key, or a key is held by a device that should not have one).
  */
-export function coverageMismatch(conversationId: number | ReturnType<typeof sql>, epoch: number | ReturnType<typeof sql>) {
+export function coverageMismatch(
+  conversationId: number | ReturnType<typeof sql>,
+  epoch: number | ReturnType<typeof sql>,
+) {
   return sql`(exists (${activeParticipantDeviceIds(conversationId)} and ${devices.id} not in (select ${epochKeys.deviceId} from ${epochKeys} where ${epochKeys.conversationId} = ${conversationId} and ${epochKeys.epoch} = ${epoch}))
     or exists (select 1 from ${epochKeys} where ${epochKeys.conversationId} = ${conversationId} and ${epochKeys.epoch} = ${epoch} and ${epochKeys.deviceId} not in (${activeParticipantDeviceIds(conversationId)})))`;
 }
@@ -30,7 +33,12 @@ export function flagUncovered(db: Database, conversationIds: ReturnType<typeof s
   return db
     .update(conversations)
     .set({ rotationNeeded: true })
-    .where(and(sql`${conversations.id} in (${conversationIds})`, coverageMismatch(sql`${conversations.id}`, sql`${conversations.epoch}`)));
+    .where(
+      and(
+        sql`${conversations.id} in (${conversationIds})`,
+        coverageMismatch(sql`${conversations.id}`, sql`${conversations.epoch}`),
+      ),
+    );
 }
 
 /** SQL condition: the session is alive and its device active (the sender's check, folded into the message write). */
@@ -51,7 +59,10 @@ export interface ConversationDeviceRow {
 }
 
 /** Every active device of every current participant. */
-export async function activeDevicesOfParticipants(db: Database, conversationId: number): Promise<ConversationDeviceRow[]> {
+export async function activeDevicesOfParticipants(
+  db: Database,
+  conversationId: number,
+): Promise<ConversationDeviceRow[]> {
   return db
     .select({
       deviceId: devices.id,

@@ -40,26 +40,25 @@ export function insertKeysStatements(
 ) {
   const now = new Date().toISOString();
   const chunks: WrappedKey[][] = [];
-  for (let i = 0; i < input.keys.length; i += KEYS_PER_STATEMENT) chunks.push(input.keys.slice(i, i + KEYS_PER_STATEMENT));
+  for (let i = 0; i < input.keys.length; i += KEYS_PER_STATEMENT)
+    chunks.push(input.keys.slice(i, i + KEYS_PER_STATEMENT));
   return chunks.map((chunk) => {
     const rows = JSON.stringify(chunk.map((k) => ({ d: k.deviceId, k: toHex(k.wrappedKey), s: toHex(k.signature) })));
-    return db
-      .insert(epochKeys)
-      .select(
-        db
-          .select({
-            conversationId: sql<number>`${input.conversationId}`.as("conversation_id"),
-            epoch: sql<number>`${input.epoch}`.as("epoch"),
-            deviceId: sql<number>`j.value ->> 'd'`.as("device_id"),
-            wrappedKey: sql<Uint8Array>`unhex(j.value ->> 'k')`.as("wrapped_key"),
-            signature: sql<Uint8Array>`unhex(j.value ->> 's')`.as("signature"),
-            wrappedByUser: sql<number>`${input.by.userId}`.as("wrapped_by_user"),
-            wrappedByDevice: sql<number>`${input.by.deviceId}`.as("wrapped_by_device"),
-            createdAt: sql<string>`${now}`.as("created_at"),
-          })
-          .from(sql`json_each(${rows}) j`)
-          .where(input.guard),
-      );
+    return db.insert(epochKeys).select(
+      db
+        .select({
+          conversationId: sql<number>`${input.conversationId}`.as("conversation_id"),
+          epoch: sql<number>`${input.epoch}`.as("epoch"),
+          deviceId: sql<number>`j.value ->> 'd'`.as("device_id"),
+          wrappedKey: sql<Uint8Array>`unhex(j.value ->> 'k')`.as("wrapped_key"),
+          signature: sql<Uint8Array>`unhex(j.value ->> 's')`.as("signature"),
+          wrappedByUser: sql<number>`${input.by.userId}`.as("wrapped_by_user"),
+          wrappedByDevice: sql<number>`${input.by.deviceId}`.as("wrapped_by_device"),
+          createdAt: sql<string>`${now}`.as("created_at"),
+        })
+        .from(sql`json_each(${rows}) j`)
+        .where(input.guard),
+    );
   });
 }
 
@@ -74,7 +73,8 @@ export function insertApprovalKeysStatement(
 ) {
   const now = new Date().toISOString();
   const chunks: (typeof input.keys)[] = [];
-  for (let i = 0; i < input.keys.length; i += KEYS_PER_STATEMENT) chunks.push(input.keys.slice(i, i + KEYS_PER_STATEMENT));
+  for (let i = 0; i < input.keys.length; i += KEYS_PER_STATEMENT)
+    chunks.push(input.keys.slice(i, i + KEYS_PER_STATEMENT));
   return chunks.map((chunk) => {
     const rows = JSON.stringify(
       chunk.map((k) => ({ c: k.conversationId, e: k.epoch, k: toHex(k.wrappedKey), s: toHex(k.signature) })),

@@ -44,9 +44,7 @@ export async function approveDevice(db: Database, approval: Approval): Promise<b
     db
       .update(devices)
       .set({ status: "active", signature: approval.signature, provisioning: approval.provisioning })
-      .where(
-        and(eq(devices.id, approval.deviceId), eq(devices.userId, approval.userId), eq(devices.status, "pending")),
-      )
+      .where(and(eq(devices.id, approval.deviceId), eq(devices.userId, approval.userId), eq(devices.status, "pending")))
       .returning({ id: devices.id }),
     ...insertApprovalKeysStatement(db, approval),
     flagUncovered(db, conversationsOfUser(approval.userId)),
@@ -75,7 +73,13 @@ export async function revokeDevice(db: Database, userId: number, deviceId: numbe
  */
 export async function resetIdentity(
   db: Database,
-  input: { userId: number; accountKey: Uint8Array; device: DeviceKeys; refreshHash: Uint8Array; refreshTtlSeconds: number },
+  input: {
+    userId: number;
+    accountKey: Uint8Array;
+    device: DeviceKeys;
+    refreshHash: Uint8Array;
+    refreshTtlSeconds: number;
+  },
 ): Promise<{ deviceId: number; sessionId: number }> {
   const now = new Date().toISOString();
   const { userId } = input;
@@ -93,7 +97,12 @@ export async function resetIdentity(
       .insert(devices)
       .values({ ...input.device, userId, status: "active", createdAt: now, lastSeenAt: now })
       .returning({ id: devices.id }),
-    ...openSessionStatements(db, { userId, deviceId: newDeviceId, refreshHash: input.refreshHash, refreshTtlSeconds: input.refreshTtlSeconds }),
+    ...openSessionStatements(db, {
+      userId,
+      deviceId: newDeviceId,
+      refreshHash: input.refreshHash,
+      refreshTtlSeconds: input.refreshTtlSeconds,
+    }),
     flagUncovered(db, conversationsOfUser(userId)),
   ]);
   const device = (results[5] as { id: number }[])[0]!;

@@ -52,9 +52,10 @@ export async function insertMessage(db: Database, message: NewMessage, sender: I
             conversationId: conversations.id,
             seq: sql<number>`${conversations.lastSeq} + 1`.as("seq"),
             senderId: sql<number>`${sender.userId}`.as("sender_id"),
-            senderUsername: sql<string>`(select ${participants.username} from ${participants} where ${participants.conversationId} = ${conversationId} and ${participants.userId} = ${sender.userId})`.as(
-              "sender_username",
-            ),
+            senderUsername:
+              sql<string>`(select ${participants.username} from ${participants} where ${participants.conversationId} = ${conversationId} and ${participants.userId} = ${sender.userId})`.as(
+                "sender_username",
+              ),
             senderDeviceId: sql<number>`${sender.deviceId}`.as("sender_device_id"),
             keyEpoch: sql<number>`${message.keyEpoch}`.as("key_epoch"),
             nonce: sql<Uint8Array>`${message.nonce}`.as("nonce"),

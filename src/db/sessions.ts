@@ -32,7 +32,12 @@ const inSeconds = (seconds: number) => new Date(Date.now() + seconds * 1000).toI
 /** Statements that open a session for `deviceId` with its first refresh token (the session id is the newest). */
 export function openSessionStatements(
   db: Database,
-  input: { userId: number | ReturnType<typeof sql>; deviceId: number | ReturnType<typeof sql>; refreshHash: Uint8Array; refreshTtlSeconds: number },
+  input: {
+    userId: number | ReturnType<typeof sql>;
+    deviceId: number | ReturnType<typeof sql>;
+    refreshHash: Uint8Array;
+    refreshTtlSeconds: number;
+  },
 ) {
   const now = new Date().toISOString();
   return [
@@ -83,7 +88,12 @@ export async function rotateRefreshToken(
       .update(refreshTokens)
       .set({ usedAt: now })
       .where(
-        and(eq(refreshTokens.hash, presented), isNull(refreshTokens.usedAt), gt(refreshTokens.expiresAt, now), aliveSession),
+        and(
+          eq(refreshTokens.hash, presented),
+          isNull(refreshTokens.usedAt),
+          gt(refreshTokens.expiresAt, now),
+          aliveSession,
+        ),
       )
       .returning({ sessionId: refreshTokens.sessionId }),
     db.insert(refreshTokens).select(
@@ -98,7 +108,13 @@ export async function rotateRefreshToken(
         .where(and(eq(refreshTokens.hash, presented), eq(refreshTokens.usedAt, now))),
     ),
     db
-      .select({ sessionId: sessions.id, userId: sessions.userId, deviceId: sessions.deviceId, status: devices.status, usedAt: refreshTokens.usedAt })
+      .select({
+        sessionId: sessions.id,
+        userId: sessions.userId,
+        deviceId: sessions.deviceId,
+        status: devices.status,
+        usedAt: refreshTokens.usedAt,
+      })
       .from(refreshTokens)
       .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
       .innerJoin(devices, eq(devices.id, sessions.deviceId))
@@ -108,15 +124,25 @@ export async function rotateRefreshToken(
   if (!row) return { kind: "invalid" };
   if (spent.length > 0 && row.status !== "revoked") {
     await db.update(sessions).set({ lastUsedAt: now }).where(eq(sessions.id, row.sessionId));
-    return { kind: "rotated", userId: row.userId, deviceId: row.deviceId, sessionId: row.sessionId, deviceStatus: row.status };
+    return {
+      kind: "rotated",
+      userId: row.userId,
+      deviceId: row.deviceId,
+      sessionId: row.sessionId,
+      deviceStatus: row.status,
+    };
   }
   // Used before this request (not by it): someone replayed it.
-  if (row.usedAt !== null && row.usedAt !== now) return { kind: "reused", userId: row.userId, sessionId: row.sessionId };
+  if (row.usedAt !== null && row.usedAt !== now)
+    return { kind: "reused", userId: row.userId, sessionId: row.sessionId };
   return { kind: "invalid" };
 }
 
 /** Ends sessions that are still alive; returns the ids that ended now. */
-export async function endSessions(db: Database, where: { sessionIds?: number[]; userId?: number; deviceId?: number; exceptSessionId?: number }): Promise<number[]> {
+export async function endSessions(
+  db: Database,
+  where: { sessionIds?: number[]; userId?: number; deviceId?: number; exceptSessionId?: number },
+): Promise<number[]> {
   const rows = await db
     .update(sessions)
     .set({ endedAt: new Date().toISOString() })
@@ -125,7 +151,12 @@ export async function endSessions(db: Database, where: { sessionIds?: number[]; 
   return rows.map((r) => r.id);
 }
 
-export function endSessionsWhere(where: { sessionIds?: number[]; userId?: number; deviceId?: number; exceptSessionId?: number }) {
+export function endSessionsWhere(where: {
+  sessionIds?: number[];
+  userId?: number;
+  deviceId?: number;
+  exceptSessionId?: number;
+}) {
   return and(
     isNull(sessions.endedAt),
     where.sessionIds ? inArray(sessions.id, where.sessionIds) : undefined,
@@ -141,7 +172,12 @@ export function endSessionsStatement(db: Database, where: Parameters<typeof endS
 
 export async function listLiveSessions(db: Database, userId: number) {
   return db
-    .select({ id: sessions.id, deviceId: sessions.deviceId, createdAt: sessions.createdAt, lastUsedAt: sessions.lastUsedAt })
+    .select({
+      id: sessions.id,
+      deviceId: sessions.deviceId,
+      createdAt: sessions.createdAt,
+      lastUsedAt: sessions.lastUsedAt,
+    })
     .from(sessions)
     .where(and(eq(sessions.userId, userId), isNull(sessions.endedAt)))
     .orderBy(desc(sessions.id));
@@ -183,7 +219,13 @@ export async function redeemTicket(db: Database, hash: Uint8Array): Promise<Tick
       .from(socketTickets)
       .innerJoin(sessions, eq(sessions.id, socketTickets.sessionId))
       .innerJoin(devices, eq(devices.id, sessions.deviceId))
-      .where(and(eq(socketTickets.hash, hash), gt(socketTickets.expiresAt, new Date().toISOString()), isNull(sessions.endedAt))),
+      .where(
+        and(
+          eq(socketTickets.hash, hash),
+          gt(socketTickets.expiresAt, new Date().toISOString()),
+          isNull(sessions.endedAt),
+        ),
+      ),
     db.delete(socketTickets).where(eq(socketTickets.hash, hash)),
   ]);
   return found[0];

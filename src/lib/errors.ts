@@ -39,7 +39,7 @@ export function toAppError(err: unknown): AppError {
     const code = codeByStatus.get(err.status) ?? "bad_request";
     return new AppError(code, err.message || code.replace(/_/g, " "));
   }
-  console.error(`unhandled error: ${describe(err)}`, (err as Error).stack);
+  console.error(`unhandled error: ${describe(err)}`);
   return new AppError("internal", "internal server error");
 }
 

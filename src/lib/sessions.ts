@@ -20,7 +20,13 @@ export async function newRefreshToken(): Promise<{ token: string; hash: Uint8Arr
 /** The Session body: a fresh access token for the session, with its refresh token. */
 export async function sessionBody(
   c: Context<AppEnv>,
-  session: { userId: number; deviceId: number; sessionId: number; deviceStatus: Wire.DeviceStatus; refreshToken: string },
+  session: {
+    userId: number;
+    deviceId: number;
+    sessionId: number;
+    deviceStatus: Wire.DeviceStatus;
+    refreshToken: string;
+  },
 ): Promise<Wire.Session> {
   const { tokenTtlSeconds, refreshTtlSeconds, jwt } = c.var.config;
   return {

@@ -49,7 +49,10 @@ export function publishConversationCreated(
   devicesByUser: Map<number, number[]>,
 ): void {
   for (const member of conversation.participants) {
-    const fallback: ServerFrame = { type: "conversationCreated", data: presentConversation({ ...conversation, key: null }) };
+    const fallback: ServerFrame = {
+      type: "conversationCreated",
+      data: presentConversation({ ...conversation, key: null }),
+    };
     const perDevice = perDeviceViews(conversation, keys, devicesByUser.get(member.userId) ?? []);
     c.executionCtx.waitUntil(
       inbox(c.env, member.userId)
@@ -108,18 +111,29 @@ export function publishEpochChanged(
   participantIds: number[],
 ): void {
   const frame: ServerFrame = { type: "epochChanged", data };
-  c.executionCtx.waitUntil(room(c.env, data.conversationId).broadcast(frame).catch(logFailure("epoch event", data.conversationId)));
+  c.executionCtx.waitUntil(
+    room(c.env, data.conversationId).broadcast(frame).catch(logFailure("epoch event", data.conversationId)),
+  );
   for (const userId of participantIds) {
     c.executionCtx.waitUntil(
-      inbox(c.env, userId).deliverEvent(frame, data.conversationId).catch(logFailure("epoch event", data.conversationId)),
+      inbox(c.env, userId)
+        .deliverEvent(frame, data.conversationId)
+        .catch(logFailure("epoch event", data.conversationId)),
     );
   }
 }
 
 /** A device or identity event to some users' inbox sockets (optionally only some devices of one user). */
-export function publishToInboxes(c: Context<AppEnv>, frame: ServerFrame, userIds: number[], deviceIds?: number[]): void {
+export function publishToInboxes(
+  c: Context<AppEnv>,
+  frame: ServerFrame,
+  userIds: number[],
+  deviceIds?: number[],
+): void {
   for (const userId of new Set(userIds)) {
-    c.executionCtx.waitUntil(inbox(c.env, userId).deliverFrame(frame, deviceIds).catch(logFailure("inbox event", userId)));
+    c.executionCtx.waitUntil(
+      inbox(c.env, userId).deliverFrame(frame, deviceIds).catch(logFailure("inbox event", userId)),
+    );
   }
 }
 
@@ -140,5 +154,6 @@ export async function closeSockets(
   ];
   const results = await Promise.allSettled(calls);
   const failed = results.filter((r) => r.status === "rejected").length;
-  if (failed > 0) console.error(`closing sockets: ${failed} of ${results.length} objects failed (user ${target.userId})`);
+  if (failed > 0)
+    console.error(`closing sockets: ${failed} of ${results.length} objects failed (user ${target.userId})`);
 }

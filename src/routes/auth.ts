@@ -3,7 +3,7 @@ import { membershipsOf, peersOf } from "../db/conversations";
 import { findDevice, insertPendingDevice, listOwnDevices } from "../db/devices";
 import { resetIdentity } from "../db/lifecycle";
 import { openSession, rotateRefreshToken } from "../db/sessions";
-import { findUserByUsername, insertUser, passwordOf, updatePasswordHash, type UserRow } from "../db/users";
+import { findUserByUsername, insertUser, passwordOf, type UserRow, updatePasswordHash } from "../db/users";
 import { sha256, verifyDeviceSignature } from "../lib/crypto";
 import { AppError } from "../lib/errors";
 import { createRouter, errors, json, jsonBody } from "../lib/openapi";
@@ -11,7 +11,14 @@ import { hashPassword, needsRehash, verifyPassword } from "../lib/passwords";
 import { closeSocketsOf, endSessionsNow, newRefreshToken, sessionBody } from "../lib/sessions";
 import { authRateLimit } from "../middleware/rate-limit";
 import { publishToInboxes } from "../realtime/publish";
-import { loginBody, refreshBody, registerBody, registeredSchema, resetIdentityBody, sessionSchema } from "../schemas/auth";
+import {
+  loginBody,
+  refreshBody,
+  registerBody,
+  registeredSchema,
+  resetIdentityBody,
+  sessionSchema,
+} from "../schemas/auth";
 
 const tags = ["accounts"];
 
@@ -68,7 +75,11 @@ const reset = createRoute({
 });
 
 /** The user if the password is right; an unknown username costs the same time as a wrong password. */
-async function checkCredentials(db: Parameters<typeof findUserByUsername>[0], username: string, password: string): Promise<UserRow> {
+async function checkCredentials(
+  db: Parameters<typeof findUserByUsername>[0],
+  username: string,
+  password: string,
+): Promise<UserRow> {
   const user = await findUserByUsername(db, username);
   const stored = user && passwordOf(user);
   const valid = await verifyPassword(password, stored);
@@ -81,7 +92,12 @@ export const authRoutes = createRouter()
   .openapi(register, async (c) => {
     const { username, password, accountKey, device } = c.req.valid("json");
     if (!(await verifyDeviceSignature(accountKey, device))) throw badDeviceSignature();
-    const created = await insertUser(c.var.db, { username, password: await hashPassword(password), accountKey, device });
+    const created = await insertUser(c.var.db, {
+      username,
+      password: await hashPassword(password),
+      accountKey,
+      device,
+    });
     if (!created) throw new AppError("conflict", "username is taken");
     return c.json({ userId: created.user.id, username: created.user.username, deviceId: created.deviceId }, 201);
   })
@@ -100,7 +116,12 @@ export const authRoutes = createRouter()
       device = { id: pending.id, status: "pending" };
       const active = (await listOwnDevices(c.var.db, user.id)).filter((d) => d.status === "active").map((d) => d.id);
       if (active.length > 0) {
-        publishToInboxes(c, { type: "devicePending", data: { deviceId: pending.id, name: pending.name } }, [user.id], active);
+        publishToInboxes(
+          c,
+          { type: "devicePending", data: { deviceId: pending.id, name: pending.name } },
+          [user.id],
+          active,
+        );
       }
     }
     const refreshToken = await newRefreshToken();
@@ -110,7 +131,13 @@ export const authRoutes = createRouter()
       refreshHash: refreshToken.hash,
       refreshTtlSeconds: c.var.config.refreshTtlSeconds,
     });
-    const session = { userId: user.id, deviceId: device.id, sessionId, deviceStatus: device.status, refreshToken: refreshToken.token };
+    const session = {
+      userId: user.id,
+      deviceId: device.id,
+      sessionId,
+      deviceStatus: device.status,
+      refreshToken: refreshToken.token,
+    };
     return c.json(await sessionBody(c, session), 200);
   })
   .openapi(refresh, async (c) => {

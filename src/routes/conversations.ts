@@ -1,5 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { createConversation, findConversationForUser, listConversationsForUser, removeParticipant } from "../db/conversations";
+import {
+  createConversation,
+  findConversationForUser,
+  listConversationsForUser,
+  removeParticipant,
+} from "../db/conversations";
 import { activeDevicesOf } from "../db/devices";
 import { findUsersByUsernames } from "../db/users";
 import { assertExactCoverage } from "../lib/coverage";
@@ -26,7 +31,8 @@ const create = createRoute({
   method: "post",
   path: "/",
   tags,
-  summary: "Create a conversation (the caller included) with epoch 1's key for every active device of every participant",
+  summary:
+    "Create a conversation (the caller included) with epoch 1's key for every active device of every participant",
   ...guarded,
   request: { body: jsonBody(createConversationBody) },
   responses: {

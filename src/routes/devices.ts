@@ -4,12 +4,12 @@ import { membershipsOf, peersOf } from "../db/conversations";
 import { findDevice, listOwnDevices } from "../db/devices";
 import { approveDevice, revokeDevice } from "../db/lifecycle";
 import { findUserById } from "../db/users";
+import type { AppEnv } from "../env";
 import { encodeBase64 } from "../lib/base64";
 import { verifyDeviceSignature } from "../lib/crypto";
 import { AppError } from "../lib/errors";
 import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
 import { closeSocketsOf, requirePassword } from "../lib/sessions";
-import type { AppEnv } from "../env";
 import { requireAuth, requireSession } from "../middleware/auth";
 import { presentDevice, presentOwnDevice } from "../presenters";
 import { publishToInboxes } from "../realtime/publish";
@@ -76,7 +76,10 @@ const revoke = createRoute({
     params: deviceIdParam,
     body: { required: false, content: { "application/json": { schema: passwordProofBody } } },
   },
-  responses: { 204: { description: "Revoked: its sessions end, its sockets close (4001)" }, ...errors(401, 403, 404, 422) },
+  responses: {
+    204: { description: "Revoked: its sessions end, its sockets close (4001)" },
+    ...errors(401, 403, 404, 422),
+  },
 });
 
 const listIds = (ids: number[]) => ids.sort((a, b) => a - b).join(", ");
@@ -107,7 +110,9 @@ export const deviceRoutes = createRouter()
     const current = new Map(memberships.map((m) => [m.conversationId, m.epoch]));
     const stale = body.keys.flatMap((k, i) => {
       const epoch = current.get(k.conversationId);
-      return epoch !== undefined && epoch !== k.epoch ? [{ path: `keys.${i}.epoch`, message: `current is ${epoch}` }] : [];
+      return epoch !== undefined && epoch !== k.epoch
+        ? [{ path: `keys.${i}.epoch`, message: `current is ${epoch}` }]
+        : [];
     });
     if (stale.length > 0) throw new AppError("conflict", "a key is not for the current epoch", { details: stale });
     const given = body.keys.map((k) => k.conversationId);
@@ -117,7 +122,9 @@ export const deviceRoutes = createRouter()
       throw new AppError("validation_failed", "keys must cover every conversation of the user exactly once", {
         details: [
           ...(missing.length ? [{ path: "keys", message: `missing conversation ids: ${listIds(missing)}` }] : []),
-          ...(unexpected.length ? [{ path: "keys", message: `unexpected conversation ids: ${listIds(unexpected)}` }] : []),
+          ...(unexpected.length
+            ? [{ path: "keys", message: `unexpected conversation ids: ${listIds(unexpected)}` }]
+            : []),
         ],
       });
     }
@@ -151,7 +158,12 @@ export const deviceRoutes = createRouter()
     if (!user) throw new AppError("unauthorized", "the token's user does not exist");
     const memberships = await membershipsOf(c.var.db, me.userId);
     if (!(await revokeDevice(c.var.db, me.userId, deviceId))) throw noSuchDevice();
-    await closeSocketsOf(c, me.userId, { deviceIds: [deviceId] }, memberships.map((m) => m.conversationId));
+    await closeSocketsOf(
+      c,
+      me.userId,
+      { deviceIds: [deviceId] },
+      memberships.map((m) => m.conversationId),
+    );
     const frame = { type: "deviceRemoved" as const, data: { userId: me.userId, username: user.username, deviceId } };
     publishToInboxes(c, frame, [me.userId, ...(await peersOf(c.var.db, me.userId))]);
     return c.body(null, 204);

@@ -11,7 +11,13 @@ import { requireAuth } from "../middleware/auth";
 import { presentConversation, presentConversationDevice, presentKey } from "../presenters";
 import { publishEpochChanged, publishMembership } from "../realtime/publish";
 import { conversationIdParam } from "../schemas/common";
-import { commitEpochBody, conversationSchema, epochCommittedSchema, keySchema, participantBody } from "../schemas/conversations";
+import {
+  commitEpochBody,
+  conversationSchema,
+  epochCommittedSchema,
+  keySchema,
+  participantBody,
+} from "../schemas/conversations";
 import { conversationDeviceSchema } from "../schemas/users";
 import { unknownUsers } from "./conversations";
 

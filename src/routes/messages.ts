@@ -68,10 +68,7 @@ export const messageRoutes = createRouter()
       return c.json({ messageId, seq, timestamp }, 201);
     }
     // Refused: only now find out why (the commit path itself never paid for these reads).
-    const [session, refusal] = await Promise.all([
-      liveSession(c.var.db, me),
-      whyRefused(c.var.db, message, me.userId),
-    ]);
+    const [session, refusal] = await Promise.all([liveSession(c.var.db, me), whyRefused(c.var.db, message, me.userId)]);
     if (!session || session.deviceStatus === "revoked") throw new AppError("unauthorized", "session ended");
     if (session.deviceStatus !== "active") throw deviceNotLinked();
     switch (refusal.kind) {

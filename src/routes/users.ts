@@ -57,7 +57,8 @@ const deleteMe = createRoute({
   method: "delete",
   path: "/me",
   tags,
-  summary: "Delete the account: sessions end, devices go, the user leaves every conversation, messages become tombstones",
+  summary:
+    "Delete the account: sessions end, devices go, the user leaves every conversation, messages become tombstones",
   security: bearer,
   middleware: [requireAuth],
   request: { body: jsonBody(passwordProofBody) },

@@ -25,7 +25,9 @@ export const loginBody = requestOf<Wire.LoginRequest>()(
   ]),
 );
 export const refreshBody = requestOf<Wire.RefreshRequest>()(z.object({ refreshToken: z.string().min(1).max(256) }));
-export const passwordProofBody = requestOf<Wire.PasswordProof>()(z.object({ password: z.string().max(256).optional() }));
+export const passwordProofBody = requestOf<Wire.PasswordProof>()(
+  z.object({ password: z.string().max(256).optional() }),
+);
 export const changePasswordBody = requestOf<Wire.ChangePasswordRequest>()(
   z.object({ currentPassword: z.string().max(256), newPassword: password }),
 );

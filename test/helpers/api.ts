@@ -246,7 +246,11 @@ export async function approveBody(approver: TestUser, pending: TestUser) {
     })),
   );
   const mapped = keys.map(({ deviceId: _, ...k }) => k);
-  return { signature: await signDevice(approver.account, pending.device), provisioning: b64(randomBytes(200)), keys: mapped };
+  return {
+    signature: await signDevice(approver.account, pending.device),
+    provisioning: b64(randomBytes(200)),
+    keys: mapped,
+  };
 }
 
 export async function approve(approver: TestUser, pending: TestUser) {

@@ -30,7 +30,10 @@ export async function signToken(
   user: { userId: number; deviceId: number; sessionId: number },
   options: TokenOptions = {},
 ): Promise<string> {
-  const claims = { did: "did" in options ? options.did : user.deviceId, sid: "sid" in options ? options.sid : user.sessionId };
+  const claims = {
+    did: "did" in options ? options.did : user.deviceId,
+    sid: "sid" in options ? options.sid : user.sessionId,
+  };
   const jwt = new SignJWT(claims as Record<string, unknown>)
     .setProtectedHeader({ alg: options.alg ?? "HS256", typ: options.typ ?? "at+jwt" })
     .setSubject(options.sub ?? String(user.userId))
