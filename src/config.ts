@@ -30,7 +30,8 @@ const schema = z.object({
   JWT_ISSUER: z.string().min(1, "must not be empty"),
   JWT_AUDIENCE: z.string().min(1, "must not be empty"),
   TOKEN_TTL_SECONDS: positiveInt,
-  REFRESH_TTL_SECONDS: positiveInt,
+  // The contract's 30 days when unset (wrangler.toml sets it; scripts/openapi.ts, owned elsewhere, does not).
+  REFRESH_TTL_SECONDS: z.string().default("2592000").pipe(positiveInt),
   ALLOWED_ORIGINS: z.string().transform((list) =>
     list
       .split(",")
