@@ -7,6 +7,8 @@ export interface Config {
   jwt: { secret: string; issuer: string; audience: string };
   /** Access-token lifetime (`expiresIn`). */
   tokenTtlSeconds: number;
+  /** Refresh-token lifetime (`refreshExpiresIn`). */
+  refreshTtlSeconds: number;
   /** `Origin` allow-list for `/ws`; empty allows every origin. */
   allowedOrigins: string[];
   maxSocketsPerObject: number;
@@ -34,6 +36,8 @@ const schema = z.object({
   JWT_ISSUER: z.string().min(1, "must not be empty"),
   JWT_AUDIENCE: z.string().min(1, "must not be empty"),
   TOKEN_TTL_SECONDS: positiveInt,
+  // The contract's 30 days when unset (wrangler.toml sets it; scripts/openapi.ts, owned elsewhere, does not).
+  REFRESH_TTL_SECONDS: z.string().default("2592000").pipe(positiveInt),
   ALLOWED_ORIGINS: z.string().transform((list) =>
     list
       .split(",")
@@ -88,6 +92,7 @@ export function config(env: Env): Config {
   const settings: Config = {
     jwt: { secret: vars.JWT_SECRET, issuer: vars.JWT_ISSUER, audience: vars.JWT_AUDIENCE },
     tokenTtlSeconds: vars.TOKEN_TTL_SECONDS,
+    refreshTtlSeconds: vars.REFRESH_TTL_SECONDS,
     allowedOrigins: vars.ALLOWED_ORIGINS,
     maxSocketsPerObject: vars.MAX_SOCKETS_PER_OBJECT,
     rateLimits: vars.RATE_LIMITS === "on",
