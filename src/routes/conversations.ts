@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { usersWhoBlocked } from "../db/blocks";
 import {
   createConversation,
   findConversationForUser,
@@ -16,6 +17,9 @@ import { presentConversation } from "../presenters";
 import { publishConversationCreated, publishMembership } from "../realtime/publish";
 import { conversationIdParam } from "../schemas/common";
 import { conversationSchema, createConversationBody, participantParam } from "../schemas/conversations";
+
+/** 403 for someone who has blocked the actor: they cannot be put in a conversation by them. */
+export const cannotBeAdded = () => new AppError("forbidden", "this user cannot be added");
 
 /** 422 naming every username that does not exist. */
 export function unknownUsers(entries: { username: string; path: string }[]) {
@@ -96,6 +100,8 @@ export const conversationRoutes = createRouter()
         details: [{ path: "participants", message: "must include the creator" }],
       });
     }
+    const others = members.map((m) => m.userId).filter((userId) => userId !== me.userId);
+    if ((await usersWhoBlocked(c.var.db, others, me.userId)).length > 0) throw cannotBeAdded();
     const devices = await activeDevicesOf(
       c.var.db,
       members.map((m) => m.userId),

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { usersWhoBlocked } from "../db/blocks";
 import { findConversationForUser, keysForDevice, participation } from "../db/conversations";
 import { activeDevicesOfParticipants } from "../db/coverage";
 import { activeDevicesOf } from "../db/devices";
@@ -19,7 +20,7 @@ import {
   participantBody,
 } from "../schemas/conversations";
 import { conversationDeviceSchema } from "../schemas/users";
-import { unknownUsers } from "./conversations";
+import { cannotBeAdded, unknownUsers } from "./conversations";
 
 const tags = ["key epochs"];
 const guarded = { security: bearer, middleware: [requireAuth] };
@@ -121,6 +122,7 @@ export const epochRoutes = createRouter()
     if (!conversation) throw notAParticipant();
     if (!user) throw unknownUsers([{ username, path: "username" }]);
     if (conversation.participants.some((p) => p.userId === user.id)) throw alreadyIn(user.username);
+    if ((await usersWhoBlocked(c.var.db, [user.id], me.userId)).length > 0) throw cannotBeAdded();
     if (epoch !== conversation.epoch + 1) throw staleEpoch(conversation.epoch);
     const [current, newcomerDevices] = await Promise.all([
       activeDevicesOfParticipants(c.var.db, id),
