@@ -1,4 +1,4 @@
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../env";
 import { blocks, users } from "./schema";
 
@@ -33,6 +33,12 @@ export async function usersWhoBlocked(db: Database, userIds: number[], actorId: 
   const rows = await db
     .select({ userId: blocks.blockerId })
     .from(blocks)
-    .where(and(inArray(blocks.blockerId, userIds), eq(blocks.blockedId, actorId)));
+    // json_each, not IN (…): D1 binds at most 100 parameters and a conversation has up to 256 participants.
+    .where(
+      and(
+        sql`${blocks.blockerId} in (select value from json_each(${JSON.stringify(userIds)}))`,
+        eq(blocks.blockedId, actorId),
+      ),
+    );
   return rows.map((r) => r.userId);
 }
