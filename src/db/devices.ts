@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, ne } from "drizzle-orm";
+import { and, asc, eq, ne, sql } from "drizzle-orm";
 import type { Database } from "../env";
 import { devices } from "./schema";
 import type { DeviceKeys } from "./users";
@@ -21,11 +21,19 @@ export async function listOwnDevices(db: Database, userId: number): Promise<Devi
 /** The active devices of some users, by device id. */
 export async function activeDevicesOf(db: Database, userIds: number[]): Promise<DeviceRow[]> {
   if (userIds.length === 0) return [];
-  return db
-    .select()
-    .from(devices)
-    .where(and(inArray(devices.userId, userIds), eq(devices.status, "active")))
-    .orderBy(asc(devices.id));
+  return (
+    db
+      .select()
+      .from(devices)
+      // json_each, not IN (…): D1 binds at most 100 parameters and a conversation has up to 256 participants.
+      .where(
+        and(
+          sql`${devices.userId} in (select value from json_each(${JSON.stringify(userIds)}))`,
+          eq(devices.status, "active"),
+        ),
+      )
+      .orderBy(asc(devices.id))
+  );
 }
 
 export async function insertPendingDevice(
