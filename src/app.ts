@@ -61,7 +61,8 @@ app.use((c, next) => (c.req.method === "POST" && c.req.path === "/attachments" ?
 // Hono's validator would try to parse "" as JSON and answer 400.
 app.use(async (c, next) => {
   if (c.req.header("Content-Length") === "0" && /^application\/json\b/i.test(c.req.header("Content-Type") ?? "")) {
-    c.req.bodyCache.text = Promise.resolve("{}");
+    // Hono keeps pending reads in bodyCache (its type names the resolved values).
+    (c.req.bodyCache as Record<string, Promise<unknown>>).text = Promise.resolve("{}");
   }
   await next();
 });
