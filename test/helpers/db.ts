@@ -16,3 +16,33 @@ export async function snapshot() {
   ).all();
   return { counts: counts.map((r) => (r.results[0] as { n: number }).n), inconsistent: inconsistent.results };
 }
+
+/**
+ * Users straight into D1 (no password hashing, no real keys), each with one active device: for
+ * bounds like 256 participants only. Their devices are listed by `GET /users/{username}` like any.
+ */
+export async function insertUsersWithDevices(
+  count: number,
+  prefix = "bulk",
+): Promise<{ username: string; userId: number; deviceId: number }[]> {
+  const stamp = `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
+  const names = Array.from({ length: count }, (_, i) => `${prefix}_${stamp}_${i}`.slice(0, 32));
+  const now = new Date().toISOString();
+  const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
+  const user = env.DB.prepare(
+    "insert into users (username, password_hash, password_salt, password_algorithm, password_iterations, account_key, created_at) values (?, ?, ?, 'PBKDF2-SHA256', 100000, ?, ?)",
+  );
+  const device = env.DB.prepare(
+    "insert into devices (user_id, name, identity_key, signing_key, signature, status, created_at) select id, 'bulk', ?, ?, ?, 'active', ? from users where username = ?",
+  );
+  await env.DB.batch(names.map((n) => user.bind(n, random(32), random(16), random(32), now)));
+  await env.DB.batch(names.map((n) => device.bind(random(32), random(32), random(64), now, n)));
+  const rows = await env.DB.prepare(
+    `select u.username as username, u.id as userId, d.id as deviceId from users u join devices d on d.user_id = u.id
+      where u.username in (select value from json_each(?))`,
+  )
+    .bind(JSON.stringify(names))
+    .all<{ username: string; userId: number; deviceId: number }>();
+  const byName = new Map(rows.results.map((r) => [r.username, r]));
+  return names.map((n) => byName.get(n)!);
+}

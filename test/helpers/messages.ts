@@ -18,7 +18,13 @@ export async function commitSilently(sender: TestUser, conversationId: number) {
       signature: randomBytes(64),
       clientMessageId: null,
     },
-    sender,
+    // The identity a token would carry (insertMessage needs no more than that).
+    {
+      userId: sender.userId,
+      deviceId: sender.deviceId,
+      sessionId: sender.sessionId,
+      exp: Math.floor(Date.now() / 1000) + 900,
+    },
   );
   if (outcome.kind !== "created") throw new Error("not created");
   return presentMessage(outcome.message);

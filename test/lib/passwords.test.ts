@@ -120,17 +120,23 @@ describe("stored password rows", () => {
       .bind(weak, salt, user.userId)
       .run();
 
-    const wrong = await call("POST", "/auth/login", { body: { username: user.username, password: "wrong password" } });
+    const wrong = await call("POST", "/auth/login", {
+      body: { username: user.username, password: "wrong password", deviceId: user.deviceId },
+    });
     expect(wrong.status).toBe(401);
     expect((await row(user.username))!.iterations).toBe(1000);
 
-    const res = await call("POST", "/auth/login", { body: { username: user.username, password: user.password } });
+    const res = await call("POST", "/auth/login", {
+      body: { username: user.username, password: user.password, deviceId: user.deviceId },
+    });
     expect(res.status).toBe(200);
     const upgraded = await row(user.username);
     expect(upgraded!.iterations).toBeGreaterThan(1000);
     expect(upgraded!.iterations).toBeLessThanOrEqual(PRODUCTION_PBKDF2_CAP);
     expect(new Uint8Array(upgraded!.hash)).not.toEqual(weak);
-    const again = await call("POST", "/auth/login", { body: { username: user.username, password: user.password } });
+    const again = await call("POST", "/auth/login", {
+      body: { username: user.username, password: user.password, deviceId: user.deviceId },
+    });
     expect(again.status).toBe(200);
   });
 });

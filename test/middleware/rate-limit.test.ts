@@ -2,14 +2,13 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { addressKey } from "../../src/middleware/rate-limit";
 import {
-  b64,
   call,
   createConversation,
   errorOf,
   history,
   messageBody,
-  randomBytes,
   registerUser,
+  registrationBody,
   sleep,
   uniqueName,
 } from "../helpers/api";
@@ -35,7 +34,7 @@ describe("rate limits", () => {
       const res = await call("POST", "/auth/login", {
         headers,
         // A different username each time, so the per-username limit is not what bites.
-        body: { username: uniqueName("nobody"), password: "wrong password" },
+        body: { username: uniqueName("nobody"), password: "wrong password", deviceId: 1 },
       });
       statuses.push(res.status);
     }
@@ -43,7 +42,7 @@ describe("rate limits", () => {
     const username = uniqueName("limited");
     const limited = await call("POST", "/auth/register", {
       headers,
-      body: { username, password: "long enough", publicKey: b64(randomBytes(32)) },
+      body: (await registrationBody(username, "long enough")).body,
     });
     expect(limited.status, "21st request in the window").toBe(429);
     expect(limited.headers.get("Retry-After")).toBe("60");
@@ -54,7 +53,7 @@ describe("rate limits", () => {
     expect(stored?.n).toBe(0);
     const otherIp = await call("POST", "/auth/login", {
       headers: { "CF-Connecting-IP": "198.51.100.7" },
-      body: { username: "nobody_here", password: "wrong password" },
+      body: { username: "nobody_here", password: "wrong password", deviceId: 1 },
     });
     expect(otherIp.status).toBe(401);
   }, 30_000);
@@ -68,7 +67,7 @@ describe("rate limits", () => {
       const ip = i % 2 ? `${prefix}::${(i + 1).toString(16)}` : `${prefix.toUpperCase()}:0:0:0:${i + 1}`;
       const res = await call("POST", "/auth/login", {
         headers: { "CF-Connecting-IP": ip },
-        body: { username: uniqueName("v6"), password: "wrong password" },
+        body: { username: uniqueName("v6"), password: "wrong password", deviceId: 1 },
       });
       statuses.push(res.status);
     }
@@ -76,7 +75,7 @@ describe("rate limits", () => {
     expect(statuses[20], "21st from the same /64").toBe(429);
     const neighbour = await call("POST", "/auth/login", {
       headers: { "CF-Connecting-IP": `${prefix.slice(0, -1)}8::1` },
-      body: { username: uniqueName("v6"), password: "wrong password" },
+      body: { username: uniqueName("v6"), password: "wrong password", deviceId: 1 },
     });
     expect(neighbour.status, "the next /64 is not limited").toBe(401);
   }, 30_000);
@@ -84,8 +83,8 @@ describe("rate limits", () => {
   it("limits logins to 10 a minute per username from any address; other usernames are unaffected", async () => {
     await withinOneWindow(60);
     const user = await registerUser("guessed"); // its own login is the first of the 10
-    const attempt = (username: string, password: string) =>
-      call("POST", "/auth/login", { body: { username, password } }); // a new random address each time
+    const attempt = (username: string, password: string, deviceId = user.deviceId) =>
+      call("POST", "/auth/login", { body: { username, password, deviceId } }); // a new random address each time
     const statuses: number[] = [];
     for (let i = 0; i < 9; i++) {
       // The same account in different letter cases counts as one.
@@ -97,7 +96,7 @@ describe("rate limits", () => {
     expect(limited.status, "even the right password, once limited").toBe(429);
     expect(limited.headers.get("Retry-After")).toBe("60");
     const other = await registerUser("unguessed");
-    expect((await attempt(other.username, other.password)).status).toBe(200);
+    expect((await attempt(other.username, other.password, other.deviceId)).status).toBe(200);
   }, 30_000);
 
   it("limits POST /messages to 60 in 10 s per user; a limited message is not stored", async () => {

@@ -1,6 +1,15 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { call, errorOf, json, registerUser } from "../helpers/api";
+import {
+  addParticipant,
+  call,
+  createConversation,
+  errorOf,
+  getConversation,
+  json,
+  registerUser,
+  wrapFor,
+} from "../helpers/api";
 
 const blocked = async (token: string) => json(await call("GET", "/users/me/blocked", { token }));
 const block = (token: string, username: string) => call("PUT", `/users/me/blocked/${username}`, { token });
@@ -36,5 +45,33 @@ describe("blocking", () => {
       .bind(alice.userId)
       .first<{ n: number }>();
     expect(rows?.n).toBe(0);
+  });
+
+  it("nobody can create a conversation with, or add, someone who has blocked them (403); others still can", async () => {
+    const [alice, bob, carol] = await Promise.all([registerUser("blk"), registerUser("blk"), registerUser("blk")]);
+    expect((await block(bob.token, alice.username)).status).toBe(204);
+
+    const keys = await Promise.all([alice.deviceId, bob.deviceId].map((d) => wrapFor(alice, d)));
+    const created = await call("POST", "/conversations", {
+      token: alice.token,
+      body: { participants: [alice.username, bob.username], keys },
+    });
+    expect(created.status).toBe(403);
+    expect(await errorOf(created)).toMatchObject({ code: "forbidden", message: "this user cannot be added" });
+    expect(await json(await call("GET", "/conversations", { token: bob.token }))).toEqual([]);
+
+    const id = await createConversation(alice, carol);
+    const added = await addParticipant(alice, id, bob);
+    expect(added.status).toBe(403);
+    expect(await errorOf(added)).toMatchObject({ code: "forbidden", message: "this user cannot be added" });
+    expect(await getConversation(alice, id)).toMatchObject({ epoch: 1, participants: expect.any(Array) });
+    expect((await getConversation(alice, id)).participants).toHaveLength(2);
+
+    // Blocking is one way: Bob may still start a conversation with Alice, and Carol may add Bob.
+    expect((await createConversation(bob, alice)) > 0).toBe(true);
+    expect((await addParticipant(carol, id, bob)).status).toBe(201);
+    // Unblocked, Alice can add Bob again.
+    expect((await unblock(bob.token, alice.username)).status).toBe(204);
+    expect((await createConversation(alice, bob)) > 0).toBe(true);
   });
 });

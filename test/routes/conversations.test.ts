@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
+  addBody,
   b64,
   call,
   createConversation,
@@ -16,6 +17,7 @@ import {
   type TestUser,
   uniqueName,
 } from "../helpers/api";
+import { insertUsersWithDevices } from "../helpers/db";
 
 let alice: TestUser;
 let bob: TestUser;
@@ -26,8 +28,19 @@ beforeAll(async () => {
   [alice, bob, carol, outsider] = await registerUsers("alice", "Bob", "carol", "outsider");
 });
 
-const key = (bytes = 48) => b64(randomBytes(bytes));
-const entry = (user: { username: string }, encryptedKey = key()) => ({ username: user.username, encryptedKey });
+type KeyUpload = { deviceId: number; wrappedKey: string; signature: string };
+/** A wrapped key for a device, of `bytes` bytes (opaque to the server), signed by nobody in particular. */
+const wrap = (deviceId: number, bytes = 48): KeyUpload => ({
+  deviceId,
+  wrappedKey: b64(randomBytes(bytes)),
+  signature: b64(randomBytes(64)),
+});
+/** The body of a create by `alice` (or `creator`) with epoch 1 wrapped for each user's (one) device. */
+const bodyFor = (users: TestUser[], extra: Record<string, unknown> = {}) => ({
+  participants: users.map((u) => u.username),
+  keys: users.map((u) => wrap(u.deviceId)),
+  ...extra,
+});
 const create = (creator: TestUser, body: unknown) => call("POST", "/conversations", { token: creator.token, body });
 const listIds = async (user: TestUser): Promise<number[]> =>
   (await json(await call("GET", "/conversations", { token: user.token }))).map((c: any) => c.conversationId);
@@ -40,27 +53,12 @@ async function expectValidationError(res: Response, path: string) {
   return error;
 }
 
-/** Users straight into D1 (no password hashing): for the 256-participant bound only. */
-async function insertUsers(count: number): Promise<string[]> {
-  const names = Array.from({ length: count }, (_, i) => `${`${uniqueName("bulk")}`.slice(0, 26)}_${i}`);
-  const now = new Date().toISOString();
-  const insert = env.DB.prepare(
-    "insert into users (username, password_hash, password_salt, password_algorithm, password_iterations, public_key, created_at) values (?, ?, ?, 'PBKDF2-SHA256', 100000, ?, ?)",
-  );
-  await env.DB.batch(names.map((n) => insert.bind(n, randomBytes(32), randomBytes(16), randomBytes(32), now)));
-  return names;
-}
-
 describe("POST /conversations", () => {
-  it("answers 201 with the Conversation and the creator's own key", async () => {
-    const keys = { alice: key(), bob: key(), carol: key() };
+  it("answers 201 with the Conversation at epoch 1 and the key wrapped for the creator's device", async () => {
+    const keys = [wrap(alice.deviceId), wrap(bob.deviceId), wrap(carol.deviceId)];
     // Bob is named in another case: the answer lists usernames as registered.
-    const participants = [
-      entry(alice, keys.alice),
-      entry({ username: bob.username.toUpperCase() }, keys.bob),
-      entry(carol, keys.carol),
-    ];
-    const res = await create(alice, { title: "Project", participants });
+    const participants = [alice.username, bob.username.toUpperCase(), carol.username];
+    const res = await create(alice, { title: "Project", participants, keys });
     expect(res.status).toBe(201);
     const body = await json(res);
     expect(body).toEqual({
@@ -68,8 +66,17 @@ describe("POST /conversations", () => {
       title: "Project",
       createdAt: expect.stringMatching(ISO_MS),
       lastMessageId: null,
+      lastSeq: 0,
+      epoch: 1,
+      rotationNeeded: false,
       participants: expect.any(Array),
-      encryptedKey: keys.alice,
+      key: {
+        epoch: 1,
+        wrappedKey: keys[0]!.wrappedKey,
+        wrappedBy: { userId: alice.userId, deviceId: alice.deviceId },
+        signature: keys[0]!.signature,
+        createdAt: expect.stringMatching(ISO_MS),
+      },
     });
     expect(Number.isInteger(body.conversationId) && body.conversationId > 0).toBe(true);
     const members = [...body.participants].sort((a: any, b: any) => a.userId - b.userId);
@@ -79,95 +86,127 @@ describe("POST /conversations", () => {
     );
   });
 
-  it("gives each participant back only its own encryptedKey", async () => {
-    const keys = new Map([alice, bob, carol].map((u) => [u.username, key()]));
-    const res = await create(alice, { participants: [alice, bob, carol].map((u) => entry(u, keys.get(u.username))) });
+  it("gives each device back only its own wrapped key", async () => {
+    const keys = [alice, bob, carol].map((u) => wrap(u.deviceId));
+    const res = await create(alice, { participants: [alice, bob, carol].map((u) => u.username), keys });
     expect(res.status).toBe(201);
     const { conversationId } = await json(res);
-    for (const user of [alice, bob, carol]) {
-      const own = keys.get(user.username)!;
-      const others = [...keys.values()].filter((k) => k !== own);
+    for (const [i, user] of [alice, bob, carol].entries()) {
+      const own = keys[i]!;
       const single = await getConversation(user, conversationId);
-      expect(single.encryptedKey).toBe(own);
+      expect(single.key).toMatchObject({ wrappedKey: own.wrappedKey, signature: own.signature, epoch: 1 });
       expect(single.title).toBeNull();
       const listed = (await json(await call("GET", "/conversations", { token: user.token }))).find(
         (c: any) => c.conversationId === conversationId,
       );
       expect(listed).toEqual(single);
-      for (const other of others) expect(JSON.stringify(single)).not.toContain(other);
+      const stored = await json(await call("GET", `/conversations/${conversationId}/keys`, { token: user.token }));
+      expect(stored).toEqual([single.key]);
+      for (const other of keys.filter((k) => k !== own)) {
+        expect(JSON.stringify([single, stored])).not.toContain(other.wrappedKey);
+      }
     }
   });
 
   it("answers 422 when the participants do not include the creator, and creates nothing", async () => {
     const before = await listIds(bob);
-    const res = await create(alice, { participants: [entry(bob), entry(carol)] });
+    const res = await create(alice, bodyFor([bob, carol]));
     await expectValidationError(res, "participants");
     expect(await listIds(bob)).toEqual(before);
   });
 
   it("answers 422 for fewer than 2 or more than 256 participants", async () => {
-    await expectValidationError(await create(alice, { participants: [] }), "participants");
-    await expectValidationError(await create(alice, { participants: [entry(alice)] }), "participants");
-    const tooMany = [entry(alice), ...Array.from({ length: 256 }, (_, i) => entry({ username: `nobody_${i}` }))];
-    await expectValidationError(await create(alice, { participants: tooMany }), "participants");
+    await expectValidationError(await create(alice, { participants: [], keys: [] }), "participants");
+    await expectValidationError(await create(alice, bodyFor([alice])), "participants");
+    const tooMany = [alice.username, ...Array.from({ length: 256 }, (_, i) => `nobody_${i}`)];
+    await expectValidationError(
+      await create(alice, { participants: tooMany, keys: [wrap(alice.deviceId)] }),
+      "participants",
+    );
   });
 
   // Slow locally: the first event to 256 new inbox Durable Objects starts each of them on one thread.
-  it("accepts 2 and 256 participants", { timeout: 30_000 }, async () => {
-    expect((await create(alice, { participants: [entry(alice), entry(bob)] })).status).toBe(201);
-    const names = await insertUsers(255);
-    const lastKey = key();
-    const participants = [
-      entry(alice),
-      ...names.slice(0, -1).map((username) => entry({ username })),
-      entry({ username: names.at(-1)! }, lastKey),
-    ];
-    const res = await create(alice, { participants });
+  it("accepts 2 and 256 participants, one key per device", { timeout: 60_000 }, async () => {
+    expect((await create(alice, bodyFor([alice, bob]))).status).toBe(201);
+    const bulk = await insertUsersWithDevices(255);
+    const last = bulk.at(-1)!;
+    const lastKey = wrap(last.deviceId, 1024);
+    const participants = [alice.username, ...bulk.map((u) => u.username)];
+    const keys = [wrap(alice.deviceId), ...bulk.slice(0, -1).map((u) => wrap(u.deviceId)), lastKey];
+    const res = await create(alice, { participants, keys });
     expect(res.status).toBe(201);
     const body = await json(res);
     expect(body.participants).toHaveLength(256);
     const stored = await env.DB.prepare(
-      "select p.encrypted_key as k from participants p join users u on u.id = p.user_id where p.conversation_id = ? and u.username = ?",
+      "select wrapped_key as k from epoch_keys where conversation_id = ? and epoch = 1 and device_id = ?",
     )
-      .bind(body.conversationId, names.at(-1)!)
+      .bind(body.conversationId, last.deviceId)
       .first<{ k: ArrayBuffer }>();
-    expect(b64(new Uint8Array(stored!.k))).toBe(lastKey);
+    expect(b64(new Uint8Array(stored!.k))).toBe(lastKey.wrappedKey);
     expect((await getConversation(alice, body.conversationId)).participants).toHaveLength(256);
+    const devices = await json(
+      await call("GET", `/conversations/${body.conversationId}/devices`, { token: alice.token }),
+    );
+    expect(devices).toHaveLength(256);
   });
 
   it("answers 422 for a duplicate participant, also one differing only in case", async () => {
     for (const dup of [bob.username, bob.username.toUpperCase()]) {
-      const res = await create(alice, { participants: [entry(alice), entry(bob), entry({ username: dup })] });
-      const error = await expectValidationError(res, "participants.2.username");
+      const res = await create(alice, { ...bodyFor([alice, bob]), participants: [alice.username, bob.username, dup] });
+      const error = await expectValidationError(res, "participants.2");
       expect(JSON.stringify(error.details)).toContain(dup);
     }
   });
 
   it("answers 422 naming an unknown username", async () => {
     const ghost = uniqueName("ghost");
-    const res = await create(alice, { participants: [entry(alice), entry(bob), entry({ username: ghost })] });
-    const error = await expectValidationError(res, "participants.2.username");
+    const res = await create(alice, { ...bodyFor([alice, bob]), participants: [alice.username, bob.username, ghost] });
+    const error = await expectValidationError(res, "participants.2");
     expect(error.message).toContain(ghost);
-    expect(error.details?.find((d) => d.path === "participants.2.username")?.message).toContain(ghost);
+    expect(error.details?.find((d) => d.path === "participants.2")?.message).toContain(ghost);
   });
 
   it.each([
-    ["15 bytes", b64(randomBytes(15))],
-    ["1025 bytes", b64(randomBytes(1025))],
-    ["not base64", "*** not base64 ***"],
-    ["unpadded", b64(randomBytes(17)).replace(/=+$/, "")],
-  ])("answers 422 for an encryptedKey of %s", async (_, bad) => {
-    const res = await create(alice, { participants: [entry(alice), entry(bob, bad)] });
-    await expectValidationError(res, "participants.1.encryptedKey");
+    ["a wrappedKey of 15 bytes", { wrappedKey: b64(randomBytes(15)) }, "keys.1.wrappedKey"],
+    ["a wrappedKey of 1025 bytes", { wrappedKey: b64(randomBytes(1025)) }, "keys.1.wrappedKey"],
+    ["a wrappedKey that is not base64", { wrappedKey: "*** not base64 ***" }, "keys.1.wrappedKey"],
+    ["an unpadded wrappedKey", { wrappedKey: b64(randomBytes(17)).replace(/=+$/, "") }, "keys.1.wrappedKey"],
+    ["a signature of 63 bytes", { signature: b64(randomBytes(63)) }, "keys.1.signature"],
+    ["a signature of 65 bytes", { signature: b64(randomBytes(65)) }, "keys.1.signature"],
+    ["a missing signature", { signature: undefined }, "keys.1.signature"],
+    ["a deviceId of 0", { deviceId: 0 }, "keys.1.deviceId"],
+    ["a deviceId as a string", { deviceId: "7" }, "keys.1.deviceId"],
+  ])("answers 422 for %s, and creates nothing", async (_, change, path) => {
+    const before = await listIds(bob);
+    const keys = [wrap(alice.deviceId), { ...wrap(bob.deviceId), ...change }];
+    await expectValidationError(await create(alice, bodyFor([alice, bob], { keys })), path);
+    expect(await listIds(bob)).toEqual(before);
   });
 
-  it("stores encryptedKeys of 16 and 1024 bytes byte for byte", async () => {
-    const [small, large] = [key(16), key(1024)];
-    const res = await create(alice, { participants: [entry(alice, small), entry(bob, large)] });
+  it("answers 422 for no keys or two keys for one device", async () => {
+    await expectValidationError(await create(alice, bodyFor([alice, bob], { keys: [] })), "keys");
+    const twice = [wrap(alice.deviceId), wrap(bob.deviceId), wrap(bob.deviceId)];
+    await expectValidationError(await create(alice, bodyFor([alice, bob], { keys: twice })), "keys.2.deviceId");
+  });
+
+  it("answers 422 naming the devices when the keys do not cover exactly the participants' active devices", async () => {
+    const before = await listIds(bob);
+    const res = await create(alice, bodyFor([alice, bob], { keys: [wrap(alice.deviceId), wrap(carol.deviceId)] }));
+    const error = await expectValidationError(res, "keys");
+    expect(error.details).toEqual([
+      { path: "keys", message: `missing device ids: ${bob.deviceId}` },
+      { path: "keys", message: `unexpected device ids: ${carol.deviceId}` },
+    ]);
+    expect(await listIds(bob)).toEqual(before);
+  });
+
+  it("stores wrapped keys of 16 and 1024 bytes byte for byte", async () => {
+    const [small, large] = [wrap(alice.deviceId, 16), wrap(bob.deviceId, 1024)];
+    const res = await create(alice, bodyFor([alice, bob], { keys: [small, large] }));
     expect(res.status).toBe(201);
     const { conversationId } = await json(res);
-    expect((await getConversation(alice, conversationId)).encryptedKey).toBe(small);
-    expect((await getConversation(bob, conversationId)).encryptedKey).toBe(large);
+    expect((await getConversation(alice, conversationId)).key.wrappedKey).toBe(small.wrappedKey);
+    expect((await getConversation(bob, conversationId)).key.wrappedKey).toBe(large.wrappedKey);
   });
 });
 
@@ -198,7 +237,7 @@ describe("GET /conversations/{id}", () => {
     // Registered one after the other, so the creator (listed first) has the higher userId.
     const earlier = await registerUser("earlier");
     const creator = await registerUser("creator");
-    const res = await create(creator, { title: "Same", participants: [entry(creator), entry(earlier), entry(alice)] });
+    const res = await create(creator, bodyFor([creator, earlier, alice], { title: "Same" }));
     const created = await json(res);
     expect(await getConversation(creator, created.conversationId)).toEqual(created);
   });
@@ -206,10 +245,14 @@ describe("GET /conversations/{id}", () => {
   it("answers 403 with one body to a non-participant, whether the conversation exists or not", async () => {
     const existing = await createConversation(alice, bob);
     const missing = 2_000_000_000;
+    const add = await addBody(alice, existing, outsider);
     const routes = (id: number): [string, string, unknown?][] => [
       ["GET", `/conversations/${id}`],
       ["GET", `/conversations/${id}/messages`],
-      ["POST", `/conversations/${id}/participants`, entry(outsider)],
+      ["GET", `/conversations/${id}/devices`],
+      ["GET", `/conversations/${id}/keys`],
+      ["POST", `/conversations/${id}/epochs`, { epoch: 2, keys: add.keys }],
+      ["POST", `/conversations/${id}/participants`, add],
       ["DELETE", `/conversations/${id}/participants/${bob.username}`],
     ];
     const answers = async (id: number) =>
@@ -222,16 +265,21 @@ describe("GET /conversations/{id}", () => {
         }),
       );
     expect(await answers(existing)).toEqual(await answers(missing));
+    expect(await getConversation(bob, existing)).toMatchObject({ epoch: 1, participants: expect.any(Array) });
     expect((await getConversation(bob, existing)).participants).toHaveLength(2);
   });
 
   it.each(["abc", "0", "-1", "1.5", "1e3", "99999999999999999999"])(
     "answers 422, not 500, for the id %s",
     async (id) => {
+      const add = { username: bob.username, epoch: 2, keys: [wrap(bob.deviceId)] };
       for (const [method, path, body] of [
         ["GET", `/conversations/${id}`],
         ["GET", `/conversations/${id}/messages`],
-        ["POST", `/conversations/${id}/participants`, entry(bob)],
+        ["GET", `/conversations/${id}/devices`],
+        ["GET", `/conversations/${id}/keys`],
+        ["POST", `/conversations/${id}/epochs`, { epoch: 2, keys: add.keys }],
+        ["POST", `/conversations/${id}/participants`, add],
         ["DELETE", `/conversations/${id}/participants/${bob.username}`],
       ] as [string, string, unknown?][]) {
         const res = await call(method, path, { token: alice.token, body });

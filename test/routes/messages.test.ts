@@ -8,10 +8,12 @@ import {
   history,
   ISO_MS,
   json,
+  loginPendingDevice,
   messageBody,
   randomBytes,
   registerUser,
   registerUsers,
+  rotate,
   sendMessage,
   type TestUser,
 } from "../helpers/api";
@@ -47,10 +49,12 @@ describe("POST /messages", () => {
     const id = await createConversation(alice, bob);
     const sent = {
       conversationId: id,
+      keyEpoch: 1,
       nonce: bytes(24),
       ciphertext: bytes(1000),
       authTag: bytes(16),
       associatedData: bytes(100),
+      signature: bytes(64),
       clientMessageId: "c-1",
     };
     const res = await post(alice, sent);
@@ -64,11 +68,15 @@ describe("POST /messages", () => {
       timestamp,
       senderId: alice.userId,
       senderUsername: alice.username,
+      senderDeviceId: alice.deviceId,
+      deleted: false,
       ...sent,
     });
     expect(newest).toMatchObject({
       messageId: plain.body.messageId,
       senderId: bob.userId,
+      senderDeviceId: bob.deviceId,
+      keyEpoch: 1,
       associatedData: null,
       clientMessageId: null,
     });
@@ -77,12 +85,20 @@ describe("POST /messages", () => {
   it("accepts the bounds of every field, byte for byte", async () => {
     const id = await createConversation(alice, bob);
     const cases = [
-      { nonce: bytes(12), ciphertext: bytes(1), authTag: bytes(16), associatedData: bytes(1024), clientMessageId: "x" },
+      {
+        nonce: bytes(12),
+        ciphertext: bytes(1),
+        authTag: bytes(16),
+        associatedData: bytes(1024),
+        signature: bytes(64),
+        clientMessageId: "x",
+      },
       {
         nonce: bytes(24),
         ciphertext: bytes(64 * 1024),
         authTag: bytes(16),
         associatedData: bytes(1),
+        signature: bytes(64),
         clientMessageId: "m".repeat(64),
       },
       {
@@ -90,17 +106,21 @@ describe("POST /messages", () => {
         ciphertext: bytes(2),
         authTag: bytes(16),
         associatedData: "",
+        signature: bytes(64),
         clientMessageId: "\u00e9\u{1f512}",
       },
     ];
-    for (const fields of cases) expect((await post(alice, { conversationId: id, ...fields })).status).toBe(201);
+    for (const fields of cases) {
+      expect((await post(alice, { conversationId: id, keyEpoch: 1, ...fields })).status).toBe(201);
+    }
     const stored = (await history(alice, id))
       .reverse()
-      .map(({ nonce, ciphertext, authTag, associatedData, clientMessageId }) => ({
+      .map(({ nonce, ciphertext, authTag, associatedData, signature, clientMessageId }) => ({
         nonce,
         ciphertext,
         authTag,
         associatedData,
+        signature,
         clientMessageId,
       }));
     expect(stored).toEqual(cases);
@@ -137,6 +157,13 @@ describe("POST /messages", () => {
       ["a fractional conversationId", (id) => ({ conversationId: id + 0.5 }), "conversationId"],
       ["a missing conversationId", () => ({ conversationId: undefined }), "conversationId"],
       ["a conversationId beyond 2^53", () => ({ conversationId: 2 ** 60 }), "conversationId"],
+      ["a signature of 63 bytes", () => ({ signature: bytes(63) }), "signature"],
+      ["a signature of 65 bytes", () => ({ signature: bytes(65) }), "signature"],
+      ["a signature that is not base64", () => ({ signature: "%".repeat(88) }), "signature"],
+      ["a missing signature", () => ({ signature: undefined }), "signature"],
+      ["a keyEpoch of 0", () => ({ keyEpoch: 0 }), "keyEpoch"],
+      ["a keyEpoch as a string", () => ({ keyEpoch: "1" }), "keyEpoch"],
+      ["a missing keyEpoch", () => ({ keyEpoch: undefined }), "keyEpoch"],
     ];
 
     it.each(invalid)("answers 422 for %s and stores nothing", async (_, change, path) => {
@@ -157,6 +184,49 @@ describe("POST /messages", () => {
     expect([existing.status, missing.status]).toEqual([403, 403]);
     expect((await errorOf(existing.clone())).code).toBe("forbidden");
     expect(await json(existing)).toEqual(await json(missing));
+    expect(await history(alice, id)).toEqual([]);
+  });
+});
+
+describe("key epochs and devices", () => {
+  it("answers 409 for a keyEpoch that is not current, saying which, and stores nothing", async () => {
+    const [alice, bob] = await registerUsers("ep", "ep");
+    const id = await createConversation(alice, bob);
+    const epoch = await rotate(bob, id);
+    for (const keyEpoch of [1, epoch + 1]) {
+      const res = await post(alice, messageBody(id, { keyEpoch }));
+      expect(res.status, String(keyEpoch)).toBe(409);
+      const error = await errorOf(res);
+      expect(error.code).toBe("conflict");
+      expect(error.details).toEqual([{ path: "keyEpoch", message: `current is ${epoch}` }]);
+    }
+    expect(await history(alice, id)).toEqual([]);
+    const sent = await sendMessage(alice, id, { keyEpoch: epoch });
+    expect(sent.status).toBe(201);
+    expect((await history(bob, id))[0]).toMatchObject({ keyEpoch: epoch, senderDeviceId: alice.deviceId });
+  });
+
+  it("answers a retry of a committed message 200 with its first answer even after the epoch changed", async () => {
+    const [alice, bob] = await registerUsers("ep", "ep");
+    const id = await createConversation(alice, bob);
+    const body = messageBody(id, { clientMessageId: "before-rotation" });
+    const first = await post(alice, body);
+    expect(first.status).toBe(201);
+    const answer = await json(first);
+    await rotate(bob, id);
+    const retry = await post(alice, body);
+    expect(retry.status).toBe(200);
+    expect(await json(retry)).toEqual(answer);
+    expect(await history(bob, id)).toHaveLength(1);
+  });
+
+  it("answers 403 device not linked yet to a pending device of a participant, and stores nothing", async () => {
+    const [alice, bob] = await registerUsers("ep", "ep");
+    const id = await createConversation(alice, bob);
+    const phone = await loginPendingDevice(alice);
+    const res = await post(phone, messageBody(id));
+    expect(res.status).toBe(403);
+    expect(await errorOf(res)).toMatchObject({ code: "forbidden", message: "device not linked yet" });
     expect(await history(alice, id)).toEqual([]);
   });
 });
