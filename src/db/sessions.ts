@@ -83,7 +83,7 @@ export async function rotateRefreshToken(
   const now = new Date().toISOString();
   const aliveSession = sql`exists (select 1 from ${sessions} join ${devices} on ${devices.id} = ${sessions.deviceId}
     where ${sessions.id} = ${refreshTokens.sessionId} and ${sessions.endedAt} is null and ${devices.status} != 'revoked')`;
-  const [spent, , previous] = await db.batch([
+  const [spent, , , previous] = await db.batch([
     db
       .update(refreshTokens)
       .set({ usedAt: now })
@@ -107,6 +107,13 @@ export async function rotateRefreshToken(
         .from(refreshTokens)
         .where(and(eq(refreshTokens.hash, presented), eq(refreshTokens.usedAt, now))),
     ),
+    // In the same batch: a failure after the token was spent would burn it without handing out the next one.
+    db
+      .update(sessions)
+      .set({ lastUsedAt: now })
+      .where(
+        sql`${sessions.id} in (select ${refreshTokens.sessionId} from ${refreshTokens} where ${refreshTokens.hash} = ${presented} and ${refreshTokens.usedAt} = ${now})`,
+      ),
     db
       .select({
         sessionId: sessions.id,
@@ -123,7 +130,6 @@ export async function rotateRefreshToken(
   const row = previous[0];
   if (!row) return { kind: "invalid" };
   if (spent.length > 0 && row.status !== "revoked") {
-    await db.update(sessions).set({ lastUsedAt: now }).where(eq(sessions.id, row.sessionId));
     return {
       kind: "rotated",
       userId: row.userId,
