@@ -64,6 +64,30 @@ export async function openSession(
   return session!.id;
 }
 
+/**
+ * A new, pending device and its first session in one batch: a login that fails leaves no device
+ * behind. The device's id is the newest (D1 runs a batch as one transaction, writes one at a time).
+ */
+export async function openSessionOnNewDevice(
+  db: Database,
+  input: {
+    userId: number;
+    device: { name: string; identityKey: Uint8Array; signingKey: Uint8Array };
+    refreshHash: Uint8Array;
+    refreshTtlSeconds: number;
+  },
+): Promise<{ device: typeof devices.$inferSelect; sessionId: number }> {
+  const now = new Date().toISOString();
+  const [[device], [session]] = await db.batch([
+    db
+      .insert(devices)
+      .values({ ...input.device, userId: input.userId, status: "pending", createdAt: now, lastSeenAt: now })
+      .returning(),
+    ...openSessionStatements(db, { ...input, deviceId: sql`(select max(${devices.id}) from ${devices})` }),
+  ]);
+  return { device: device!, sessionId: session!.id };
+}
+
 export type RefreshOutcome =
   | { kind: "rotated"; userId: number; deviceId: number; sessionId: number; deviceStatus: "active" | "pending" }
   | { kind: "reused"; userId: number; sessionId: number }
