@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { findConversationForUser, keysForDevice, participation } from "../db/conversations";
 import { activeDevicesOfParticipants } from "../db/coverage";
 import { activeDevicesOf } from "../db/devices";
-import { commitEpoch } from "../db/epochs";
+import { commitEpoch, commitEpochAndRead } from "../db/epochs";
 import { findUserByUsername } from "../db/users";
 import { assertExactCoverage, staleEpoch } from "../lib/coverage";
 import { AppError, notAParticipant } from "../lib/errors";
@@ -131,13 +131,15 @@ export const epochRoutes = createRouter()
       uploads.map((k) => k.deviceId),
     );
     const newcomer = { userId: user.id, username: user.username };
-    if (!(await commitEpoch(c.var.db, { conversationId: id, epoch, by: me, keys: uploads, newcomer }))) {
+    const outcome = await commitEpochAndRead(c.var.db, { conversationId: id, epoch, by: me, keys: uploads, newcomer });
+    if (!outcome.committed) {
       const now = await findConversationForUser(c.var.db, id, me);
       if (!now) throw notAParticipant();
       if (now.participants.some((p) => p.userId === user.id)) throw alreadyIn(user.username);
       throw staleEpoch(now.epoch);
     }
-    const updated = await findConversationForUser(c.var.db, id, me);
+    // Read in the commit's own batch: a read failing after the commit would answer 500 for a committed add.
+    const updated = outcome.view;
     if (!updated) throw notAParticipant();
     const createdAt = updated.key?.createdAt ?? new Date().toISOString();
     const keyRows = uploads.map((k) => ({
