@@ -69,7 +69,14 @@ export async function createConversation(
       commitId: crypto.randomUUID(),
       createdAt: now,
     }),
-    ...insertKeysStatements(db, { conversationId: newId, epoch: 1, keys: input.keys, by: input.by, guard: sql`1` }),
+    ...insertKeysStatements(db, {
+      conversationId: newId,
+      epoch: 1,
+      keys: input.keys,
+      by: input.by,
+      guard: sql`1`,
+      createdAt: now,
+    }),
     db
       .update(conversations)
       .set({ rotationNeeded: true })
