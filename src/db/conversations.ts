@@ -95,7 +95,14 @@ export async function createConversation(
       commitId: crypto.randomUUID(),
       createdAt: now,
     }),
-    ...insertKeysStatements(db, { conversationId: newId, epoch: 1, keys: input.keys, by: input.by, guard: sql`1` }),
+    ...insertKeysStatements(db, {
+      conversationId: newId,
+      epoch: 1,
+      keys: input.keys,
+      by: input.by,
+      guard: sql`1`,
+      createdAt: now,
+    }),
     db
       .update(conversations)
       .set({ rotationNeeded: true })
@@ -136,13 +143,13 @@ const currentKeysOf = (db: Database, where: ReturnType<typeof eq>) =>
     )
     .where(where);
 
-/** The conversation as a user's device sees it, or `undefined` if the user is not in it (or it does not exist). */
-export async function findConversationForUser(
+/** The statements that read a conversation as a user's device sees it (see `viewFrom`), for a batch of one's own. */
+export function conversationViewStatements(
   db: Database,
   conversationId: number,
   reader: { userId: number; deviceId: number },
-): Promise<ConversationView | undefined> {
-  const [[own], members, [key]] = await db.batch([
+) {
+  return [
     db
       .select({
         conversation: conversations,
@@ -155,7 +162,17 @@ export async function findConversationForUser(
       .where(and(eq(conversations.id, conversationId), eq(participants.userId, reader.userId))),
     participantsQuery(db, eq(participants.conversationId, conversationId)),
     currentKeysOf(db, and(eq(epochKeys.deviceId, reader.deviceId), eq(epochKeys.conversationId, conversationId))!),
-  ]);
+  ] as const;
+}
+
+type ViewRows = readonly [
+  Awaited<ReturnType<typeof conversationViewStatements>[0]>,
+  Awaited<ReturnType<typeof conversationViewStatements>[1]>,
+  Awaited<ReturnType<typeof conversationViewStatements>[2]>,
+];
+
+/** The view from the results of `conversationViewStatements`; `undefined` if the reader is not in it. */
+export function viewFrom([[own], members, [key]]: ViewRows): ConversationView | undefined {
   if (!own) return undefined;
   return {
     ...own.conversation,
@@ -165,6 +182,15 @@ export async function findConversationForUser(
     key: key?.key ?? null,
     participants: members.map(({ conversationId: _, ...p }) => p),
   };
+}
+
+/** The conversation as a user's device sees it, or `undefined` if the user is not in it (or it does not exist). */
+export async function findConversationForUser(
+  db: Database,
+  conversationId: number,
+  reader: { userId: number; deviceId: number },
+): Promise<ConversationView | undefined> {
+  return viewFrom(await db.batch(conversationViewStatements(db, conversationId, reader)));
 }
 
 /** Where a page of the conversation list starts: after this (activity, id), in list order. */

@@ -1,6 +1,13 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../env";
-import { isMember, isParticipant, type Member } from "./conversations";
+import {
+  type ConversationView,
+  conversationViewStatements,
+  isMember,
+  isParticipant,
+  type Member,
+  viewFrom,
+} from "./conversations";
 import { coverageMismatch } from "./coverage";
 import { insertKeysStatements, type WrappedKey } from "./keys";
 import { conversations, epochs, participants } from "./schema";
@@ -15,6 +22,8 @@ export interface EpochCommit {
   newcomer?: Member & { status: "member" | "invited" };
 }
 
+export type CommitOutcome = { committed: false } | { committed: true; view: ConversationView | undefined };
+
 /**
  * Commits an epoch in one atomic batch; `false` if another commit got there first (or the caller
  * is no longer a participant, or the newcomer already is one).
@@ -27,11 +36,20 @@ export interface EpochCommit {
  * the caller's check and this batch is not missed.
  */
 export async function commitEpoch(db: Database, commit: EpochCommit): Promise<boolean> {
+  return (await commitEpochAndRead(db, commit)).committed;
+}
+
+/**
+ * `commitEpoch`, reading the conversation as the committer's device sees it afterwards in the same
+ * batch: the answer never depends on a read that could fail after the commit.
+ */
+export async function commitEpochAndRead(db: Database, commit: EpochCommit): Promise<CommitOutcome> {
   const now = new Date().toISOString();
   const commitId = crypto.randomUUID();
   const { conversationId, epoch, by, newcomer } = commit;
   const won = sql`exists (select 1 from ${epochs} where ${epochs.conversationId} = ${conversationId} and ${epochs.epoch} = ${epoch} and ${epochs.commitId} = ${commitId})`;
-  const [inserted] = await db.batch([
+  const view = conversationViewStatements(db, conversationId, by);
+  const results = await db.batch([
     db
       .insert(epochs)
       .select(
@@ -84,6 +102,9 @@ export async function commitEpoch(db: Database, commit: EpochCommit): Promise<bo
         rotationNeeded: sql`${coverageMismatch(conversationId, epoch)}`,
       })
       .where(and(eq(conversations.id, conversationId), won)),
+    ...view,
   ]);
-  return inserted.length > 0;
+  const inserted = results[0] as unknown[];
+  if (inserted.length === 0) return { committed: false };
+  return { committed: true, view: viewFrom(results.slice(-3) as unknown as Parameters<typeof viewFrom>[0]) };
 }

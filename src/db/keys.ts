@@ -36,9 +36,11 @@ export function insertKeysStatements(
     keys: WrappedKey[];
     by: { userId: number; deviceId: number };
     guard: ReturnType<typeof sql>;
+    /** The commit's own timestamp, so that what the caller presents is what is stored. */
+    createdAt?: string;
   },
 ) {
-  const now = new Date().toISOString();
+  const now = input.createdAt ?? new Date().toISOString();
   const chunks: WrappedKey[][] = [];
   for (let i = 0; i < input.keys.length; i += KEYS_PER_STATEMENT)
     chunks.push(input.keys.slice(i, i + KEYS_PER_STATEMENT));

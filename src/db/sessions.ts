@@ -64,6 +64,30 @@ export async function openSession(
   return session!.id;
 }
 
+/**
+ * A new, pending device and its first session in one batch: a login that fails leaves no device
+ * behind. The device's id is the newest (D1 runs a batch as one transaction, writes one at a time).
+ */
+export async function openSessionOnNewDevice(
+  db: Database,
+  input: {
+    userId: number;
+    device: { name: string; identityKey: Uint8Array; signingKey: Uint8Array };
+    refreshHash: Uint8Array;
+    refreshTtlSeconds: number;
+  },
+): Promise<{ device: typeof devices.$inferSelect; sessionId: number }> {
+  const now = new Date().toISOString();
+  const [[device], [session]] = await db.batch([
+    db
+      .insert(devices)
+      .values({ ...input.device, userId: input.userId, status: "pending", createdAt: now, lastSeenAt: now })
+      .returning(),
+    ...openSessionStatements(db, { ...input, deviceId: sql`(select max(${devices.id}) from ${devices})` }),
+  ]);
+  return { device: device!, sessionId: session!.id };
+}
+
 export type RefreshOutcome =
   | { kind: "rotated"; userId: number; deviceId: number; sessionId: number; deviceStatus: "active" | "pending" }
   | { kind: "reused"; userId: number; sessionId: number }
@@ -83,7 +107,7 @@ export async function rotateRefreshToken(
   const now = new Date().toISOString();
   const aliveSession = sql`exists (select 1 from ${sessions} join ${devices} on ${devices.id} = ${sessions.deviceId}
     where ${sessions.id} = ${refreshTokens.sessionId} and ${sessions.endedAt} is null and ${devices.status} != 'revoked')`;
-  const [spent, , previous] = await db.batch([
+  const [spent, , , previous] = await db.batch([
     db
       .update(refreshTokens)
       .set({ usedAt: now })
@@ -107,6 +131,13 @@ export async function rotateRefreshToken(
         .from(refreshTokens)
         .where(and(eq(refreshTokens.hash, presented), eq(refreshTokens.usedAt, now))),
     ),
+    // In the same batch: a failure after the token was spent would burn it without handing out the next one.
+    db
+      .update(sessions)
+      .set({ lastUsedAt: now })
+      .where(
+        sql`${sessions.id} in (select ${refreshTokens.sessionId} from ${refreshTokens} where ${refreshTokens.hash} = ${presented} and ${refreshTokens.usedAt} = ${now})`,
+      ),
     db
       .select({
         sessionId: sessions.id,
@@ -123,7 +154,6 @@ export async function rotateRefreshToken(
   const row = previous[0];
   if (!row) return { kind: "invalid" };
   if (spent.length > 0 && row.status !== "revoked") {
-    await db.update(sessions).set({ lastUsedAt: now }).where(eq(sessions.id, row.sessionId));
     return {
       kind: "rotated",
       userId: row.userId,

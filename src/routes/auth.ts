@@ -1,8 +1,8 @@
 import { createRoute } from "@hono/zod-openapi";
 import { membershipsOf, peersOf } from "../db/conversations";
-import { findDevice, insertPendingDevice, listOwnDevices } from "../db/devices";
+import { findDevice, listOwnDevices } from "../db/devices";
 import { resetIdentity } from "../db/lifecycle";
-import { openSession, rotateRefreshToken } from "../db/sessions";
+import { openSession, openSessionOnNewDevice, rotateRefreshToken } from "../db/sessions";
 import { findUserByUsername, insertUser, passwordOf, type UserRow, updatePasswordHash } from "../db/users";
 import { sha256, verifyDeviceSignature } from "../lib/crypto";
 import { AppError } from "../lib/errors";
@@ -104,17 +104,34 @@ export const authRoutes = createRouter()
   .openapi(login, async (c) => {
     const body = c.req.valid("json");
     const user = await checkCredentials(c.var.db, body.username, body.password);
+    const refreshToken = await newRefreshToken();
+    const ttl = c.var.config.refreshTtlSeconds;
     let device: { id: number; status: "active" | "pending" };
+    let sessionId: number;
     if ("deviceId" in body) {
       const known = await findDevice(c.var.db, body.deviceId);
       if (!known || known.userId !== user.id || known.status === "revoked") {
         throw new AppError("unauthorized", "unknown or revoked device");
       }
       device = { id: known.id, status: known.status };
+      sessionId = await openSession(c.var.db, {
+        userId: user.id,
+        deviceId: device.id,
+        refreshHash: refreshToken.hash,
+        refreshTtlSeconds: ttl,
+      });
     } else {
-      const pending = await insertPendingDevice(c.var.db, user.id, body.device);
-      device = { id: pending.id, status: "pending" };
+      // Read before the write: a failure after it would answer 500 for a device that exists.
       const active = (await listOwnDevices(c.var.db, user.id)).filter((d) => d.status === "active").map((d) => d.id);
+      const opened = await openSessionOnNewDevice(c.var.db, {
+        userId: user.id,
+        device: body.device,
+        refreshHash: refreshToken.hash,
+        refreshTtlSeconds: ttl,
+      });
+      const pending = opened.device;
+      device = { id: pending.id, status: "pending" };
+      sessionId = opened.sessionId;
       if (active.length > 0) {
         publishToInboxes(
           c,
@@ -124,13 +141,6 @@ export const authRoutes = createRouter()
         );
       }
     }
-    const refreshToken = await newRefreshToken();
-    const sessionId = await openSession(c.var.db, {
-      userId: user.id,
-      deviceId: device.id,
-      refreshHash: refreshToken.hash,
-      refreshTtlSeconds: c.var.config.refreshTtlSeconds,
-    });
     const session = {
       userId: user.id,
       deviceId: device.id,

@@ -96,10 +96,12 @@ export const deviceRoutes = createRouter()
     const me = c.var.user;
     const { deviceId } = c.req.valid("param");
     const body = c.req.valid("json");
-    const [device, user, memberships] = await Promise.all([
+    // Everything the answer and the events need is read before the write: a read failing after it would answer 500 for a committed approval.
+    const [device, user, memberships, peers] = await Promise.all([
       findDevice(c.var.db, deviceId),
       findUserById(c.var.db, me.userId),
       membershipsOf(c.var.db, me.userId),
+      peersOf(c.var.db, me.userId),
     ]);
     if (!device || !user) throw noSuchDevice();
     if (!(await verifyDeviceSignature(user.accountKey, { ...device, signature: body.signature }))) {
@@ -139,7 +141,7 @@ export const deviceRoutes = createRouter()
     if (!approved) throw new AppError("conflict", "this device is not pending approval");
     publishToInboxes(c, { type: "deviceApproved", data: { deviceId } }, [me.userId], [deviceId]);
     const frame = { type: "deviceAdded" as const, data: { userId: me.userId, username: user.username, deviceId } };
-    publishToInboxes(c, frame, [me.userId, ...(await peersOf(c.var.db, me.userId))]);
+    publishToInboxes(c, frame, [me.userId, ...peers]);
     return c.json(presentDevice({ ...device, status: "active", signature: body.signature }), 200);
   })
   .openapi(provisioning, async (c) => {
@@ -156,7 +158,8 @@ export const deviceRoutes = createRouter()
     const user = await findUserById(c.var.db, me.userId);
     if (deviceId !== me.deviceId) await requirePassword(user, c.req.valid("json")?.password);
     if (!user) throw new AppError("unauthorized", "the token's user does not exist");
-    const memberships = await membershipsOf(c.var.db, me.userId);
+    // Read before the write: a read failing after it would answer 500 for a committed revocation.
+    const [memberships, peers] = await Promise.all([membershipsOf(c.var.db, me.userId), peersOf(c.var.db, me.userId)]);
     if (!(await revokeDevice(c.var.db, me.userId, deviceId))) throw noSuchDevice();
     await closeSocketsOf(
       c,
@@ -165,6 +168,6 @@ export const deviceRoutes = createRouter()
       memberships.map((m) => m.conversationId),
     );
     const frame = { type: "deviceRemoved" as const, data: { userId: me.userId, username: user.username, deviceId } };
-    publishToInboxes(c, frame, [me.userId, ...(await peersOf(c.var.db, me.userId))]);
+    publishToInboxes(c, frame, [me.userId, ...peers]);
     return c.body(null, 204);
   });

@@ -3,7 +3,7 @@ import { consentingTo, recordConsents } from "../db/consents";
 import { findConversationForUser, keysForDevice, participation } from "../db/conversations";
 import { activeDevicesOfParticipants } from "../db/coverage";
 import { activeDevicesOf } from "../db/devices";
-import { commitEpoch } from "../db/epochs";
+import { commitEpoch, commitEpochAndRead } from "../db/epochs";
 import { findUserByUsername } from "../db/users";
 import { assertExactCoverage, staleEpoch } from "../lib/coverage";
 import { AppError, notAcceptedYet, notAParticipant } from "../lib/errors";
@@ -143,7 +143,8 @@ export const epochRoutes = createRouter()
     const consents = await consentingTo(c.var.db, [user.id], me.userId);
     const status = consents.has(user.id) ? ("member" as const) : ("invited" as const);
     const newcomer = { userId: user.id, username: user.username, status };
-    if (!(await commitEpoch(c.var.db, { conversationId: id, epoch, by: me, keys: uploads, newcomer }))) {
+    const outcome = await commitEpochAndRead(c.var.db, { conversationId: id, epoch, by: me, keys: uploads, newcomer });
+    if (!outcome.committed) {
       const now = await findConversationForUser(c.var.db, id, me);
       if (!now) throw notAParticipant();
       if (now.participants.some((p) => p.userId === user.id)) throw alreadyIn(user.username);
@@ -151,7 +152,8 @@ export const epochRoutes = createRouter()
     }
     // The adder started contact with the newcomer (account data, written after the commit).
     await recordConsents(c.var.db, me.userId, [user.id]);
-    const updated = await findConversationForUser(c.var.db, id, me);
+    // Read in the commit's own batch: a read failing after the commit would answer 500 for a committed add.
+    const updated = outcome.view;
     if (!updated) throw notAParticipant();
     const createdAt = updated.key?.createdAt ?? new Date().toISOString();
     const keyRows = uploads.map((k) => ({

@@ -1,43 +1,56 @@
 import { describe, expect, it } from "vitest";
-import { call, createConversation, messageBody, registerUser, sendMessage } from "../helpers/api";
+import {
+  approve,
+  call,
+  createConversation,
+  history,
+  loginPendingDevice,
+  messageBody,
+  registerUser,
+  sendMessage,
+} from "../helpers/api";
 import { conversationSocket, messagesOf, sleep } from "../helpers/sockets";
 
 const ascendingWithoutGaps = (seqs: number[]) => seqs.every((seq, i) => i === 0 || seq === seqs[i - 1]! + 1);
 
 describe("conversation socket broadcast", () => {
-  it("delivers a committed message to every participant's sockets, the sender's included", async () => {
+  it("delivers a committed message to every participant's sockets, the sender's other device included", async () => {
     const alice = await registerUser("bc");
     const bob = await registerUser("bc");
     const id = await createConversation(alice, bob);
+    const aliceLaptop = await loginPendingDevice(alice, "laptop");
+    expect((await approve(alice, aliceLaptop)).status).toBe(200);
     const [aliceSocket, aliceSecondDevice, bobSocket] = await Promise.all([
       conversationSocket(id, alice.token),
-      conversationSocket(id, alice.token),
+      conversationSocket(id, aliceLaptop.token),
       conversationSocket(id, bob.token),
     ]);
     const body = messageBody(id, { associatedData: "AAEC", clientMessageId: "m-1" });
     const res = await call("POST", "/messages", { token: alice.token, body });
     expect(res.status).toBe(201);
     const { messageId, seq, timestamp } = (await res.json()) as any;
+    // The frame carries the MessageResponse exactly as history serves it.
+    const [stored] = await history(bob, id);
+    expect(stored).toMatchObject({
+      messageId,
+      seq,
+      timestamp,
+      conversationId: id,
+      senderId: alice.userId,
+      senderUsername: alice.username,
+      senderDeviceId: alice.deviceId,
+      keyEpoch: 1,
+      nonce: body.nonce,
+      ciphertext: body.ciphertext,
+      authTag: body.authTag,
+      associatedData: "AAEC",
+      signature: body.signature,
+      clientMessageId: "m-1",
+      deleted: false,
+    });
     for (const socket of [aliceSocket, aliceSecondDevice, bobSocket]) {
       await socket.waitFor((f) => messagesOf(f).length === 1);
-      expect(socket.frames).toEqual([
-        {
-          type: "newMessage",
-          data: {
-            messageId,
-            seq,
-            timestamp,
-            conversationId: id,
-            senderId: alice.userId,
-            senderUsername: alice.username,
-            nonce: body.nonce,
-            ciphertext: body.ciphertext,
-            authTag: body.authTag,
-            associatedData: "AAEC",
-            clientMessageId: "m-1",
-          },
-        },
-      ]);
+      expect(socket.frames).toEqual([{ type: "newMessage", data: stored }]);
     }
   });
 

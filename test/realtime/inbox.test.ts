@@ -2,14 +2,19 @@ import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
-  b64,
+  activeDeviceIds,
+  addParticipant,
+  approve,
   call,
   createConversation,
+  getConversation,
   json,
-  randomBytes,
+  loginPendingDevice,
   registerUser,
+  rotate,
   sendMessage,
   type TestUser,
+  wrapFor,
 } from "../helpers/api";
 import { makeObjectThrow } from "../helpers/faults";
 import { commitSilently } from "../helpers/messages";
@@ -46,26 +51,38 @@ describe("inbox socket (GET /ws?token=)", () => {
     }
   });
 
-  it("sends conversationCreated with the user's own wrapped key", async () => {
+  it("sends conversationCreated to each device with that device's own wrapped key", async () => {
     const alice = await registerUser("inb");
     const bob = await registerUser("inb");
-    const socket = await inboxSocket(bob.token);
-    const keys = { alice: b64(randomBytes(48)), bob: b64(randomBytes(48)) };
+    const bobLaptop = await loginPendingDevice(bob, "laptop");
+    expect((await approve(bob, bobLaptop)).status).toBe(200);
+    const [phone, laptop] = await Promise.all([inboxSocket(bob.token), inboxSocket(bobLaptop.token)]);
+    const devices = await activeDeviceIds(alice, alice, bob);
+    expect(devices).toHaveLength(3);
+    const keys = await Promise.all(devices.map((d) => wrapFor(alice, d)));
     const res = await call("POST", "/conversations", {
       token: alice.token,
-      body: {
-        participants: [
-          { username: alice.username, encryptedKey: keys.alice },
-          { username: bob.username, encryptedKey: keys.bob },
-        ],
-      },
+      body: { participants: [alice.username, bob.username], keys },
     });
-    const conversation = await json(res);
-    await socket.waitFor((f) => f.length === 1);
-    expect(socket.frames[0]).toEqual({
-      type: "conversationCreated",
-      data: { ...conversation, encryptedKey: keys.bob },
-    });
+    expect(res.status).toBe(201);
+    const { conversationId } = await json(res);
+    for (const [socket, device] of [
+      [phone, bob],
+      [laptop, bobLaptop],
+    ] as const) {
+      await socket.waitFor((f) => f.some((x) => x.type === "conversationCreated"));
+      const created = socket.frames.filter((x) => x.type === "conversationCreated");
+      expect(created).toHaveLength(1);
+      const own = keys.find((k) => k.deviceId === device.deviceId)!;
+      // The conversation as that device reads it, down to its own key.
+      expect(created[0].data).toEqual(await getConversation(device, conversationId));
+      expect(created[0].data.key).toMatchObject({
+        epoch: 1,
+        wrappedKey: own.wrappedKey,
+        signature: own.signature,
+        wrappedBy: { userId: alice.userId, deviceId: alice.deviceId },
+      });
+    }
   });
 
   it("keeps per-conversation seq ascending with no gap or duplicate across 3 conversations with concurrent senders", async () => {
@@ -106,16 +123,18 @@ describe("inbox socket (GET /ws?token=)", () => {
       type: "participantRemoved",
       data: { conversationId: id, userId: bob.userId, username: bob.username, by: alice.userId },
     });
-    await sendMessage(alice, id);
+    // Bob held epoch 1's key: the next message needs a new epoch, which Bob does not get.
+    expect((await sendMessage(alice, id)).status).toBe(409);
+    expect(await rotate(alice, id)).toBe(2);
+    expect((await sendMessage(alice, id, { keyEpoch: 2 })).status).toBe(201);
     await sleep(200);
     expect(messagesOf(socket.frames)).toHaveLength(1);
-    const readded = await call("POST", `/conversations/${id}/participants`, {
-      token: alice.token,
-      body: { username: bob.username, encryptedKey: b64(randomBytes(32)) },
-    });
-    expect(readded.status).toBe(201);
+    expect(socket.frames.some((x) => x.type === "epochChanged")).toBe(false);
+    // Adding him back is itself an epoch commit (3).
+    expect((await addParticipant(alice, id, bob)).status).toBe(201);
     await socket.waitFor((f) => f.filter((x) => x.type === "conversationCreated").length === 1);
-    await sendMessage(alice, id);
+    expect(socket.frames.at(-1).data).toMatchObject({ conversationId: id, epoch: 3, key: { epoch: 3 } });
+    await sendMessage(alice, id, { keyEpoch: 3 });
     await socket.waitFor((f) => messagesOf(f).length === 2);
     expect(messagesOf(socket.frames).map((m) => m.seq)).toEqual([1, 3]);
   });

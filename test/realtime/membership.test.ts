@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { b64, call, createConversation, randomBytes, registerUser, sendMessage } from "../helpers/api";
+import { addParticipant, call, createConversation, registerUser, sendMessage } from "../helpers/api";
 import { conversationSocket, messagesOf, sleep } from "../helpers/sockets";
 import { signToken } from "../helpers/tokens";
 
@@ -36,18 +36,21 @@ describe("membership and token lifetime on the conversation socket", () => {
     const dave = await registerUser("mem");
     const id = await createConversation(alice, bob);
     const bobSocket = await conversationSocket(id, bob.token);
-    const added = await call("POST", `/conversations/${id}/participants`, {
-      token: alice.token,
-      body: { username: dave.username, encryptedKey: b64(randomBytes(48)) },
-    });
+    const added = await addParticipant(alice, id, dave); // an epoch commit: epoch 2
     expect(added.status).toBe(201);
-    await bobSocket.waitFor((f) => f.length === 1);
-    expect(bobSocket.frames[0]).toEqual({
-      type: "participantAdded",
-      data: { conversationId: id, userId: dave.userId, username: dave.username, by: alice.userId },
-    });
+    await bobSocket.waitFor((f) => f.length === 2);
+    expect(bobSocket.frames).toEqual([
+      {
+        type: "participantAdded",
+        data: { conversationId: id, userId: dave.userId, username: dave.username, by: alice.userId },
+      },
+      {
+        type: "epochChanged",
+        data: { conversationId: id, epoch: 2, by: { userId: alice.userId, deviceId: alice.deviceId } },
+      },
+    ]);
     const daveSocket = await conversationSocket(id, dave.token);
-    await sendMessage(alice, id);
+    expect((await sendMessage(alice, id, { keyEpoch: 2 })).status).toBe(201);
     await daveSocket.waitFor((f) => messagesOf(f).length === 1);
   });
 

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { IDENTITY_HEADER, LAST_SEQ_HEADER } from "../../src/realtime/sockets";
-import { call, createConversation, getConversation, registerUser, type TestUser } from "../helpers/api";
+import { addParticipant, call, createConversation, getConversation, registerUser, type TestUser } from "../helpers/api";
 import { makeObjectThrow } from "../helpers/faults";
 import { conversationSocket, sleep } from "../helpers/sockets";
 
@@ -19,7 +19,12 @@ describe("a removed participant keeps no conversation socket", () => {
     const bob = await registerUser("rmv");
     const id = await createConversation(alice, bob);
     // The Worker checked Bob's participation and built the forwarded upgrade (as routes/ws.ts does)...
-    const identity = { userId: bob.userId, username: bob.username, exp: Math.floor(Date.now() / 1000) + 600 };
+    const identity = {
+      userId: bob.userId,
+      deviceId: bob.deviceId,
+      sessionId: bob.sessionId,
+      exp: Math.floor(Date.now() / 1000) + 600,
+    };
     const forwarded = new Request(`http://parley.test/ws?conversationId=${id}`, {
       headers: { Upgrade: "websocket", [IDENTITY_HEADER]: JSON.stringify(identity), [LAST_SEQ_HEADER]: "0" },
     });
@@ -37,10 +42,7 @@ describe("a removed participant keeps no conversation socket", () => {
     const bob = await registerUser("rmv");
     const id = await createConversation(alice, bob);
     expect((await remove(alice, id, bob)).status).toBe(204);
-    const readded = await call("POST", `/conversations/${id}/participants`, {
-      token: alice.token,
-      body: { username: bob.username, encryptedKey: btoa("k".repeat(48)) },
-    });
+    const readded = await addParticipant(alice, id, bob); // adding back is an epoch commit
     expect(readded.status).toBe(201);
     const socket = await conversationSocket(id, bob.token);
     socket.ws.send("ping");
@@ -66,10 +68,7 @@ describe("a removed participant keeps no conversation socket", () => {
       (p: any) => p.userId === bob.userId,
     ).joinedAt;
     expect((await remove(alice, id, bob)).status).toBe(204);
-    const readded = await call("POST", `/conversations/${id}/participants`, {
-      token: alice.token,
-      body: { username: bob.username, encryptedKey: btoa("k".repeat(48)) },
-    });
+    const readded = await addParticipant(alice, id, bob); // adding back is an epoch commit
     expect(readded.status).toBe(201);
     const socket = await conversationSocket(id, bob.token);
     const frame = {
