@@ -3,7 +3,15 @@ import { CLOSE, CLOSE_REASON, PING, PONG, type ServerFrame } from "../../contrac
 import { config } from "../config";
 import type { SequencedFrame, SocketAttachment } from "./frames";
 import { Sequencer } from "./sequencer";
-import { IDENTITY_HEADER, identityOf, reciprocateClose, refuseSocket, safeClose, socketTags } from "./sockets";
+import {
+  deviceTag,
+  IDENTITY_HEADER,
+  identityOf,
+  reciprocateClose,
+  refuseSocket,
+  safeClose,
+  socketTags,
+} from "./sockets";
 
 /** How long a frame waits behind a gap before the missing messages are read from D1. */
 export const GAP_WAIT_MS = 250;
@@ -63,6 +71,18 @@ export abstract class SocketHub extends DurableObject<Env> {
       }
     }
     return closed;
+  }
+
+  /**
+   * Those of `deviceIds` with a socket here that the next frame would reach: open, and its token
+   * not expired (such a socket is closed at the next send instead). Push asks this to skip devices
+   * that will see a message live; a look at the object's own sockets, no storage read.
+   */
+  async devicesWithSockets(deviceIds: number[]): Promise<number[]> {
+    const now = Date.now() / 1000;
+    return deviceIds.filter((id) =>
+      this.ctx.getWebSockets(deviceTag(id)).some((ws) => ws.readyState === WebSocket.OPEN && identityOf(ws).exp > now),
+    );
   }
 
   /** A reason to refuse a socket the Worker admitted, as a refusing 101; none by default. */
