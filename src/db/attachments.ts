@@ -119,8 +119,10 @@ export function claimAttachments(db: Database, claim: AttachmentClaim) {
 /**
  * SQL column for a select from `messages`: the ids of the attachments the message uses, as a JSON
  * array (`parseAttachmentIds` reads it). One query for a page of history, no second round trip.
+ * Spelled out: Drizzle writes a single-table select's columns unqualified, and an unqualified `id`
+ * in the subquery would be the attachment's own.
  */
-export const attachmentIdsColumn = sql<string>`(select json_group_array(${attachments.id}) from ${attachments} where ${attachments.usedByMessageId} = ${messages.id})`;
+export const attachmentIdsColumn = sql<string>`(select json_group_array("a"."id") from "attachments" as "a" where "a"."used_by_message_id" = "messages"."id")`;
 
 /** The JSON of `attachmentIdsColumn` as ascending ids. */
 export function parseAttachmentIds(json: string | null): number[] {

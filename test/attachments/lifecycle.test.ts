@@ -6,8 +6,8 @@ import { attachmentIdsOfMessages, findUnclaimableAttachments } from "../../src/d
 import { createDb } from "../../src/db/client";
 import { handleScheduled } from "../../src/jobs/scheduled";
 import { addParticipant, createConversation, randomBytes, registerUsers } from "../helpers/api";
-import { download, uploadOk } from "../helpers/attachments";
 import { postWithAttachments } from "../helpers/attachment-messages";
+import { download, uploadOk } from "../helpers/attachments";
 
 const db = () => createDb(env.DB);
 
