@@ -49,7 +49,7 @@ describe("POST /messages with attachments", () => {
     expect(await usedBy(b)).toBe(withFiles.body.messageId);
     const page = (await history(bob, conversationId)).reverse();
     expect(page.map((m) => m.attachments)).toEqual([[a, b], []]);
-    await socket.waitFor((frames) => socket.newMessages().length === 2);
+    await socket.waitFor(() => socket.newMessages().length === 2);
     expect(socket.newMessages().map((m) => m.attachments)).toEqual([[a, b], []]);
     socket.ws.close(1000, "done");
   });
