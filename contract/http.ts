@@ -251,6 +251,11 @@ export interface SendMessageRequest {
   signature: string;
   /** 1 to 64 characters; a retry with the same id answers 200 with the first answer. */
   clientMessageId?: string;
+  /**
+   * At most 10 distinct attachment ids, each uploaded by the sender to this conversation and not
+   * used by another message (422 naming the others). They are linked to the message atomically.
+   */
+  attachments?: number[];
 }
 
 export interface MessageAck {
@@ -274,6 +279,8 @@ export interface MessageResponse {
   associatedData: string | null;
   signature: string | null;
   clientMessageId: string | null;
+  /** The ids of the attachments the message carries, ascending; `[]` when none, `null` on a tombstone. */
+  attachments: number[] | null;
   /** A tombstone (deleted, or its sender's account was): content fields are `null`, `seq` stays. */
   deleted: boolean;
 }

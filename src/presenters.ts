@@ -3,7 +3,7 @@ import type { ConversationView } from "./db/conversations";
 import type { ConversationDeviceRow } from "./db/coverage";
 import type { DeviceRow } from "./db/devices";
 import type { KeyRow } from "./db/keys";
-import type { StoredMessage } from "./db/messages";
+import type { MessageRow } from "./db/messages";
 import type { UserRow } from "./db/users";
 import { encodeBase64 } from "./lib/base64";
 
@@ -79,8 +79,8 @@ export function presentConversation(conversation: ConversationView): Wire.Conver
 
 const optional = (bytes: Uint8Array | null) => (bytes ? encodeBase64(bytes) : null);
 
-/** A message, or its tombstone (content erased, `seq` kept). */
-export function presentMessage(message: StoredMessage): Wire.MessageResponse {
+/** A message, or its tombstone (content and attachments erased, `seq` kept). */
+export function presentMessage(message: MessageRow): Wire.MessageResponse {
   const content = !message.deleted;
   return {
     messageId: message.id,
@@ -97,6 +97,7 @@ export function presentMessage(message: StoredMessage): Wire.MessageResponse {
     associatedData: content ? optional(message.associatedData) : null,
     signature: content ? optional(message.signature) : null,
     clientMessageId: message.clientMessageId,
+    attachments: content ? message.attachments : null,
     deleted: message.deleted,
   };
 }

@@ -363,6 +363,7 @@ async function send(): Promise<void> {
     keyEpoch: sent.keyEpoch,
     timestamp: sent.timestamp,
     clientMessageId: sent.clientMessageId,
+    attachments: [],
     deleted: false,
     ok: true,
     text,

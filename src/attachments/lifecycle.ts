@@ -1,4 +1,5 @@
 import {
+  attachmentIdsOfUser,
   attachmentIdsUsedBy,
   attachmentKey,
   chunks,
@@ -31,6 +32,16 @@ export async function deleteAttachments(store: AttachmentStore, attachmentIds: n
 /** Deletes the attachments of these messages: call it when messages are deleted or expire. */
 export async function deleteAttachmentsOfMessages(store: AttachmentStore, messageIds: number[]): Promise<number> {
   const ids = await attachmentIdsUsedBy(store.db, messageIds);
+  await deleteAttachments(store, ids);
+  return ids.length;
+}
+
+/**
+ * Deletes every attachment of a deleted account: those its (now tombstoned) messages used and its
+ * unused uploads. Call it after `deleteAccount`'s batch; what a crash leaves is already unreadable.
+ */
+export async function deleteAttachmentsOfUser(store: AttachmentStore, userId: number): Promise<number> {
+  const ids = await attachmentIdsOfUser(store.db, userId);
   await deleteAttachments(store, ids);
   return ids.length;
 }

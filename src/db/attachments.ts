@@ -26,8 +26,9 @@ export async function markAttachmentStored(db: Database, attachmentId: number, s
 
 /**
  * The size of an attachment `userId` may download, or undefined (unknown, still uploading, or not
- * theirs to read). Unused: its uploader only. Used: any current participant who joined no later than
- * the message was sent (later joiners do not see earlier history).
+ * theirs to read). Unused: its uploader only (still a participant). Used: any current participant
+ * who may see the message that uses it, i.e. joined at or before it (`joined_seq < seq`, the rule of
+ * history), while it is not a tombstone (its attachments are being erased).
  */
 export async function readableAttachmentSize(
   db: Database,
@@ -47,7 +48,7 @@ export async function readableAttachmentSize(
         eq(attachments.id, attachmentId),
         isNotNull(attachments.size),
         sql`((${attachments.usedByMessageId} is null and ${attachments.uploaderId} = ${userId})
-          or (${messages.id} is not null and ${participants.joinedAt} <= ${messages.createdAt}))`,
+          or (${messages.id} is not null and ${messages.deleted} = 0 and ${participants.joinedSeq} < ${messages.seq}))`,
       ),
     )
     .get();
@@ -92,19 +93,41 @@ export function attachmentsClaimable(claim: AttachmentClaim) {
 }
 
 /**
+ * SQL: the id of the message `senderId` has just inserted into `conversationId` in this batch, or
+ * NULL. Valid between the message INSERT and the UPDATE that advances `conversations.last_seq`: the
+ * new message is then the one with `seq = last_seq + 1`, which exists only if the INSERT wrote a row
+ * (seq is gap-free and `last_seq` is its maximum), so a duplicate or refused message matches nothing.
+ */
+export const justInsertedMessageId = (conversationId: number, senderId: number) =>
+  sql<number | null>`(select ${messages.id} from ${messages}
+    where ${messages.conversationId} = ${conversationId} and ${messages.senderId} = ${senderId}
+      and ${messages.seq} = (select ${conversations.lastSeq} + 1 from ${conversations} where ${conversations.id} = ${conversationId}))`;
+
+/**
  * The UPDATE that links the attachments to the message written in the same D1 batch. Put it right
- * after the message INSERT and before the UPDATE that advances `conversations.last_seq`: the new
- * message is then the one with `seq = last_seq + 1`, which exists only if the INSERT wrote a row
- * (seq is gap-free and `last_seq` is its maximum), so a duplicate or refused message claims nothing.
+ * after the message INSERT and before the UPDATE that advances `conversations.last_seq` (see
+ * `justInsertedMessageId`), so a duplicate or refused message claims nothing.
  */
 export function claimAttachments(db: Database, claim: AttachmentClaim) {
-  const justInserted = sql<number>`(select ${messages.id} from ${messages}
-    where ${messages.conversationId} = ${claim.conversationId} and ${messages.senderId} = ${claim.senderId}
-      and ${messages.seq} = (select ${conversations.lastSeq} + 1 from ${conversations} where ${conversations.id} = ${claim.conversationId}))`;
+  const justInserted = justInsertedMessageId(claim.conversationId, claim.senderId);
   return db
     .update(attachments)
     .set({ usedByMessageId: justInserted })
     .where(and(claimable(claim), sql`${justInserted} is not null`));
+}
+
+/**
+ * SQL column for a select from `messages`: the ids of the attachments the message uses, as a JSON
+ * array (`parseAttachmentIds` reads it). One query for a page of history, no second round trip.
+ * Spelled out: Drizzle writes a single-table select's columns unqualified, and an unqualified `id`
+ * in the subquery would be the attachment's own.
+ */
+export const attachmentIdsColumn = sql<string>`(select json_group_array("a"."id") from "attachments" as "a" where "a"."used_by_message_id" = "messages"."id")`;
+
+/** The JSON of `attachmentIdsColumn` as ascending ids. */
+export function parseAttachmentIds(json: string | null): number[] {
+  const ids = json ? (JSON.parse(json) as number[]) : [];
+  return ids.sort((a, b) => a - b);
 }
 
 /** Attachment ids per message, for the message presenter's `attachments` field (empty lists omitted). */
@@ -124,6 +147,21 @@ export async function attachmentIdsOfMessages(db: Database, messageIds: number[]
 /** The attachments of `messageIds` (used by message deletion and expiry). */
 export async function attachmentIdsUsedBy(db: Database, messageIds: number[]): Promise<number[]> {
   return [...(await attachmentIdsOfMessages(db, messageIds)).values()].flat();
+}
+
+/**
+ * Every attachment of `userId`'s: those their messages use (tombstones keep `sender_id`) and their
+ * uploads no message used yet. For account deletion; both halves go by an index.
+ */
+export async function attachmentIdsOfUser(db: Database, userId: number): Promise<number[]> {
+  const rows = await db
+    .select({ id: attachments.id })
+    .from(attachments)
+    .where(
+      sql`${attachments.usedByMessageId} in (select ${messages.id} from ${messages} where ${messages.senderId} = ${userId})
+        or (${attachments.usedByMessageId} is null and ${attachments.uploaderId} = ${userId})`,
+    );
+  return rows.map((r) => r.id);
 }
 
 /** Up to `limit` attachment ids that no message used and that were created before `cutoff`, oldest first. */

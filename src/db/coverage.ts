@@ -1,6 +1,6 @@
-import { and, asc, eq, sql } from "drizzle-orm";
+import { and, asc, eq, ne, sql } from "drizzle-orm";
 import type { Database } from "../env";
-import { conversations, devices, epochKeys, participants, sessions } from "./schema";
+import { conversations, devices, epochKeys, participants, pushSubscriptions, sessions } from "./schema";
 
 /*
  * The one module that joins conversation-scoped tables (participants, epoch keys) with
@@ -77,4 +77,18 @@ export async function activeDevicesOfParticipants(
     .innerJoin(devices, and(eq(devices.userId, participants.userId), eq(devices.status, "active")))
     .where(eq(participants.conversationId, conversationId))
     .orderBy(asc(devices.id));
+}
+
+/**
+ * The active devices of `conversationId`'s current participants that have a push subscription, the
+ * sending device aside: who a new message may be pushed to (once those with an open socket are
+ * left out). A read in the message's own batch, so the commit path pays no round trip for it.
+ */
+export function pushCandidatesQuery(db: Database, conversationId: number, senderDeviceId: number) {
+  return db
+    .select({ deviceId: devices.id, userId: devices.userId })
+    .from(participants)
+    .innerJoin(devices, and(eq(devices.userId, participants.userId), eq(devices.status, "active")))
+    .innerJoin(pushSubscriptions, eq(pushSubscriptions.deviceId, devices.id))
+    .where(and(eq(participants.conversationId, conversationId), ne(devices.id, senderDeviceId)));
 }

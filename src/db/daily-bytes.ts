@@ -1,4 +1,4 @@
-import { lt, sql } from "drizzle-orm";
+import { and, eq, lt, type SQL, sql } from "drizzle-orm";
 import type { Database } from "../env";
 import { dailyBytes } from "./schema";
 
@@ -37,6 +37,38 @@ export async function chargeDailyBytes(
     .returning({ bytes: dailyBytes.bytes })
     .get();
   return row ? { ok: true, used: row.bytes } : refused;
+}
+
+/** SQL condition: `bytes` more today would still fit `userId`'s budget (read inside a write's batch). */
+export function fitsDailyBudget(userId: number, bytes: number, budget: number, now: Date) {
+  return sql`coalesce((select ${dailyBytes.bytes} from ${dailyBytes} where ${and(
+    eq(dailyBytes.userId, userId),
+    eq(dailyBytes.day, utcDay(now)),
+  )}), 0) + ${bytes} <= ${budget}`;
+}
+
+/**
+ * The statement that adds `bytes` to today's count only if `condition` holds (e.g. "the message was
+ * inserted by an earlier statement of this batch"). The batch checked `fitsDailyBudget` in that
+ * statement and D1 runs a batch as one transaction, so nothing can pass the budget in between.
+ */
+export function chargeDailyBytesIf(db: Database, userId: number, bytes: number, now: Date, condition: SQL) {
+  return db
+    .insert(dailyBytes)
+    .select(
+      db
+        .select({
+          userId: sql<number>`${userId}`.as("user_id"),
+          day: sql<string>`${utcDay(now)}`.as("day"),
+          bytes: sql<number>`${bytes}`.as("bytes"),
+        })
+        .from(sql`(select 1)`)
+        .where(condition),
+    )
+    .onConflictDoUpdate({
+      target: [dailyBytes.userId, dailyBytes.day],
+      set: { bytes: sql`${dailyBytes.bytes} + excluded.bytes` },
+    });
 }
 
 /** Drops the counters of days before yesterday (they can no longer refuse anything). */

@@ -4,7 +4,7 @@ import { conversationsOfUser } from "./conversations";
 import { flagUncovered } from "./coverage";
 import { insertApprovalKeysStatement } from "./keys";
 import { tombstoneSenderStatement } from "./messages";
-import { conversations, devices, epochKeys, participants, users } from "./schema";
+import { conversations, devices, epochKeys, participants, pushSubscriptions, users } from "./schema";
 import { endSessionsStatement, openSessionStatements } from "./sessions";
 import type { DeviceKeys } from "./users";
 
@@ -15,6 +15,17 @@ import type { DeviceKeys } from "./users";
 
 /** SQL: the ids of a user's devices (any status). */
 const devicesOfUser = (userId: number) => sql`select ${devices.id} from ${devices} where ${devices.userId} = ${userId}`;
+
+/** Deletes the push subscriptions of `userId`'s devices (all, or only `deviceId`): a revoked device gets no pushes. */
+const unsubscribeStatement = (db: Database, userId: number, deviceId?: number) =>
+  db
+    .delete(pushSubscriptions)
+    .where(
+      and(
+        sql`${pushSubscriptions.deviceId} in (${devicesOfUser(userId)})`,
+        deviceId === undefined ? undefined : eq(pushSubscriptions.deviceId, deviceId),
+      ),
+    );
 
 /** Flags every conversation in which one of `deviceIds`' keys belongs to the current epoch. */
 const flagHeldCurrentKeys = (db: Database, deviceIds: ReturnType<typeof sql>) =>
@@ -52,7 +63,7 @@ export async function approveDevice(db: Database, approval: Approval): Promise<b
   return activated.length > 0;
 }
 
-/** Revokes a device: its sessions end, its keys go, and every epoch it held a key of needs rotating. */
+/** Revokes a device: its sessions end, its keys and push subscription go, and every epoch it held a key of needs rotating. */
 export async function revokeDevice(db: Database, userId: number, deviceId: number): Promise<boolean> {
   const [revoked] = await db.batch([
     db
@@ -63,13 +74,14 @@ export async function revokeDevice(db: Database, userId: number, deviceId: numbe
     endSessionsStatement(db, { deviceId }),
     flagHeldCurrentKeys(db, sql`${deviceId}`),
     db.delete(epochKeys).where(eq(epochKeys.deviceId, deviceId)),
+    unsubscribeStatement(db, userId, deviceId),
   ]);
   return revoked.length > 0;
 }
 
 /**
  * Identity reset: a new account key and a new active device with a new session; every old device
- * is revoked (sessions, keys) and every conversation the user is in needs rotating.
+ * is revoked (sessions, keys, push subscriptions) and every conversation the user is in needs rotating.
  */
 export async function resetIdentity(
   db: Database,
@@ -89,6 +101,7 @@ export async function resetIdentity(
     endSessionsStatement(db, { userId }),
     flagHeldCurrentKeys(db, devicesOfUser(userId)),
     db.delete(epochKeys).where(sql`${epochKeys.deviceId} in (${devicesOfUser(userId)})`),
+    unsubscribeStatement(db, userId),
     db
       .update(devices)
       .set({ status: "revoked", provisioning: null })
@@ -105,15 +118,16 @@ export async function resetIdentity(
     }),
     flagUncovered(db, conversationsOfUser(userId)),
   ]);
-  const device = (results[5] as { id: number }[])[0]!;
-  const session = (results[6] as { id: number }[])[0]!;
+  const device = (results[6] as { id: number }[])[0]!;
+  const session = (results[7] as { id: number }[])[0]!;
   return { deviceId: device.id, sessionId: session.id };
 }
 
 /**
  * Deletes an account: the user leaves every conversation (each needs rotating), their messages
- * become tombstones, and the account row goes with its devices, sessions and tickets (cascade),
- * which frees the username.
+ * become tombstones, their devices' push subscriptions go, and the account row goes with its devices,
+ * sessions and tickets (cascade), which frees the username. Their attachments (R2 objects, then rows)
+ * are deleted after this batch, by `deleteAttachmentsOfUser`: tombstones already hide them.
  */
 export async function deleteAccount(db: Database, userId: number): Promise<void> {
   await db.batch([
@@ -124,6 +138,7 @@ export async function deleteAccount(db: Database, userId: number): Promise<void>
     db.delete(epochKeys).where(sql`${epochKeys.deviceId} in (${devicesOfUser(userId)})`),
     db.delete(participants).where(eq(participants.userId, userId)),
     tombstoneSenderStatement(db, userId),
+    unsubscribeStatement(db, userId),
     db.delete(users).where(eq(users.id, userId)),
   ]);
 }

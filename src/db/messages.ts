@@ -1,9 +1,19 @@
-import { and, asc, desc, eq, gt, lt, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, gt, lt, sql } from "drizzle-orm";
 import type { Database } from "../env";
 import type { Identity } from "../lib/jwt";
 import type { HistoryQuery } from "../schemas/messages";
+import {
+  type AttachmentClaim,
+  attachmentIdsColumn,
+  attachmentsClaimable,
+  claimAttachments,
+  findUnclaimableAttachments,
+  justInsertedMessageId,
+  parseAttachmentIds,
+} from "./attachments";
 import { isMember } from "./conversations";
-import { senderMayPost } from "./coverage";
+import { pushCandidatesQuery, senderMayPost } from "./coverage";
+import { chargeDailyBytesIf, fitsDailyBudget, secondsToNextUtcMidnight } from "./daily-bytes";
 import { onlineInboxesQuery } from "./presence";
 import { conversations, messages, participants } from "./schema";
 
@@ -16,88 +26,135 @@ export interface NewMessage {
   associatedData: Uint8Array | null;
   signature: Uint8Array;
   clientMessageId: string | null;
+  /** Distinct attachment ids (at most 10), claimed in the same batch; none when omitted. */
+  attachmentIds?: number[];
 }
 
 export type StoredMessage = typeof messages.$inferSelect;
+/** A message row with the ids of the attachments it uses, ascending. */
+export type MessageRow = StoredMessage & { attachments: number[] };
 
-export type InsertOutcome =
-  | { kind: "created"; message: StoredMessage; inboxRecipients: number[] }
-  | { kind: "duplicate"; message: StoredMessage }
-  | { kind: "refused" };
+/** What a committed message needs after the commit, all read in its own batch. */
+export interface Committed {
+  kind: "created";
+  message: MessageRow;
+  /** Participants whose inbox had a device connected at the commit. */
+  inboxRecipients: number[];
+  /** Subscribed active devices of the participants, the sending device aside (push candidates). */
+  pushCandidates: { deviceId: number; userId: number }[];
+}
+
+export type InsertOutcome = Committed | { kind: "refused" };
+
+/** The daily byte budget a message is charged against: its ciphertext, at `now`'s UTC day. */
+export interface ByteCharge {
+  budget: number;
+  now: Date;
+}
+
+/** For callers that bypass the route (test fixtures): still counted, never refused. */
+const UNLIMITED = (): ByteCharge => ({ budget: Number.MAX_SAFE_INTEGER, now: new Date() });
 
 /**
  * Stores a message in one atomic D1 batch (one round trip). The INSERT takes its `seq` from the
  * conversation row and only runs if everything the contract asks of a sender holds at that very
  * moment: the session is alive and its device active (so a revoked token is refused without a
  * round trip of its own), the sender takes part, `keyEpoch` is the current epoch and it needs no
- * rotation. The UPDATE then advances `lastSeq`/`lastMessageId`, only if a row was inserted. D1 runs
- * a batch as one transaction and writes one at a time, so seqs are consecutive whatever the
- * concurrency. A repeated `clientMessageId` inserts nothing (ON CONFLICT DO NOTHING), which also
- * covers two racing retries. The batch also reads which participants have an inbox device
- * connected at the moment of the commit: the inboxes to forward it to.
+ * rotation, every attachment is still the sender's, of this conversation and unused, and the
+ * ciphertext still fits the sender's daily byte budget. Then, only if a row was inserted, the
+ * attachments are linked to it, the ciphertext's bytes are charged, and `lastSeq`/`lastMessageId`
+ * advance. D1 runs a batch as one transaction and writes one at a time, so seqs are consecutive, two
+ * messages racing for one attachment cannot both commit, and two racing for the budget's last bytes
+ * cannot both pass. A repeated `clientMessageId` inserts nothing (ON CONFLICT DO NOTHING), which
+ * also covers two racing retries. The batch also reads which participants have an inbox device
+ * connected, and which devices could be pushed to.
  *
  * Nothing inserted: the caller finds out why with `whyRefused` (the failure path only).
  */
-export async function insertMessage(db: Database, message: NewMessage, sender: Identity): Promise<InsertOutcome> {
-  const createdAt = new Date().toISOString();
+export async function insertMessage(
+  db: Database,
+  message: NewMessage,
+  sender: Identity,
+  charge: ByteCharge = UNLIMITED(),
+): Promise<InsertOutcome> {
+  const createdAt = charge.now.toISOString();
   const { conversationId } = message;
-  const [inserted, , members] = await db.batch([
-    db
-      .insert(messages)
-      .select(
-        db
-          // Insert-select wants the columns in table order, the id included (NULL picks the next one).
-          .select({
-            id: sql<number | null>`null`.as("id"),
-            conversationId: conversations.id,
-            seq: sql<number>`${conversations.lastSeq} + 1`.as("seq"),
-            senderId: sql<number>`${sender.userId}`.as("sender_id"),
-            senderUsername:
-              sql<string>`(select ${participants.username} from ${participants} where ${participants.conversationId} = ${conversationId} and ${participants.userId} = ${sender.userId})`.as(
-                "sender_username",
-              ),
-            senderDeviceId: sql<number>`${sender.deviceId}`.as("sender_device_id"),
-            keyEpoch: sql<number>`${message.keyEpoch}`.as("key_epoch"),
-            nonce: sql<Uint8Array>`${message.nonce}`.as("nonce"),
-            ciphertext: sql<Uint8Array>`${message.ciphertext}`.as("ciphertext"),
-            authTag: sql<Uint8Array>`${message.authTag}`.as("auth_tag"),
-            associatedData: sql<Uint8Array | null>`${message.associatedData}`.as("associated_data"),
-            signature: sql<Uint8Array>`${message.signature}`.as("signature"),
-            clientMessageId: sql<string | null>`${message.clientMessageId}`.as("client_message_id"),
-            deleted: sql<boolean>`0`.as("deleted"),
-            createdAt: sql<string>`${createdAt}`.as("created_at"),
-          })
-          .from(conversations)
-          .where(
-            and(
-              eq(conversations.id, conversationId),
-              eq(conversations.epoch, message.keyEpoch),
-              eq(conversations.rotationNeeded, false),
-              isMember(conversationId, sender.userId),
-              senderMayPost(sender),
+  const attachmentIds = message.attachmentIds ?? [];
+  const claim: AttachmentClaim = { attachmentIds, conversationId, senderId: sender.userId };
+  const bytes = message.ciphertext.byteLength;
+  const justInserted = justInsertedMessageId(conversationId, sender.userId);
+  const insert = db
+    .insert(messages)
+    .select(
+      db
+        // Insert-select wants the columns in table order, the id included (NULL picks the next one).
+        .select({
+          id: sql<number | null>`null`.as("id"),
+          conversationId: conversations.id,
+          seq: sql<number>`${conversations.lastSeq} + 1`.as("seq"),
+          senderId: sql<number>`${sender.userId}`.as("sender_id"),
+          senderUsername:
+            sql<string>`(select ${participants.username} from ${participants} where ${participants.conversationId} = ${conversationId} and ${participants.userId} = ${sender.userId})`.as(
+              "sender_username",
             ),
+          senderDeviceId: sql<number>`${sender.deviceId}`.as("sender_device_id"),
+          keyEpoch: sql<number>`${message.keyEpoch}`.as("key_epoch"),
+          nonce: sql<Uint8Array>`${message.nonce}`.as("nonce"),
+          ciphertext: sql<Uint8Array>`${message.ciphertext}`.as("ciphertext"),
+          authTag: sql<Uint8Array>`${message.authTag}`.as("auth_tag"),
+          associatedData: sql<Uint8Array | null>`${message.associatedData}`.as("associated_data"),
+          signature: sql<Uint8Array>`${message.signature}`.as("signature"),
+          clientMessageId: sql<string | null>`${message.clientMessageId}`.as("client_message_id"),
+          deleted: sql<boolean>`0`.as("deleted"),
+          createdAt: sql<string>`${createdAt}`.as("created_at"),
+        })
+        .from(conversations)
+        .where(
+          and(
+            eq(conversations.id, conversationId),
+            eq(conversations.epoch, message.keyEpoch),
+            eq(conversations.rotationNeeded, false),
+            isMember(conversationId, sender.userId),
+            senderMayPost(sender),
+            attachmentsClaimable(claim),
+            fitsDailyBudget(sender.userId, bytes, charge.budget, charge.now),
           ),
-      )
-      .onConflictDoNothing()
-      .returning(),
-    db
-      .update(conversations)
-      .set({
-        lastSeq: sql`${conversations.lastSeq} + 1`,
-        lastMessageId: sql`(select max(${messages.id}) from ${messages} where ${messages.conversationId} = ${conversationId})`,
-        lastActivityAt: createdAt,
-      })
-      .where(
-        and(
-          eq(conversations.id, conversationId),
-          sql`${conversations.lastSeq} < (select max(${messages.seq}) from ${messages} where ${messages.conversationId} = ${conversationId})`,
         ),
+    )
+    .onConflictDoNothing()
+    .returning();
+  // Both need the new message as `seq = lastSeq + 1`: before the UPDATE below.
+  const claimed = claimAttachments(db, claim);
+  const charged = chargeDailyBytesIf(db, sender.userId, bytes, charge.now, sql`${justInserted} is not null`);
+  const advance = db
+    .update(conversations)
+    .set({
+      lastSeq: sql`${conversations.lastSeq} + 1`,
+      lastMessageId: sql`(select max(${messages.id}) from ${messages} where ${messages.conversationId} = ${conversationId})`,
+      lastActivityAt: createdAt,
+    })
+    .where(
+      and(
+        eq(conversations.id, conversationId),
+        sql`${conversations.lastSeq} < (select max(${messages.seq}) from ${messages} where ${messages.conversationId} = ${conversationId})`,
       ),
+    );
+  const [inserted, , , , members, candidates] = await db.batch([
+    insert,
+    claimed,
+    charged,
+    advance,
     onlineInboxesQuery(db, conversationId),
+    pushCandidatesQuery(db, conversationId, sender.deviceId),
   ]);
   const row = inserted[0];
-  if (row) return { kind: "created", message: row, inboxRecipients: members.map((m) => m.userId) };
-  return { kind: "refused" };
+  if (!row) return { kind: "refused" };
+  return {
+    kind: "created",
+    message: { ...row, attachments: [...attachmentIds].sort((a, b) => a - b) },
+    inboxRecipients: members.map((m) => m.userId),
+    pushCandidates: candidates,
+  };
 }
 
 export type Refusal =
@@ -105,14 +162,32 @@ export type Refusal =
   | { kind: "invited" }
   | { kind: "duplicate"; message: StoredMessage }
   | { kind: "staleEpoch"; current: number }
-  | { kind: "rotationNeeded" };
+  | { kind: "rotationNeeded" }
+  | { kind: "unusableAttachments"; attachmentIds: number[] }
+  | { kind: "overBudget"; retryAfterSeconds: number }
+  | { kind: "raced" };
 
-/** Why the conversation side refused a message (the session side is checked by the caller). */
-export async function whyRefused(db: Database, message: NewMessage, senderId: number): Promise<Refusal> {
+/**
+ * Why the conversation side refused a message (the session side is checked by the caller), in the
+ * order of the answers: 403, the idempotent 200, 409 (epoch), 422 (attachments), 429 (budget). None
+ * of them any more ("raced"): what refused it changed in the meantime, and a retry may succeed.
+ */
+export async function whyRefused(
+  db: Database,
+  message: NewMessage,
+  senderId: number,
+  charge: ByteCharge,
+): Promise<Refusal> {
   const { conversationId } = message;
+  const fits = fitsDailyBudget(senderId, message.ciphertext.byteLength, charge.budget, charge.now);
   const [[state], duplicates] = await db.batch([
     db
-      .select({ epoch: conversations.epoch, status: participants.status })
+      .select({
+        epoch: conversations.epoch,
+        rotationNeeded: conversations.rotationNeeded,
+        fitsBudget: sql<number>`${fits}`,
+        status: participants.status,
+      })
       .from(conversations)
       .innerJoin(participants, eq(participants.conversationId, conversations.id))
       .where(and(eq(conversations.id, conversationId), eq(participants.userId, senderId))),
@@ -132,7 +207,21 @@ export async function whyRefused(db: Database, message: NewMessage, senderId: nu
   // Idempotency wins over epochs: a retry of a committed message gets its first answer.
   if (message.clientMessageId !== null && duplicates[0]) return { kind: "duplicate", message: duplicates[0] };
   if (state.epoch !== message.keyEpoch) return { kind: "staleEpoch", current: state.epoch };
-  return { kind: "rotationNeeded" };
+  if (state.rotationNeeded) return { kind: "rotationNeeded" };
+  const unusable = await findUnclaimableAttachments(db, {
+    attachmentIds: message.attachmentIds ?? [],
+    conversationId,
+    senderId,
+  });
+  if (unusable.length > 0) return { kind: "unusableAttachments", attachmentIds: unusable };
+  if (!state.fitsBudget) return { kind: "overBudget", retryAfterSeconds: secondsToNextUtcMidnight(charge.now) };
+  return { kind: "raced" };
+}
+
+const withAttachments = { ...getTableColumns(messages), attachmentIds: attachmentIdsColumn };
+
+function toMessageRow({ attachmentIds, ...row }: StoredMessage & { attachmentIds: string }): MessageRow {
+  return { ...row, attachments: parseAttachmentIds(attachmentIds) };
 }
 
 /** A page of history from the reader's join on: `before` (or neither) newest first, `after` oldest first. */
@@ -141,19 +230,20 @@ export async function listMessages(
   conversationId: number,
   query: HistoryQuery,
   afterSeq: number,
-): Promise<StoredMessage[]> {
+): Promise<MessageRow[]> {
   const cursor =
     query.after !== undefined
       ? gt(messages.id, query.after)
       : query.before !== undefined
         ? lt(messages.id, query.before)
         : undefined;
-  return db
-    .select()
+  const rows = await db
+    .select(withAttachments)
     .from(messages)
     .where(and(eq(messages.conversationId, conversationId), gt(messages.seq, afterSeq), cursor))
     .orderBy(query.after !== undefined ? asc(messages.id) : desc(messages.id))
     .limit(query.limit);
+  return rows.map(toMessageRow);
 }
 
 /** Messages of a conversation after `afterSeq`, oldest first (used to fill broadcast gaps). */
@@ -162,13 +252,14 @@ export async function listMessagesAfterSeq(
   conversationId: number,
   afterSeq: number,
   limit: number,
-): Promise<StoredMessage[]> {
-  return db
-    .select()
+): Promise<MessageRow[]> {
+  const rows = await db
+    .select(withAttachments)
     .from(messages)
     .where(and(eq(messages.conversationId, conversationId), gt(messages.seq, afterSeq)))
     .orderBy(asc(messages.seq))
     .limit(limit);
+  return rows.map(toMessageRow);
 }
 
 /** Statements that turn every message of `senderId` into a tombstone, for a deleted account. */

@@ -80,6 +80,18 @@ export abstract class SocketHub extends DurableObject<Env> {
     return closed;
   }
 
+  /**
+   * Those of `deviceIds` with a socket here that the next frame would reach: open, and its token
+   * not expired (such a socket is closed at the next send instead). Push asks this to skip devices
+   * that will see a message live; a look at the object's own sockets, no storage read.
+   */
+  async devicesWithSockets(deviceIds: number[]): Promise<number[]> {
+    const now = Date.now() / 1000;
+    return deviceIds.filter((id) =>
+      this.ctx.getWebSockets(deviceTag(id)).some((ws) => ws.readyState === WebSocket.OPEN && identityOf(ws).exp > now),
+    );
+  }
+
   /** A reason to refuse a socket the Worker admitted, as a refusing 101; none by default. */
   protected async refusal(_identity: SocketAttachment): Promise<Response | undefined> {
     return undefined;

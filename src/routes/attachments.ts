@@ -43,7 +43,8 @@ const download = createRoute({
   tags: ["attachments"],
   summary: "Download an attachment's exact bytes",
   description:
-    "To a participant who may see the message that uses it, or only to its uploader while no message does. " +
+    "To a current participant who may see the message that uses it (joined at or before it), or only to its " +
+    "uploader while no message does. " +
     "403 otherwise, whether or not it exists.",
   security: bearer,
   middleware: [requireAuth],
@@ -65,7 +66,8 @@ export const attachmentRoutes = createRouter()
     const { conversationId } = c.req.valid("query");
     const me = c.var.user;
     const settings = attachmentConfig(c.env);
-    // Touch point for v2: "participants who may post" (not invited ones) once participants have a status.
+    // "Participants who may post": requireAuth has checked the device is active (a pending one: 403),
+    // this that the caller takes part. (Should participants gain a status, e.g. invited, check it here.)
     if (!(await callerIsParticipant(c.var.db, conversationId, me.userId))) throw notAParticipant();
     const mediaType = c.req.header("Content-Type")?.split(";")[0]?.trim().toLowerCase();
     if (mediaType !== "application/octet-stream") {

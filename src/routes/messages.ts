@@ -7,6 +7,7 @@ import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
 import { deviceNotLinked, requireAuth, requireToken } from "../middleware/auth";
 import { messageRateLimit } from "../middleware/rate-limit";
 import { presentMessage } from "../presenters";
+import { pushToOfflineDevices } from "../push/offline";
 import { publishMessage } from "../realtime/publish";
 import { conversationIdParam } from "../schemas/common";
 import { historyQuery, messageAckSchema, messageSchema, sendMessageBody } from "../schemas/messages";
@@ -17,6 +18,10 @@ const send = createRoute({
   path: "/messages",
   tags: ["messages"],
   summary: "Send a message (ciphertext only); idempotent by clientMessageId",
+  description:
+    "`attachments` (at most 10) must each have been uploaded by the sender to this conversation and be unused: " +
+    "422 names the others. They are linked in the same atomic write as the message, so two messages racing " +
+    "for one attachment cannot both commit. The ciphertext counts against the daily byte budget (429, nothing stored).",
   security: bearer,
   middleware: [requireToken, messageRateLimit],
   request: { body: jsonBody(sendMessageBody) },
@@ -60,15 +65,28 @@ export const messageRoutes = createRouter()
       associatedData: body.associatedData ?? null,
       signature: body.signature,
       clientMessageId: body.clientMessageId ?? null,
+      attachmentIds: body.attachments ?? [],
     };
-    const outcome = await insertMessage(c.var.db, message, me);
+    const charge = { budget: c.var.config.attachments.dailyBytesPerUser, now: new Date() };
+    const outcome = await insertMessage(c.var.db, message, me, charge);
     if (outcome.kind === "created") {
-      const { id: messageId, seq, createdAt: timestamp } = outcome.message;
+      const { id: messageId, seq, createdAt: timestamp, conversationId } = outcome.message;
       publishMessage(c, presentMessage(outcome.message), outcome.inboxRecipients);
+      c.executionCtx.waitUntil(
+        pushToOfflineDevices(c.env, {
+          conversationId,
+          messageId,
+          candidates: outcome.pushCandidates,
+          onlineInboxes: outcome.inboxRecipients,
+        }),
+      );
       return c.json({ messageId, seq, timestamp }, 201);
     }
     // Refused: only now find out why (the commit path itself never paid for these reads).
-    const [session, refusal] = await Promise.all([liveSession(c.var.db, me), whyRefused(c.var.db, message, me.userId)]);
+    const [session, refusal] = await Promise.all([
+      liveSession(c.var.db, me),
+      whyRefused(c.var.db, message, me.userId, charge),
+    ]);
     if (!session || session.deviceStatus === "revoked") throw new AppError("unauthorized", "session ended");
     if (session.deviceStatus !== "active") throw deviceNotLinked();
     switch (refusal.kind) {
@@ -88,5 +106,20 @@ export const messageRoutes = createRouter()
         throw new AppError("conflict", "the epoch needs rotating: commit a new epoch first", {
           details: [{ path: "epoch", message: "rotation required" }],
         });
+      case "unusableAttachments":
+        throw new AppError("validation_failed", "request is not valid", {
+          details: [
+            {
+              path: "attachments",
+              message: `not attachable (unknown, not yours, another conversation's, or already used): ${refusal.attachmentIds.join(", ")}`,
+            },
+          ],
+        });
+      case "overBudget":
+        throw new AppError("rate_limited", "daily byte budget used up; retry after midnight UTC", {
+          headers: { "Retry-After": String(refusal.retryAfterSeconds) },
+        });
+      case "raced":
+        throw new AppError("conflict", "the conversation changed while the message was written; retry");
     }
   });

@@ -4,6 +4,8 @@ import { base64Bytes, base64Out, id, idString, signature, timestamp, wellFormed 
 import { requestOf, responseOf } from "./wire";
 
 export const MAX_CIPHERTEXT_BYTES = 64 * 1024;
+/** Attachments one message may carry. */
+export const MAX_ATTACHMENTS = 10;
 
 export const sendMessageBody = requestOf<Wire.SendMessageRequest>()(
   z.object({
@@ -15,6 +17,11 @@ export const sendMessageBody = requestOf<Wire.SendMessageRequest>()(
     associatedData: base64Bytes(0, 1024).nullish(),
     signature,
     clientMessageId: wellFormed.min(1).max(64).optional(),
+    attachments: z
+      .array(id)
+      .max(MAX_ATTACHMENTS, `at most ${MAX_ATTACHMENTS} attachments`)
+      .refine((ids) => new Set(ids).size === ids.length, "must not repeat an attachment id")
+      .optional(),
   }),
 );
 
@@ -57,6 +64,7 @@ export const messageSchema = responseOf<Wire.MessageResponse>()(
       associatedData: base64Out.nullable(),
       signature: base64Out.nullable(),
       clientMessageId: z.string().nullable(),
+      attachments: z.array(z.number().int()).nullable(),
       deleted: z.boolean(),
     })
     .openapi("MessageResponse"),

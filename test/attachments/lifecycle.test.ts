@@ -1,64 +1,15 @@
 import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { and, eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { deleteAttachmentsOfMessages } from "../../src/attachments/lifecycle";
-import {
-  type AttachmentClaim,
-  attachmentIdsOfMessages,
-  attachmentsClaimable,
-  claimAttachments,
-  findUnclaimableAttachments,
-} from "../../src/db/attachments";
+import { attachmentIdsOfMessages, findUnclaimableAttachments } from "../../src/db/attachments";
 import { createDb } from "../../src/db/client";
-import { conversations, messages } from "../../src/db/schema";
 import { handleScheduled } from "../../src/jobs/scheduled";
-import { b64, call, createConversation, randomBytes, registerUsers } from "../helpers/api";
+import { addParticipant, createConversation, randomBytes, registerUsers } from "../helpers/api";
+import { postWithAttachments } from "../helpers/attachment-messages";
 import { download, uploadOk } from "../helpers/attachments";
 
 const db = () => createDb(env.DB);
-
-/**
- * A message write shaped like POST /messages' batch, with the two touch points a merge adds: the
- * INSERT runs only if every attachment is claimable, and the claim sits between it and the UPDATE.
- */
-async function postWithAttachments(claim: AttachmentClaim): Promise<number | null> {
-  const d = db();
-  const { conversationId, senderId } = claim;
-  const [inserted] = await d.batch([
-    d
-      .insert(messages)
-      .select(
-        d
-          .select({
-            id: sql<null>`null`.as("id"),
-            conversationId: conversations.id,
-            seq: sql<number>`${conversations.lastSeq} + 1`.as("seq"),
-            senderId: sql<number>`${senderId}`.as("sender_id"),
-            nonce: sql<Uint8Array>`${randomBytes(12)}`.as("nonce"),
-            ciphertext: sql<Uint8Array>`${randomBytes(16)}`.as("ciphertext"),
-            authTag: sql<Uint8Array>`${randomBytes(16)}`.as("auth_tag"),
-            associatedData: sql<null>`null`.as("associated_data"),
-            clientMessageId: sql<null>`null`.as("client_message_id"),
-            createdAt: sql<string>`${new Date().toISOString()}`.as("created_at"),
-          })
-          .from(conversations)
-          .where(and(eq(conversations.id, conversationId), attachmentsClaimable(claim))),
-      )
-      .returning({ id: messages.id }),
-    claimAttachments(d, claim),
-    d
-      .update(conversations)
-      .set({ lastSeq: sql`${conversations.lastSeq} + 1` })
-      .where(
-        and(
-          eq(conversations.id, conversationId),
-          sql`${conversations.lastSeq} < (select max(${messages.seq}) from ${messages} where ${messages.conversationId} = ${conversationId})`,
-        ),
-      ),
-  ]);
-  return inserted[0]?.id ?? null;
-}
 
 const row = (id: number) => env.DB.prepare("select * from attachments where id = ?").bind(id).first();
 
@@ -71,7 +22,7 @@ describe("linking attachments to messages", () => {
     const claim = { attachmentIds: [first, second], conversationId, senderId: alice.userId };
     expect(await findUnclaimableAttachments(db(), claim)).toEqual([]);
 
-    const messageId = await postWithAttachments(claim);
+    const messageId = await postWithAttachments(alice, conversationId, [second, first]);
     expect(messageId).not.toBeNull();
     expect((await row(first))?.used_by_message_id).toBe(messageId);
     expect(await attachmentIdsOfMessages(db(), [messageId!])).toEqual(new Map([[messageId, [first, second]]]));
@@ -79,16 +30,12 @@ describe("linking attachments to messages", () => {
     expect((await download(eve.token, first)).status).toBe(403);
 
     // Carol joins after the message: she does not see it, nor its attachments.
-    const add = await call("POST", `/conversations/${conversationId}/participants`, {
-      token: alice.token,
-      body: { username: carol.username, encryptedKey: b64(randomBytes(48)) },
-    });
-    expect(add.status).toBe(201);
+    expect((await addParticipant(alice, conversationId, carol)).status).toBe(201);
     expect((await download(carol.token, first)).status).toBe(403);
 
     // Used once: a second message cannot claim them, and writes nothing.
     expect(await findUnclaimableAttachments(db(), claim)).toEqual([first, second]);
-    expect(await postWithAttachments(claim)).toBeNull();
+    expect(await postWithAttachments(alice, conversationId, [first, second], 2)).toBeNull();
   });
 
   it("names the attachments a sender may not use: someone else's, another conversation's, unknown", async () => {
@@ -101,7 +48,7 @@ describe("linking attachments to messages", () => {
     const claim = { attachmentIds: [mine, bobs, elsewhere, 987_654], conversationId: here, senderId: alice.userId };
     expect(await findUnclaimableAttachments(db(), claim)).toEqual([bobs, elsewhere, 987_654]);
     // The write itself refuses too, so a race between validation and commit cannot slip through.
-    expect(await postWithAttachments(claim)).toBeNull();
+    expect(await postWithAttachments(alice, here, claim.attachmentIds)).toBeNull();
     expect((await row(mine))?.used_by_message_id).toBeNull();
   });
 });
@@ -112,8 +59,8 @@ describe("deleting attachments", () => {
     const conversationId = await createConversation(alice, bob);
     const gone = await uploadOk(alice.token, conversationId, randomBytes(10));
     const kept = await uploadOk(alice.token, conversationId, randomBytes(10));
-    const messageId = await postWithAttachments({ attachmentIds: [gone], conversationId, senderId: alice.userId });
-    const other = await postWithAttachments({ attachmentIds: [kept], conversationId, senderId: alice.userId });
+    const messageId = await postWithAttachments(alice, conversationId, [gone]);
+    const other = await postWithAttachments(alice, conversationId, [kept]);
     const store = { db: db(), bucket: env.ATTACHMENTS };
     expect(await deleteAttachmentsOfMessages(store, [messageId!])).toBe(1);
     expect(await row(gone)).toBeNull();
@@ -129,7 +76,7 @@ describe("deleting attachments", () => {
     const ids: number[] = [];
     for (let i = 0; i < 3; i++) ids.push(await uploadOk(alice.token, conversationId, randomBytes(10)));
     const used = ids[2]!;
-    await postWithAttachments({ attachmentIds: [used], conversationId, senderId: alice.userId });
+    expect(await postWithAttachments(alice, conversationId, [used])).not.toBeNull();
     const dayAgo = new Date(Date.now() - 24 * 3600 * 1000 - 1000).toISOString();
     await env.DB.prepare(`update attachments set created_at = ? where id in (${ids.join(",")})`)
       .bind(dayAgo)

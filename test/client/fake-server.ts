@@ -410,6 +410,7 @@ export class FakeParley {
         associatedData: body.associatedData ?? null,
         signature: body.signature,
         clientMessageId: body.clientMessageId ?? null,
+        attachments: body.attachments ?? [],
         deleted: false,
       };
       target.messages.push(msg);

@@ -232,6 +232,7 @@ function message(seq: number): MessageResponse {
     associatedData: null,
     signature: "",
     clientMessageId: null,
+    attachments: [],
     deleted: false,
   };
 }

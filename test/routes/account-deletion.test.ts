@@ -46,6 +46,7 @@ describe("DELETE /users/me", () => {
       associatedData: null,
       signature: null,
       clientMessageId: "gone",
+      attachments: null,
       deleted: true,
     });
     const { body } = await registrationBody(alice.username, "another password");
