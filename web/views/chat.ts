@@ -1,0 +1,282 @@
+/**
+ * The chat: the conversation list (kept live by the inbox socket, see app.ts) and the open
+ * conversation (history, then a subscription: catch-up, dedupe, gap filling, reconnects).
+ */
+import {
+  type CloseInfo,
+  type Conversation,
+  IdentityChangedError,
+  MissingKeyError,
+  type ParleyClient,
+  type ReceivedMessage,
+  type ServerFrame,
+  type Subscription,
+} from "../../client/index.ts";
+import { $, busy, describe, h, setStatus } from "../dom.ts";
+
+const ui = {
+  newConversation: $<HTMLFormElement>("new-conversation"),
+  newParticipants: $<HTMLInputElement>("new-participants"),
+  newTitle: $<HTMLInputElement>("new-title"),
+  list: $<HTMLUListElement>("conversation-list"),
+  noConversations: $("no-conversations"),
+  empty: $("no-conversation"),
+  conversation: $("conversation"),
+  title: $("conversation-title"),
+  members: $("conversation-members"),
+  liveState: $("live-state"),
+  older: $<HTMLButtonElement>("older"),
+  messages: $<HTMLOListElement>("messages"),
+  composer: $<HTMLFormElement>("composer"),
+  input: $<HTMLInputElement>("message-input"),
+};
+
+const PAGE = 50;
+const LIVE_LABEL: Record<string, string> = {
+  open: "live",
+  connecting: "connecting…",
+  reconnecting: "reconnecting…",
+  closed: "offline",
+};
+
+export class ChatView {
+  private conversations = new Map<number, Conversation>();
+  private unread = new Set<number>();
+  private current: number | undefined;
+  private subscription: (Subscription & { readonly lastMessageId: number }) | undefined;
+  private rendered = new Map<number, HTMLLIElement>();
+  private oldestLoaded: number | undefined;
+
+  /** `onError` reports a failed action (an identity change also raises its warning there). */
+  private readonly client: ParleyClient;
+  private readonly onError: (err: unknown) => void;
+
+  constructor(client: ParleyClient, onError: (err: unknown) => void) {
+    this.client = client;
+    this.onError = onError;
+    ui.newConversation.addEventListener("submit", (event) => {
+      event.preventDefault();
+      void this.run(ui.newConversation, () => this.create(ui.newParticipants.value, ui.newTitle.value.trim()));
+    });
+    ui.composer.addEventListener("submit", (event) => {
+      event.preventDefault();
+      void this.run(ui.composer, () => this.send()).then(() => ui.input.focus());
+    });
+    ui.older.addEventListener("click", () => void this.run(undefined, () => this.loadOlder()));
+  }
+
+  private async run(form: HTMLElement | undefined, fn: () => Promise<void>): Promise<void> {
+    try {
+      await busy(form, fn);
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+
+  // ---- the list -------------------------------------------------------------------------------
+
+  private name(c: Conversation): string {
+    if (c.title) return c.title;
+    const me = this.client.username?.toLowerCase();
+    const others = c.participants.filter((p) => p.username.toLowerCase() !== me).map((p) => p.username);
+    return others.join(", ") || "Just you";
+  }
+
+  private renderList(): void {
+    const items = [...this.conversations.values()].sort(
+      (a, b) => (b.lastMessageId ?? 0) - (a.lastMessageId ?? 0) || b.conversationId - a.conversationId,
+    );
+    ui.noConversations.hidden = items.length > 0;
+    ui.list.replaceChildren(
+      ...items.map((c) => {
+        const unread = this.unread.has(c.conversationId);
+        const button = h(
+          "button",
+          { type: "button", class: unread ? "conversation-item unread" : "conversation-item" },
+          this.name(c),
+        );
+        button.dataset.conversationId = String(c.conversationId);
+        if (c.conversationId === this.current) button.setAttribute("aria-current", "true");
+        if (unread) button.setAttribute("aria-label", `${this.name(c)} (new messages)`);
+        button.addEventListener("click", () => void this.run(undefined, () => this.open(c.conversationId)));
+        return h("li", {}, button);
+      }),
+    );
+  }
+
+  async refresh(): Promise<void> {
+    const list = await this.client.allConversations();
+    this.conversations = new Map(list.map((c) => [c.conversationId, c]));
+    this.renderList();
+  }
+
+  private async create(participants: string, title: string): Promise<void> {
+    const usernames = participants.split(/[\s,]+/).filter(Boolean);
+    if (usernames.length === 0) return;
+    setStatus("Starting the conversation…");
+    const conversation = await this.client.createConversation(usernames, title ? { title } : {});
+    this.conversations.set(conversation.conversationId, conversation);
+    ui.newParticipants.value = "";
+    ui.newTitle.value = "";
+    this.renderList();
+    await this.open(conversation.conversationId);
+    setStatus(`Conversation with ${usernames.join(", ")} started.`);
+  }
+
+  /** Inbox frames that concern the list. */
+  onFrame(frame: ServerFrame): void {
+    switch (frame.type) {
+      case "conversationCreated":
+        this.conversations.set(frame.data.conversationId, frame.data);
+        if (frame.data.conversationId !== this.current) this.unread.add(frame.data.conversationId);
+        this.renderList();
+        break;
+      case "newMessage": {
+        const c = this.conversations.get(frame.data.conversationId);
+        if (c) c.lastMessageId = frame.data.messageId;
+        if (frame.data.conversationId !== this.current) this.unread.add(frame.data.conversationId);
+        this.renderList();
+        break;
+      }
+      case "participantAdded":
+      case "participantRemoved":
+        if (frame.type === "participantRemoved" && frame.data.userId === this.client.userId) {
+          const c = this.conversations.get(frame.data.conversationId);
+          this.conversations.delete(frame.data.conversationId);
+          if (this.current === frame.data.conversationId) this.closeConversation();
+          this.renderList();
+          if (c) setStatus(`You are no longer in “${this.name(c)}”.`);
+        } else {
+          void this.refresh().catch((err) => console.warn(err));
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  // ---- the open conversation ------------------------------------------------------------------
+
+  closeConversation(): void {
+    this.subscription?.close();
+    this.subscription = undefined;
+    this.current = undefined;
+    ui.messages.replaceChildren();
+    this.rendered.clear();
+    this.oldestLoaded = undefined;
+    ui.conversation.hidden = true;
+    ui.empty.hidden = false;
+  }
+
+  /** Everything back to empty (logout, session ended). */
+  reset(): void {
+    this.closeConversation();
+    this.conversations.clear();
+    this.unread.clear();
+    ui.list.replaceChildren();
+    ui.noConversations.hidden = false;
+  }
+
+  /** Inserts a message in `seq` order, once per `messageId`. */
+  private render(message: ReceivedMessage): void {
+    if (message.conversationId !== this.current || this.rendered.has(message.messageId)) return;
+    const mine = message.senderId === this.client.userId;
+    const time = h("time", { datetime: message.timestamp }, new Date(message.timestamp).toLocaleTimeString());
+    const meta = h(
+      "div",
+      { class: "meta" },
+      h("span", { class: "sender" }, message.senderUsername ?? "deleted account"),
+      " ",
+      time,
+    );
+    const body = h("div", { class: "text" });
+    const li = h("li", { class: mine ? "message mine" : "message" }, meta, body);
+    li.dataset.messageId = String(message.messageId);
+    li.dataset.seq = String(message.seq);
+    if (message.ok) {
+      body.textContent = message.text; // text only: never parsed as HTML
+    } else {
+      li.classList.add("undecryptable");
+      body.textContent = unreadable(message);
+    }
+    const next = [...this.rendered.values()].find((el) => Number(el.dataset.seq) > message.seq);
+    const atBottom = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 40;
+    ui.messages.insertBefore(li, next ?? null);
+    this.rendered.set(message.messageId, li);
+    this.oldestLoaded = Math.min(this.oldestLoaded ?? message.messageId, message.messageId);
+    if (!next && atBottom) li.scrollIntoView({ block: "end" });
+  }
+
+  async open(conversationId: number): Promise<void> {
+    if (this.current === conversationId) return;
+    this.closeConversation();
+    this.current = conversationId;
+    this.unread.delete(conversationId);
+    const conversation = await this.client.getConversation(conversationId);
+    if (this.current !== conversationId) return;
+    this.conversations.set(conversationId, conversation);
+    this.renderList();
+    ui.empty.hidden = true;
+    ui.conversation.hidden = false;
+    ui.title.textContent = this.name(conversation);
+    ui.members.textContent = `With ${conversation.participants.map((p) => p.username).join(", ")} · end-to-end encrypted`;
+    const history = (await this.client.messages(conversationId, { limit: PAGE })).reverse();
+    if (this.current !== conversationId) return;
+    for (const m of history) this.render(m);
+    ui.older.hidden = history.length < PAGE;
+    ui.messages.lastElementChild?.scrollIntoView({ block: "end" });
+    this.subscription = this.client.subscribe(conversationId, (m) => this.render(m), {
+      after: history.at(-1)?.messageId ?? 0,
+      onStateChange: (s) => {
+        ui.liveState.textContent = LIVE_LABEL[s] ?? s;
+        ui.liveState.dataset.state = s;
+      },
+      onClose: (info: CloseInfo) => {
+        if (info.cause === "removed") setStatus("You were removed from this conversation.");
+        else if (info.cause !== "client" && info.cause !== "session-ended") {
+          setStatus("This conversation stopped updating. Open it again to reconnect.", "error");
+        }
+      },
+      onError: (err) => console.warn("subscription:", err),
+    });
+    ui.input.focus();
+  }
+
+  private async loadOlder(): Promise<void> {
+    const id = this.current;
+    if (id === undefined || this.oldestLoaded === undefined) return;
+    const older = await this.client.messages(id, { limit: PAGE, before: this.oldestLoaded });
+    for (const m of older) this.render(m);
+    ui.older.hidden = older.length < PAGE;
+  }
+
+  private async send(): Promise<void> {
+    const id = this.current;
+    const text = ui.input.value;
+    if (id === undefined || text.trim() === "") return;
+    const sent = await this.client.sendMessage(id, text);
+    ui.input.value = "";
+    // Shown at once; the live echo of the same messageId is then ignored.
+    this.render({
+      messageId: sent.messageId,
+      seq: sent.seq,
+      conversationId: id,
+      senderId: this.client.userId ?? 0,
+      senderUsername: this.client.username ?? "",
+      senderDeviceId: this.client.deviceId ?? 0,
+      keyEpoch: sent.keyEpoch,
+      timestamp: sent.timestamp,
+      clientMessageId: sent.clientMessageId,
+      deleted: false,
+      ok: true,
+      text,
+    });
+  }
+}
+
+function unreadable(message: ReceivedMessage & { ok: false }): string {
+  if (message.deleted) return "This message was deleted.";
+  if (message.error instanceof MissingKeyError) return "🔒 Sent before this device had this conversation's key.";
+  if (message.error instanceof IdentityChangedError) return `🔒 ${describe(message.error)}`;
+  return "🔒 This message could not be verified or decrypted on this device.";
+}
