@@ -40,10 +40,11 @@ export class LinkingClient extends AccountClient {
     let cursor: string | null = null;
     do {
       const qs: string = cursor === null ? "?limit=100" : `?limit=100&cursor=${encodeURIComponent(cursor)}`;
-      const page = await this.http.request<{ conversations: Conversation[]; nextCursor: string | null }>(
-        "GET",
-        `/conversations${qs}`,
-      );
+      const page = await this.http.request<
+        { conversations: Conversation[]; nextCursor: string | null } | Conversation[]
+      >("GET", `/conversations${qs}`);
+      // A server without the contract's paging answers a bare array (v1's shape): that is every page.
+      if (Array.isArray(page)) return page;
       all.push(...page.conversations);
       cursor = page.nextCursor;
     } while (cursor !== null);

@@ -21,7 +21,7 @@ import {
   type Subscription,
 } from "../client/index.ts";
 import { Devices } from "./devices.ts";
-import { browserDeviceName, busy, describe, setStatus } from "./dom.ts";
+import { browserDeviceName, busy, describe, logFailure, setStatus } from "./dom.ts";
 import { IdentityWarnings } from "./identity.ts";
 import { authError, authForm, buttons, onAuthSubmit, setWhoami, show, showAuth, showPending } from "./views/auth.ts";
 import { ChatView } from "./views/chat.ts";
@@ -53,7 +53,9 @@ const NOTICES = {
 
 /** A failed action: safety warnings get their banner; an ended session already shows the login. */
 function reportError(err: unknown): void {
-  console.error(err);
+  // Expected refusals are only warned about in the console; anything else is a bug to look at.
+  if (err instanceof ParleyError || err instanceof IdentityChangedError) console.warn(err);
+  else logFailure(err);
   if (err instanceof IdentityChangedError) void identity.show({ userId: err.userId, username: err.username });
   if (err instanceof ParleyError && err.status === 401) return;
   setStatus(describe(err), "error");
@@ -101,7 +103,7 @@ async function submit(kind: "login" | "register", username: string, password: st
       else await enterChat();
     });
   } catch (err) {
-    console.error(err);
+    logFailure(err);
     setStatus("");
     authError(describe(err, kind));
   }
@@ -224,7 +226,7 @@ async function boot(): Promise<void> {
   try {
     status = await client.resume(); // after a reload: the session and keys from IndexedDB
   } catch (err) {
-    console.error(err);
+    logFailure(err);
     status = null;
   }
   if (!status) return showAuth();
@@ -232,7 +234,7 @@ async function boot(): Promise<void> {
   try {
     await enterChat();
   } catch (err) {
-    console.error(err);
+    logFailure(err);
     if (document.body.dataset.screen !== "auth") {
       showAuth({ text: describe(err), kind: "error" }, status.username);
     }

@@ -6,7 +6,7 @@
  * Rejecting a pending device or removing another one revokes it, which asks for the password.
  */
 import type { OwnDevice, ParleyClient, PendingDevice } from "../client/index.ts";
-import { $, busy, describe, h, setStatus, when } from "./dom.ts";
+import { $, busy, describe, h, logFailure, setStatus, when } from "./dom.ts";
 
 const ui = {
   dialog: $<HTMLDialogElement>("devices-dialog"),
@@ -63,7 +63,7 @@ export class Devices {
     try {
       [all, pending] = await Promise.all([this.client.devices(), this.client.pendingDevices()]);
     } catch (err) {
-      console.error(err);
+      logFailure(err);
       ui.error.textContent = describe(err);
       return;
     }
@@ -144,7 +144,7 @@ export class Devices {
           setStatus(`“${d.name}” is approved. It can now read your conversations.`);
           await this.refresh();
         } catch (err) {
-          console.error(err);
+          logFailure(err);
           setStatus(describe(err), "error");
         }
       });
@@ -178,7 +178,7 @@ export class Devices {
         setStatus(`“${target.device.name}” was removed from your account.`);
         target.onDone();
       } catch (err) {
-        console.error(err);
+        logFailure(err);
         ui.passwordError.textContent = describe(err, "password");
       }
     });

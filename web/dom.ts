@@ -59,6 +59,12 @@ export function describe(err: unknown, context: "login" | "register" | "password
   return "Something went wrong. Try again.";
 }
 
+/** The console side of a failure: refusals the page explains are warnings; anything else an error. */
+export function logFailure(err: unknown): void {
+  if (err instanceof ParleyError || err instanceof IdentityChangedError) console.warn(err);
+  else console.error(err);
+}
+
 /** Disables a form's controls while `fn` runs. */
 export async function busy<T>(root: HTMLElement | undefined, fn: () => Promise<T>): Promise<T> {
   const controls = root ? [...root.querySelectorAll<HTMLButtonElement | HTMLInputElement>("button, input")] : [];
@@ -100,12 +106,12 @@ export function browserDeviceName(ua = navigator.userAgent): string {
   return os ? `${browser} on ${os}` : browser;
 }
 
-/** "today 14:02", "3 Nov", for device lists. */
+/** "just now", "today at 14:02", "3 Nov 2026", for device lists. */
 export function when(iso: string | null): string {
   if (!iso) return "never";
   const d = new Date(iso);
-  const sameDay = d.toDateString() === new Date().toDateString();
-  return sameDay
-    ? `today ${d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`
+  if (Math.abs(Date.now() - d.getTime()) < 120_000) return "just now";
+  return d.toDateString() === new Date().toDateString()
+    ? `today at ${d.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" })}`
     : d.toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" });
 }

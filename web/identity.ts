@@ -4,7 +4,7 @@
  * ("Trust new key", `trustIdentity`), ideally after comparing safety keys with them.
  */
 import { fingerprint, type IdentityChangedEvent, type ParleyClient } from "../client/index.ts";
-import { $, busy, describe, h, setStatus } from "./dom.ts";
+import { $, busy, describe, h, logFailure, setStatus } from "./dom.ts";
 
 export class IdentityWarnings {
   private readonly list = $<HTMLUListElement>("identity-warnings");
@@ -41,7 +41,7 @@ export class IdentityWarnings {
           this.dismiss(event.userId);
           setStatus(`You now trust ${event.username}'s new safety key.`);
         } catch (err) {
-          console.error(err);
+          logFailure(err);
           setStatus(describe(err), "error");
         }
       });
