@@ -160,10 +160,16 @@ export interface Provisioning {
 
 // ---- Conversations and key epochs ----
 
+export type ParticipantRole = "admin" | "member";
+/** `invited`: a message request, not accepted yet (can read, cannot post, add or type). */
+export type ParticipantStatus = "member" | "invited";
+
 export interface Participant {
   userId: number;
   username: string;
   joinedAt: string;
+  role: ParticipantRole;
+  status: ParticipantStatus;
 }
 
 /** The current epoch's key wrapped for the caller's device. */
@@ -181,6 +187,8 @@ export interface Conversation {
   createdAt: string;
   lastMessageId: number | null;
   lastSeq: number;
+  /** The caller's own status in it. */
+  status: ParticipantStatus;
   epoch: number;
   /** True after a removal, a leave or a revoked device: the next sender commits a new epoch first. */
   rotationNeeded: boolean;
@@ -190,6 +198,17 @@ export interface Conversation {
 }
 
 /** `GET /conversations/{id}/devices`. */
+export interface ConversationPage {
+  conversations: Conversation[];
+  /** Opaque; `null` on the last page. */
+  nextCursor: string | null;
+}
+
+/** `POST /conversations/{id}/decline`: leave a message request, optionally blocking who added you. */
+export interface DeclineRequest {
+  block?: boolean;
+}
+
 export interface ConversationDevice extends Device {
   username: string;
 }

@@ -12,6 +12,8 @@ export interface Config {
   /** `Origin` allow-list for `/ws`; empty allows every origin. */
   allowedOrigins: string[];
   maxSocketsPerObject: number;
+  /** Conversations one user may be in; creating or joining one more answers 409. */
+  maxConversationsPerUser: number;
   rateLimits: boolean;
   attachments: AttachmentConfig;
   push: PushConfig;
@@ -37,7 +39,8 @@ const schema = z.object({
   JWT_AUDIENCE: z.string().min(1, "must not be empty"),
   TOKEN_TTL_SECONDS: positiveInt,
   // The contract's 30 days when unset (wrangler.toml sets it; scripts/openapi.ts, owned elsewhere, does not).
-  REFRESH_TTL_SECONDS: z.string().default("2592000").pipe(positiveInt),
+  REFRESH_TTL_SECONDS: positiveInt,
+  MAX_CONVERSATIONS_PER_USER: positiveInt,
   ALLOWED_ORIGINS: z.string().transform((list) =>
     list
       .split(",")
@@ -95,6 +98,7 @@ export function config(env: Env): Config {
     refreshTtlSeconds: vars.REFRESH_TTL_SECONDS,
     allowedOrigins: vars.ALLOWED_ORIGINS,
     maxSocketsPerObject: vars.MAX_SOCKETS_PER_OBJECT,
+    maxConversationsPerUser: vars.MAX_CONVERSATIONS_PER_USER,
     rateLimits: vars.RATE_LIMITS === "on",
     attachments,
     push,

@@ -69,6 +69,7 @@ export function presentConversation(conversation: ConversationView): Wire.Conver
     createdAt: conversation.createdAt,
     lastMessageId: conversation.lastMessageId,
     lastSeq: conversation.lastSeq,
+    status: conversation.status,
     epoch: conversation.epoch,
     rotationNeeded: conversation.rotationNeeded,
     participants: conversation.participants,

@@ -1,5 +1,6 @@
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import type { Database } from "../env";
+import { inIds } from "./ids";
 import { blocks, users } from "./schema";
 
 export interface BlockedUserRow {
@@ -33,6 +34,6 @@ export async function usersWhoBlocked(db: Database, userIds: number[], actorId: 
   const rows = await db
     .select({ userId: blocks.blockerId })
     .from(blocks)
-    .where(and(inArray(blocks.blockerId, userIds), eq(blocks.blockedId, actorId)));
+    .where(and(inIds(blocks.blockerId, userIds), eq(blocks.blockedId, actorId)));
   return rows.map((r) => r.userId);
 }

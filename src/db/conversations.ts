@@ -4,10 +4,15 @@ import { coverageMismatch } from "./coverage";
 import { insertKeysStatements, type KeyRow, type WrappedKey } from "./keys";
 import { conversations, epochKeys, epochs, participants } from "./schema";
 
+export type Role = "admin" | "member";
+export type ParticipantStatus = "member" | "invited";
+
 export interface ParticipantSummary {
   userId: number;
   username: string;
   joinedAt: string;
+  role: Role;
+  status: ParticipantStatus;
 }
 
 export interface ConversationView {
@@ -18,6 +23,8 @@ export interface ConversationView {
   lastSeq: number;
   epoch: number;
   rotationNeeded: boolean;
+  /** The reader's own status. */
+  status: ParticipantStatus;
   participants: ParticipantSummary[];
   /** The current epoch's key for the device this view was read for. */
   key: KeyRow | null;
@@ -31,12 +38,23 @@ export interface Member {
   username: string;
 }
 
-// D1 binds at most 100 parameters per statement; a participant row takes 6.
-const PARTICIPANT_ROWS_PER_STATEMENT = 16;
+/** A member as they join: their role, and whether they start as a message request. */
+export interface Joining extends Member {
+  role: Role;
+  status: ParticipantStatus;
+}
 
-/** SQL condition: `userId` takes part in `conversationId`. */
+// D1 binds at most 100 parameters per statement; a participant row takes 9.
+const PARTICIPANT_ROWS_PER_STATEMENT = 11;
+
+/** SQL condition: `userId` takes part in `conversationId` (invited included). */
 export function isParticipant(conversationId: number | ReturnType<typeof sql>, userId: number) {
   return sql`exists (select 1 from ${participants} where ${participants.conversationId} = ${conversationId} and ${participants.userId} = ${userId})`;
+}
+
+/** SQL condition: `userId` is a member of `conversationId` who accepted it (may post, add, rotate). */
+export function isMember(conversationId: number | ReturnType<typeof sql>, userId: number) {
+  return sql`exists (select 1 from ${participants} where ${participants.conversationId} = ${conversationId} and ${participants.userId} = ${userId} and ${participants.status} = 'member')`;
 }
 
 /**
@@ -46,20 +64,28 @@ export function isParticipant(conversationId: number | ReturnType<typeof sql>, u
  */
 export async function createConversation(
   db: Database,
-  input: { title: string | null; by: { userId: number; deviceId: number }; members: Member[]; keys: WrappedKey[] },
+  input: { title: string | null; by: { userId: number; deviceId: number }; members: Joining[]; keys: WrappedKey[] },
 ): Promise<ConversationView> {
   const now = new Date().toISOString();
   const newId = sql<number>`(select max(${conversations.id}) from ${conversations})`;
-  const chunks: Member[][] = [];
+  const chunks: Joining[][] = [];
   for (let i = 0; i < input.members.length; i += PARTICIPANT_ROWS_PER_STATEMENT) {
     chunks.push(input.members.slice(i, i + PARTICIPANT_ROWS_PER_STATEMENT));
   }
   const [created] = await db.batch([
     db.insert(conversations).values({ title: input.title, createdAt: now, lastActivityAt: now }).returning(),
     ...chunks.map((chunk) =>
-      db
-        .insert(participants)
-        .values(chunk.map((m) => ({ conversationId: newId, userId: m.userId, username: m.username, joinedAt: now }))),
+      db.insert(participants).values(
+        chunk.map((m) => ({
+          conversationId: newId,
+          userId: m.userId,
+          username: m.username,
+          joinedAt: now,
+          role: m.role,
+          status: m.status,
+          addedBy: input.by.userId,
+        })),
+      ),
     ),
     db.insert(epochs).values({
       conversationId: newId,
@@ -80,8 +106,9 @@ export async function createConversation(
   return {
     ...conversation,
     // In the order every later read lists them (joinedAt, then userId), whatever order the request gave.
+    status: "member",
     participants: input.members
-      .map((m) => ({ userId: m.userId, username: m.username, joinedAt: now }))
+      .map((m) => ({ userId: m.userId, username: m.username, joinedAt: now, role: m.role, status: m.status }))
       .sort((a, b) => a.userId - b.userId),
     key: own
       ? {
@@ -117,7 +144,12 @@ export async function findConversationForUser(
 ): Promise<ConversationView | undefined> {
   const [[own], members, [key]] = await db.batch([
     db
-      .select({ conversation: conversations, joinedSeq: participants.joinedSeq, joinedEpoch: participants.joinedEpoch })
+      .select({
+        conversation: conversations,
+        joinedSeq: participants.joinedSeq,
+        joinedEpoch: participants.joinedEpoch,
+        status: participants.status,
+      })
       .from(conversations)
       .innerJoin(participants, eq(participants.conversationId, conversations.id))
       .where(and(eq(conversations.id, conversationId), eq(participants.userId, reader.userId))),
@@ -127,6 +159,7 @@ export async function findConversationForUser(
   if (!own) return undefined;
   return {
     ...own.conversation,
+    status: own.status,
     joinedSeq: own.joinedSeq,
     joinedEpoch: own.joinedEpoch,
     key: key?.key ?? null,
@@ -134,34 +167,65 @@ export async function findConversationForUser(
   };
 }
 
-/** Every conversation a user is in, most recent activity first, with keys for the reader's device. */
+/** Where a page of the conversation list starts: after this (activity, id), in list order. */
+export interface ListPosition {
+  activityAt: string;
+  id: number;
+}
+
+/**
+ * A page of the conversations a user is in, most recent activity first, with keys for the reader's
+ * device: one batch (one round trip) however many conversations the user has, since the page's ids
+ * are a subquery of the two reads that follow it. `next` is where the following page starts.
+ */
 export async function listConversationsForUser(
   db: Database,
   reader: { userId: number; deviceId: number },
-): Promise<ConversationView[]> {
-  const mine = db
+  page: { limit: number; after?: ListPosition } = { limit: 1000 },
+): Promise<{ conversations: ConversationView[]; next: ListPosition | null }> {
+  const after = page.after;
+  const inOrder = and(
+    eq(participants.userId, reader.userId),
+    after
+      ? sql`(${conversations.lastActivityAt} < ${after.activityAt} or (${conversations.lastActivityAt} = ${after.activityAt} and ${conversations.id} < ${after.id}))`
+      : undefined,
+  );
+  const pageIds = db
     .select({ id: participants.conversationId })
     .from(participants)
-    .where(eq(participants.userId, reader.userId));
+    .innerJoin(conversations, eq(conversations.id, participants.conversationId))
+    .where(inOrder)
+    .orderBy(desc(conversations.lastActivityAt), desc(conversations.id))
+    .limit(page.limit);
   const [rows, members, keys] = await db.batch([
     db
-      .select({ conversation: conversations, joinedSeq: participants.joinedSeq, joinedEpoch: participants.joinedEpoch })
+      .select({
+        conversation: conversations,
+        joinedSeq: participants.joinedSeq,
+        joinedEpoch: participants.joinedEpoch,
+        status: participants.status,
+      })
       .from(participants)
       .innerJoin(conversations, eq(conversations.id, participants.conversationId))
-      .where(eq(participants.userId, reader.userId))
-      .orderBy(desc(conversations.lastActivityAt), desc(conversations.id)),
-    participantsQuery(db, inArray(participants.conversationId, mine)),
-    currentKeysOf(db, and(eq(epochKeys.deviceId, reader.deviceId), inArray(epochKeys.conversationId, mine))!),
+      .where(inOrder)
+      .orderBy(desc(conversations.lastActivityAt), desc(conversations.id))
+      .limit(page.limit + 1),
+    participantsQuery(db, inArray(participants.conversationId, pageIds)),
+    currentKeysOf(db, and(eq(epochKeys.deviceId, reader.deviceId), inArray(epochKeys.conversationId, pageIds))!),
   ]);
   const byConversation = Map.groupBy(members, (m) => m.conversationId);
   const keyByConversation = new Map(keys.map((k) => [k.key.conversationId, k.key]));
-  return rows.map(({ conversation, joinedSeq, joinedEpoch }) => ({
+  const views = rows.slice(0, page.limit).map(({ conversation, joinedSeq, joinedEpoch, status }) => ({
     ...conversation,
+    status,
     joinedSeq,
     joinedEpoch,
     key: keyByConversation.get(conversation.id) ?? null,
     participants: (byConversation.get(conversation.id) ?? []).map(({ conversationId: _, ...p }) => p),
   }));
+  const last = views.at(-1);
+  const next = rows.length > page.limit && last ? { activityAt: last.lastActivityAt, id: last.id } : null;
+  return { conversations: views, next };
 }
 
 function participantsQuery(db: Database, where: ReturnType<typeof eq>) {
@@ -171,6 +235,8 @@ function participantsQuery(db: Database, where: ReturnType<typeof eq>) {
       userId: participants.userId,
       username: participants.username,
       joinedAt: participants.joinedAt,
+      role: participants.role,
+      status: participants.status,
     })
     .from(participants)
     .where(where)
@@ -200,18 +266,6 @@ export async function peersOf(db: Database, userId: number): Promise<number[]> {
     .from(participants)
     .where(sql`${participants.conversationId} in (${conversationsOfUser(userId)})`);
   return rows.map((r) => r.userId);
-}
-
-/** Removes a participant; the current epoch needs rotating from then on (they hold its key). */
-export async function removeParticipant(db: Database, conversationId: number, userId: number): Promise<boolean> {
-  const [rows] = await db.batch([
-    db
-      .delete(participants)
-      .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)))
-      .returning({ userId: participants.userId }),
-    db.update(conversations).set({ rotationNeeded: true }).where(eq(conversations.id, conversationId)),
-  ]);
-  return rows.length > 0;
 }
 
 /** The conversation's last seq and the caller's join point if the user takes part in it; `undefined` otherwise. */

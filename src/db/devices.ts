@@ -1,5 +1,6 @@
-import { and, asc, eq, inArray, ne } from "drizzle-orm";
+import { and, asc, eq, ne } from "drizzle-orm";
 import type { Database } from "../env";
+import { inIds } from "./ids";
 import { devices } from "./schema";
 import type { DeviceKeys } from "./users";
 
@@ -24,7 +25,7 @@ export async function activeDevicesOf(db: Database, userIds: number[]): Promise<
   return db
     .select()
     .from(devices)
-    .where(and(inArray(devices.userId, userIds), eq(devices.status, "active")))
+    .where(and(inIds(devices.userId, userIds), eq(devices.status, "active")))
     .orderBy(asc(devices.id));
 }
 

@@ -1,6 +1,6 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../env";
-import { isParticipant, type Member } from "./conversations";
+import { isMember, isParticipant, type Member } from "./conversations";
 import { coverageMismatch } from "./coverage";
 import { insertKeysStatements, type WrappedKey } from "./keys";
 import { conversations, epochs, participants } from "./schema";
@@ -12,7 +12,7 @@ export interface EpochCommit {
   by: { userId: number; deviceId: number };
   keys: WrappedKey[];
   /** Adding a participant is itself an epoch commit. */
-  newcomer?: Member;
+  newcomer?: Member & { status: "member" | "invited" };
 }
 
 /**
@@ -49,7 +49,7 @@ export async function commitEpoch(db: Database, commit: EpochCommit): Promise<bo
             and(
               eq(conversations.id, conversationId),
               eq(conversations.epoch, epoch - 1),
-              isParticipant(conversationId, by.userId),
+              isMember(conversationId, by.userId),
               newcomer ? sql`not ${isParticipant(conversationId, newcomer.userId)}` : undefined,
             ),
           ),
@@ -67,6 +67,9 @@ export async function commitEpoch(db: Database, commit: EpochCommit): Promise<bo
                 joinedAt: sql<string>`${now}`.as("joined_at"),
                 joinedSeq: conversations.lastSeq,
                 joinedEpoch: sql<number>`${epoch}`.as("joined_epoch"),
+                role: sql<"member">`'member'`.as("role"),
+                status: sql<"member" | "invited">`${newcomer.status}`.as("status"),
+                addedBy: sql<number>`${by.userId}`.as("added_by"),
               })
               .from(conversations)
               .where(and(eq(conversations.id, conversationId), won)),

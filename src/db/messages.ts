@@ -2,7 +2,7 @@ import { and, asc, desc, eq, gt, lt, sql } from "drizzle-orm";
 import type { Database } from "../env";
 import type { Identity } from "../lib/jwt";
 import type { HistoryQuery } from "../schemas/messages";
-import { isParticipant } from "./conversations";
+import { isMember } from "./conversations";
 import { senderMayPost } from "./coverage";
 import { onlineInboxesQuery } from "./presence";
 import { conversations, messages, participants } from "./schema";
@@ -73,7 +73,7 @@ export async function insertMessage(db: Database, message: NewMessage, sender: I
               eq(conversations.id, conversationId),
               eq(conversations.epoch, message.keyEpoch),
               eq(conversations.rotationNeeded, false),
-              isParticipant(conversationId, sender.userId),
+              isMember(conversationId, sender.userId),
               senderMayPost(sender),
             ),
           ),
@@ -102,6 +102,7 @@ export async function insertMessage(db: Database, message: NewMessage, sender: I
 
 export type Refusal =
   | { kind: "notParticipant" }
+  | { kind: "invited" }
   | { kind: "duplicate"; message: StoredMessage }
   | { kind: "staleEpoch"; current: number }
   | { kind: "rotationNeeded" };
@@ -111,9 +112,10 @@ export async function whyRefused(db: Database, message: NewMessage, senderId: nu
   const { conversationId } = message;
   const [[state], duplicates] = await db.batch([
     db
-      .select({ epoch: conversations.epoch, rotationNeeded: conversations.rotationNeeded })
+      .select({ epoch: conversations.epoch, status: participants.status })
       .from(conversations)
-      .where(and(eq(conversations.id, conversationId), isParticipant(conversationId, senderId))),
+      .innerJoin(participants, eq(participants.conversationId, conversations.id))
+      .where(and(eq(conversations.id, conversationId), eq(participants.userId, senderId))),
     db
       .select()
       .from(messages)
@@ -126,6 +128,7 @@ export async function whyRefused(db: Database, message: NewMessage, senderId: nu
       ),
   ]);
   if (!state) return { kind: "notParticipant" };
+  if (state.status === "invited") return { kind: "invited" };
   // Idempotency wins over epochs: a retry of a committed message gets its first answer.
   if (message.clientMessageId !== null && duplicates[0]) return { kind: "duplicate", message: duplicates[0] };
   if (state.epoch !== message.keyEpoch) return { kind: "staleEpoch", current: state.epoch };

@@ -1,5 +1,6 @@
 import { and, eq, gt, sql } from "drizzle-orm";
 import type { Database } from "../env";
+import { inIds } from "./ids";
 import { conversations, inboxPresence, participants } from "./schema";
 
 /** How long an inbox's "online" lasts without renewal; the inbox renews it every PRESENCE_RENEW_MS. */
@@ -40,11 +41,15 @@ export async function goOnline(
   db: Database,
   userId: number,
   version: number,
-): Promise<{ conversationId: number; lastSeq: number }[]> {
+): Promise<{ conversationId: number; lastSeq: number; joinedAt: string }[]> {
   const [, rows] = await db.batch([
     presenceUpsert(db, userId, true, version, Date.now()),
     db
-      .select({ conversationId: participants.conversationId, lastSeq: conversations.lastSeq })
+      .select({
+        conversationId: participants.conversationId,
+        lastSeq: conversations.lastSeq,
+        joinedAt: participants.joinedAt,
+      })
       .from(participants)
       .innerJoin(conversations, eq(conversations.id, participants.conversationId))
       .where(eq(participants.userId, userId)),
@@ -69,4 +74,23 @@ export function onlineInboxesQuery(db: Database, conversationId: number) {
 
 export async function onlineInboxes(db: Database, conversationId: number): Promise<number[]> {
   return (await onlineInboxesQuery(db, conversationId)).map((r) => r.userId);
+}
+
+/**
+ * Which of `userIds` have an inbox device connected now: events go only to those inboxes (an inbox
+ * with no device has nobody to tell, and its next device catches up over REST).
+ */
+export async function onlineUsers(db: Database, userIds: number[]): Promise<Set<number>> {
+  if (userIds.length === 0) return new Set();
+  const rows = await db
+    .select({ userId: inboxPresence.userId })
+    .from(inboxPresence)
+    .where(
+      and(
+        inIds(inboxPresence.userId, userIds),
+        eq(inboxPresence.online, true),
+        gt(inboxPresence.expiresAt, Date.now()),
+      ),
+    );
+  return new Set(rows.map((r) => r.userId));
 }

@@ -117,6 +117,16 @@ export const participants = sqliteTable(
     /** The conversation's last seq and current epoch when they joined: what they may see starts after / at them. */
     joinedSeq: integer("joined_seq").notNull().default(0),
     joinedEpoch: integer("joined_epoch").notNull().default(1),
+    /** "admin" (the creator, and whoever inherits the role) or "member". */
+    role: text("role", { enum: ["admin", "member"] })
+      .notNull()
+      .default("member"),
+    /** "invited" until they accept (a message request): they read but cannot post or add. */
+    status: text("status", { enum: ["member", "invited"] })
+      .notNull()
+      .default("member"),
+    /** Who added them (the creator for a new conversation): the one a decline may block. */
+    addedBy: integer("added_by"),
   },
   (t) => [primaryKey({ columns: [t.conversationId, t.userId] }), index("participants_user_idx").on(t.userId)],
 );
@@ -259,3 +269,23 @@ export const pushSubscriptions = sqliteTable("push_subscriptions", {
   createdAt: text("created_at").notNull(),
   lastPushAt: text("last_push_at"),
 });
+
+/**
+ * Consent between two users (account data): `userId` joins conversations that `peerId` puts them in
+ * directly as a member, without a message request. Recorded when `userId` starts contact with
+ * `peerId` (creates a conversation with them or adds them) or accepts a conversation `peerId`
+ * added them to.
+ */
+export const consents = sqliteTable(
+  "consents",
+  {
+    userId: integer("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    peerId: integer("peer_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    createdAt: text("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.peerId] })],
+);

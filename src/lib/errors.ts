@@ -64,3 +64,6 @@ function describe(err: unknown): string {
 export const notAParticipant = () =>
   // The same answer whether the conversation exists or not: nobody learns which ones do.
   new AppError("forbidden", "not a participant of this conversation");
+
+/** An invited participant (a message request) reads but may not post, add, rotate or type. */
+export const notAcceptedYet = () => new AppError("forbidden", "accept the conversation first");

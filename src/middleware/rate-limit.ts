@@ -76,6 +76,12 @@ export const loginUsernameRateLimit = rateLimit({
   },
 });
 
+export const conversationRateLimit = rateLimit({
+  limiter: (env) => env.CONVERSATION_RATE_LIMITER,
+  periodSeconds: 60,
+  key: (c) => `conversations:${c.var.user.userId}`,
+});
+
 export const messageRateLimit = rateLimit({
   limiter: (env) => env.MESSAGE_RATE_LIMITER,
   periodSeconds: 10,

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { CLOSE, CLOSE_REASON, type MessageResponse, type ServerFrame } from "../../contract";
 import type { ConversationView, ParticipantSummary } from "../db/conversations";
 import type { KeyRow } from "../db/keys";
+import { onlineUsers } from "../db/presence";
 import type { AppEnv } from "../env";
 import { presentConversation } from "../presenters";
 import type { MembershipFrame } from "./frames";
@@ -33,6 +34,25 @@ export function publishMessage(c: Context<AppEnv>, message: MessageResponse, inb
   );
 }
 
+/**
+ * Calls `deliver` for each of `userIds` whose inbox has a device connected, off the answer's path:
+ * an inbox object with no device has nobody to tell, and waking one per member was the cost.
+ */
+function toOnlineInboxes(
+  c: Context<AppEnv>,
+  userIds: number[],
+  subject: string,
+  deliver: (stub: ReturnType<typeof inbox>, userId: number) => Promise<void>,
+): void {
+  const delivered = (async () => {
+    const online = await onlineUsers(c.var.db, [...new Set(userIds)]);
+    await Promise.all(
+      [...online].map((userId) => deliver(inbox(c.env, userId), userId).catch(logFailure("inbox event", subject))),
+    );
+  })();
+  c.executionCtx.waitUntil(delivered.catch(logFailure("inbox event", subject)));
+}
+
 /** The conversation as each of a member's devices sees it: with that device's own key. */
 function perDeviceViews(conversation: ConversationView, keys: KeyRow[], deviceIds: number[]) {
   return deviceIds.map((deviceId): [number, ServerFrame] => [
@@ -51,22 +71,18 @@ export function publishConversationCreated(
   keys: KeyRow[],
   devicesByUser: Map<number, number[]>,
 ): void {
-  for (const member of conversation.participants) {
-    const fallback: ServerFrame = {
-      type: "conversationCreated",
-      data: presentConversation({ ...conversation, key: null }),
-    };
-    const perDevice = perDeviceViews(conversation, keys, devicesByUser.get(member.userId) ?? []);
-    c.executionCtx.waitUntil(
-      inbox(c.env, member.userId)
-        .deliverEvent(fallback, conversation.id, {
-          lastSeq: conversation.lastSeq,
-          joinedAt: member.joinedAt,
-          perDevice,
-        })
-        .catch(logFailure("inbox event", `conversation ${conversation.id}`)),
-    );
-  }
+  const byUser = new Map(conversation.participants.map((p) => [p.userId, p]));
+  toOnlineInboxes(c, [...byUser.keys()], `conversation ${conversation.id}`, (stub, userId) => {
+    const member = byUser.get(userId)!;
+    const view = { ...conversation, key: null, status: member.status };
+    const fallback: ServerFrame = { type: "conversationCreated", data: presentConversation(view) };
+    const perDevice = perDeviceViews(view, keys, devicesByUser.get(userId) ?? []);
+    return stub.deliverEvent(fallback, conversation.id, {
+      lastSeq: conversation.lastSeq,
+      joinedAt: member.joinedAt,
+      perDevice,
+    });
+  });
 }
 
 export interface MembershipUpdate {
@@ -94,18 +110,19 @@ export async function publishMembership(
     type,
     data: { conversationId, userId: member.userId, username: member.username, by },
   };
-  for (const p of conversation.participants) {
-    const joined = type === "participantAdded" && p.userId === member.userId && newcomer;
+  const byUser = new Map(conversation.participants.map((p) => [p.userId, p]));
+  toOnlineInboxes(c, [...byUser.keys()], `conversation ${conversationId}`, (stub, userId) => {
+    const p = byUser.get(userId)!;
     const options = { lastSeq: conversation.lastSeq, joinedAt: p.joinedAt };
-    const delivery = joined
-      ? inbox(c.env, p.userId).deliverEvent(
-          { type: "conversationCreated", data: presentConversation({ ...conversation, key: null }) },
-          conversationId,
-          { ...options, perDevice: perDeviceViews(conversation, newcomer.keys, newcomer.deviceIds) },
-        )
-      : inbox(c.env, p.userId).deliverEvent(frame, conversationId, options);
-    c.executionCtx.waitUntil(delivery.catch(logFailure("inbox event", `conversation ${conversationId}`)));
-  }
+    if (!(type === "participantAdded" && userId === member.userId && newcomer)) {
+      return stub.deliverEvent(frame, conversationId, options);
+    }
+    const view = { ...conversation, key: null, status: p.status };
+    return stub.deliverEvent({ type: "conversationCreated", data: presentConversation(view) }, conversationId, {
+      ...options,
+      perDevice: perDeviceViews(view, newcomer.keys, newcomer.deviceIds),
+    });
+  });
   const removedUserId = type === "participantRemoved" ? member.userId : undefined;
   const joinedAt = conversation.participants.find((p) => p.userId === member.userId)?.joinedAt;
   const call = () => room(c.env, conversationId).membership({ frame, removedUserId, joinedAt });
@@ -130,13 +147,9 @@ export function publishEpochChanged(
       .broadcast(frame)
       .catch(logFailure("epoch event", `conversation ${data.conversationId}`)),
   );
-  for (const userId of participantIds) {
-    c.executionCtx.waitUntil(
-      inbox(c.env, userId)
-        .deliverEvent(frame, data.conversationId, {})
-        .catch(logFailure("epoch event", `conversation ${data.conversationId}`)),
-    );
-  }
+  toOnlineInboxes(c, participantIds, `conversation ${data.conversationId}`, (stub) =>
+    stub.deliverEvent(frame, data.conversationId, {}),
+  );
 }
 
 /** A device or identity event to some users' inbox sockets (optionally only some devices of one user). */
@@ -146,13 +159,7 @@ export function publishToInboxes(
   userIds: number[],
   deviceIds?: number[],
 ): void {
-  for (const userId of new Set(userIds)) {
-    c.executionCtx.waitUntil(
-      inbox(c.env, userId)
-        .deliverFrame(frame, deviceIds)
-        .catch(logFailure("inbox event", `user ${userId}`)),
-    );
-  }
+  toOnlineInboxes(c, userIds, `a ${frame.type} event`, (stub) => stub.deliverFrame(frame, deviceIds));
 }
 
 /**

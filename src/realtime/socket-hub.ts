@@ -3,7 +3,18 @@ import { CLOSE, CLOSE_REASON, PING, PONG, type ServerFrame } from "../../contrac
 import { config } from "../config";
 import type { SequencedFrame, SocketAttachment } from "./frames";
 import { Sequencer } from "./sequencer";
-import { IDENTITY_HEADER, identityOf, reciprocateClose, refuseSocket, safeClose, socketTags } from "./sockets";
+import {
+  deviceTag,
+  IDENTITY_HEADER,
+  identityOf,
+  reciprocateClose,
+  refuseSocket,
+  safeClose,
+  socketTags,
+} from "./sockets";
+
+/** One device may hold this many sockets on one object (tabs, retries); the next is refused with 1013. */
+export const MAX_SOCKETS_PER_DEVICE = 8;
 
 /** How long a frame waits behind a gap before the missing messages are read from D1. */
 export const GAP_WAIT_MS = 250;
@@ -43,7 +54,11 @@ export abstract class SocketHub extends DurableObject<Env> {
     if (!identity) return new Response(null, { status: 400 });
     const refusal = await this.refusal(identity);
     if (refusal) return refusal;
-    if (this.ctx.getWebSockets().length >= config(this.env).maxSocketsPerObject) {
+    const perDevice = this.ctx.getWebSockets(deviceTag(identity.deviceId)).length;
+    if (
+      perDevice >= MAX_SOCKETS_PER_DEVICE ||
+      this.ctx.getWebSockets().length >= config(this.env).maxSocketsPerObject
+    ) {
       return refuseSocket(CLOSE.tryAgainLater, CLOSE_REASON.tooManySockets);
     }
     const { 0: client, 1: server } = new WebSocketPair();

@@ -41,7 +41,14 @@ export class UserInbox extends SocketHub {
     // Each conversation starts after its last seq read in the same batch, so a late earlier frame
     // is held for, not taken as the start.
     const since = await goOnline(createDb(this.env.DB), this.userId, this.nextPresenceVersion());
-    for (const { conversationId, lastSeq } of since) this.sequencer.startAt(conversationId, lastSeq);
+    // Events reach only inboxes with a device connected, so what this inbox remembers of memberships
+    // may be stale: start again from what D1 says now.
+    const kv = this.ctx.storage.kv;
+    for (const [key] of [...kv.list({ prefix: "left:" }), ...kv.list({ prefix: "joined:" })]) kv.delete(key);
+    for (const { conversationId, lastSeq, joinedAt } of since) {
+      this.sequencer.startAt(conversationId, lastSeq);
+      kv.put(`joined:${conversationId}`, joinedAt);
+    }
     await this.armAlarm(Date.now() + PRESENCE_RENEW_MS);
   }
 

@@ -1,21 +1,28 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import {
-  createConversation,
-  findConversationForUser,
-  listConversationsForUser,
-  removeParticipant,
-} from "../db/conversations";
+import { blockUser } from "../db/blocks";
+import { consentingTo, recordConsents } from "../db/consents";
+import { createConversation, findConversationForUser, listConversationsForUser } from "../db/conversations";
 import { activeDevicesOf } from "../db/devices";
+import { acceptInvitation, invitation, removeParticipant } from "../db/membership";
 import { findUsersByUsernames } from "../db/users";
 import { assertExactCoverage } from "../lib/coverage";
 import { AppError, notAParticipant } from "../lib/errors";
 import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
 import { isUsername, usernameKey } from "../lib/usernames";
 import { requireAuth } from "../middleware/auth";
+import { conversationRateLimit } from "../middleware/rate-limit";
 import { presentConversation } from "../presenters";
 import { publishConversationCreated, publishMembership } from "../realtime/publish";
 import { conversationIdParam } from "../schemas/common";
-import { conversationSchema, createConversationBody, participantParam } from "../schemas/conversations";
+import {
+  conversationPageSchema,
+  conversationSchema,
+  createConversationBody,
+  declineBody,
+  listQuery,
+  participantParam,
+} from "../schemas/conversations";
+import { assertMayJoin, decodeCursor, encodeCursor } from "./membership-rules";
 
 /** 422 naming every username that does not exist. */
 export function unknownUsers(entries: { username: string; path: string }[]) {
@@ -34,11 +41,12 @@ const create = createRoute({
   tags,
   summary:
     "Create a conversation (the caller included) with epoch 1's key for every active device of every participant",
-  ...guarded,
+  security: bearer,
+  middleware: [requireAuth, conversationRateLimit],
   request: { body: jsonBody(createConversationBody) },
   responses: {
     201: json(conversationSchema, "Created, as the caller sees it"),
-    ...errors(400, 401, 403, 413, 415, 422),
+    ...errors(400, 401, 403, 409, 413, 415, 422, 429),
   },
 });
 
@@ -47,9 +55,10 @@ const list = createRoute({
   method: "get",
   path: "/",
   tags,
-  summary: "The caller's conversations, most recent activity first",
+  summary: "The caller's conversations, most recent activity first, a page at a time",
   ...guarded,
-  responses: { 200: json(z.array(conversationSchema), "The caller's conversations"), ...errors(401, 403) },
+  request: { query: listQuery },
+  responses: { 200: json(conversationPageSchema, "A page of the caller's conversations"), ...errors(401, 403, 422) },
 });
 
 const get = createRoute({
@@ -77,6 +86,34 @@ const removeParticipantRoute = createRoute({
   },
 });
 
+const accept = createRoute({
+  operationId: "acceptConversation",
+  method: "post",
+  path: "/{id}/accept",
+  tags,
+  summary: "Accept a message request: the caller becomes a member who may post",
+  ...guarded,
+  request: { params: conversationIdParam },
+  responses: { 200: json(conversationSchema, "The conversation"), ...errors(401, 403, 422) },
+});
+
+const decline = createRoute({
+  operationId: "declineConversation",
+  method: "post",
+  path: "/{id}/decline",
+  tags,
+  summary: "Decline a message request (leave it), optionally blocking whoever added the caller",
+  ...guarded,
+  request: {
+    params: conversationIdParam,
+    body: { required: false, content: { "application/json": { schema: declineBody } } },
+  },
+  responses: {
+    204: { description: "Declined: the caller is no longer a participant" },
+    ...errors(401, 403, 409, 413, 415, 422),
+  },
+});
+
 export const conversationRoutes = createRouter()
   .openapi(create, async (c) => {
     const body = c.req.valid("json");
@@ -87,15 +124,28 @@ export const conversationRoutes = createRouter()
       byName.has(usernameKey(username)) ? [] : [{ username, path: `participants.${index}` }],
     );
     if (unknown.length > 0) throw unknownUsers(unknown);
-    const members = body.participants.map((name) => {
-      const user = byName.get(usernameKey(name))!;
-      return { userId: user.id, username: user.username };
-    });
-    if (!members.some((m) => m.userId === me.userId)) {
+    const chosen = body.participants.map((name) => byName.get(usernameKey(name))!);
+    if (!chosen.some((u) => u.id === me.userId)) {
       throw new AppError("validation_failed", "participants must include the creator", {
         details: [{ path: "participants", message: "must include the creator" }],
       });
     }
+    const others = chosen.filter((u) => u.id !== me.userId).map((u) => u.id);
+    await assertMayJoin(
+      c,
+      chosen.map((u) => u.id),
+      others,
+    );
+    const consenting = await consentingTo(c.var.db, others, me.userId);
+    const members = chosen.map((user) => {
+      const creator = user.id === me.userId;
+      return {
+        userId: user.id,
+        username: user.username,
+        role: creator ? ("admin" as const) : ("member" as const),
+        status: creator || consenting.has(user.id) ? ("member" as const) : ("invited" as const),
+      };
+    });
     const devices = await activeDevicesOf(
       c.var.db,
       members.map((m) => m.userId),
@@ -110,6 +160,8 @@ export const conversationRoutes = createRouter()
       members,
       keys: body.keys,
     });
+    // The creator started contact with everyone in it (account data, written after the conversation).
+    await recordConsents(c.var.db, me.userId, others);
     const now = conversation.createdAt;
     const keys = body.keys.map((k) => ({
       ...k,
@@ -129,8 +181,11 @@ export const conversationRoutes = createRouter()
     return c.json(presentConversation(conversation), 201);
   })
   .openapi(list, async (c) => {
-    const conversations = await listConversationsForUser(c.var.db, c.var.user);
-    return c.json(conversations.map(presentConversation), 200);
+    const { limit, cursor } = c.req.valid("query");
+    const after = cursor === undefined ? undefined : decodeCursor(cursor);
+    const page = await listConversationsForUser(c.var.db, c.var.user, { limit, ...(after ? { after } : {}) });
+    const nextCursor = page.next ? encodeCursor(page.next) : null;
+    return c.json({ conversations: page.conversations.map(presentConversation), nextCursor }, 200);
   })
   .openapi(get, async (c) => {
     const conversation = await findConversationForUser(c.var.db, c.req.valid("param").id, c.var.user);
@@ -146,9 +201,46 @@ export const conversationRoutes = createRouter()
     const member = isUsername(username)
       ? conversation.participants.find((p) => usernameKey(p.username) === usernameKey(username))
       : undefined;
-    if (!member || !(await removeParticipant(c.var.db, id, member.userId))) {
+    if (!member) throw new AppError("not_found", "no such participant in this conversation");
+    const mine = conversation.participants.find((p) => p.userId === me.userId);
+    if (member.userId !== me.userId && mine?.role !== "admin") {
+      throw new AppError("forbidden", "only an admin removes others; anyone may leave");
+    }
+    if (!(await removeParticipant(c.var.db, id, member.userId))) {
       throw new AppError("not_found", "no such participant in this conversation");
     }
     await publishMembership(c, { type: "participantRemoved", conversationId: id, member, by: me.userId }, conversation);
+    return c.body(null, 204);
+  })
+  .openapi(accept, async (c) => {
+    const { id } = c.req.valid("param");
+    const me = c.var.user;
+    const accepted = await acceptInvitation(c.var.db, id, me.userId);
+    if (!accepted) throw notAParticipant();
+    if (accepted.addedBy !== null) await recordConsents(c.var.db, me.userId, [accepted.addedBy]);
+    const conversation = await findConversationForUser(c.var.db, id, me);
+    if (!conversation) throw notAParticipant();
+    return c.json(presentConversation(conversation), 200);
+  })
+  .openapi(decline, async (c) => {
+    const { id } = c.req.valid("param");
+    const me = c.var.user;
+    const block = c.req.valid("json")?.block === true;
+    const [conversation, mine] = await Promise.all([
+      findConversationForUser(c.var.db, id, me),
+      invitation(c.var.db, id, me.userId),
+    ]);
+    if (!conversation || !mine) throw notAParticipant();
+    if (mine.status !== "invited")
+      throw new AppError("conflict", "only a message request can be declined; leave instead");
+    if (block && mine.addedBy !== null) await blockUser(c.var.db, me.userId, mine.addedBy);
+    if (await removeParticipant(c.var.db, id, me.userId)) {
+      const member = conversation.participants.find((p) => p.userId === me.userId)!;
+      await publishMembership(
+        c,
+        { type: "participantRemoved", conversationId: id, member, by: me.userId },
+        conversation,
+      );
+    }
     return c.body(null, 204);
   });

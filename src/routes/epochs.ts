@@ -1,13 +1,15 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { consentingTo, recordConsents } from "../db/consents";
 import { findConversationForUser, keysForDevice, participation } from "../db/conversations";
 import { activeDevicesOfParticipants } from "../db/coverage";
 import { activeDevicesOf } from "../db/devices";
 import { commitEpoch } from "../db/epochs";
 import { findUserByUsername } from "../db/users";
 import { assertExactCoverage, staleEpoch } from "../lib/coverage";
-import { AppError, notAParticipant } from "../lib/errors";
+import { AppError, notAcceptedYet, notAParticipant } from "../lib/errors";
 import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
 import { requireAuth } from "../middleware/auth";
+import { conversationRateLimit } from "../middleware/rate-limit";
 import { presentConversation, presentConversationDevice, presentKey } from "../presenters";
 import { publishEpochChanged, publishMembership } from "../realtime/publish";
 import { conversationIdParam } from "../schemas/common";
@@ -20,6 +22,7 @@ import {
 } from "../schemas/conversations";
 import { conversationDeviceSchema } from "../schemas/users";
 import { unknownUsers } from "./conversations";
+import { assertMayJoin, MAX_PARTICIPANTS } from "./membership-rules";
 
 const tags = ["key epochs"];
 const guarded = { security: bearer, middleware: [requireAuth] };
@@ -63,11 +66,12 @@ const addParticipant = createRoute({
   path: "/{id}/participants",
   tags: ["conversations"],
   summary: "Add a participant: itself an epoch commit, wrapped for every device including the newcomer's",
-  ...guarded,
+  security: bearer,
+  middleware: [requireAuth, conversationRateLimit],
   request: { params: conversationIdParam, body: jsonBody(participantBody) },
   responses: {
     201: json(conversationSchema, "The conversation, as the caller sees it"),
-    ...errors(400, 401, 403, 409, 413, 415, 422),
+    ...errors(400, 401, 403, 409, 413, 415, 422, 429),
   },
 });
 
@@ -92,6 +96,7 @@ export const epochRoutes = createRouter()
     const me = c.var.user;
     const conversation = await findConversationForUser(c.var.db, id, me);
     if (!conversation) throw notAParticipant();
+    if (conversation.status === "invited") throw notAcceptedYet();
     if (epoch !== conversation.epoch + 1) throw staleEpoch(conversation.epoch);
     const expected = await activeDevicesOfParticipants(c.var.db, id);
     assertExactCoverage(
@@ -119,8 +124,13 @@ export const epochRoutes = createRouter()
       findUserByUsername(c.var.db, username),
     ]);
     if (!conversation) throw notAParticipant();
+    if (conversation.status === "invited") throw notAcceptedYet();
     if (!user) throw unknownUsers([{ username, path: "username" }]);
     if (conversation.participants.some((p) => p.userId === user.id)) throw alreadyIn(user.username);
+    if (conversation.participants.length >= MAX_PARTICIPANTS) {
+      throw new AppError("conflict", `a conversation holds at most ${MAX_PARTICIPANTS} participants`);
+    }
+    await assertMayJoin(c, [user.id], [user.id]);
     if (epoch !== conversation.epoch + 1) throw staleEpoch(conversation.epoch);
     const [current, newcomerDevices] = await Promise.all([
       activeDevicesOfParticipants(c.var.db, id),
@@ -130,13 +140,17 @@ export const epochRoutes = createRouter()
       [...current.map((d) => d.deviceId), ...newcomerDevices.map((d) => d.id)],
       uploads.map((k) => k.deviceId),
     );
-    const newcomer = { userId: user.id, username: user.username };
+    const consents = await consentingTo(c.var.db, [user.id], me.userId);
+    const status = consents.has(user.id) ? ("member" as const) : ("invited" as const);
+    const newcomer = { userId: user.id, username: user.username, status };
     if (!(await commitEpoch(c.var.db, { conversationId: id, epoch, by: me, keys: uploads, newcomer }))) {
       const now = await findConversationForUser(c.var.db, id, me);
       if (!now) throw notAParticipant();
       if (now.participants.some((p) => p.userId === user.id)) throw alreadyIn(user.username);
       throw staleEpoch(now.epoch);
     }
+    // The adder started contact with the newcomer (account data, written after the commit).
+    await recordConsents(c.var.db, me.userId, [user.id]);
     const updated = await findConversationForUser(c.var.db, id, me);
     if (!updated) throw notAParticipant();
     const createdAt = updated.key?.createdAt ?? new Date().toISOString();

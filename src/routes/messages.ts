@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { participation } from "../db/conversations";
 import { insertMessage, listMessages, whyRefused } from "../db/messages";
 import { liveSession } from "../db/sessions";
-import { AppError, notAParticipant } from "../lib/errors";
+import { AppError, notAcceptedYet, notAParticipant } from "../lib/errors";
 import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
 import { deviceNotLinked, requireAuth, requireToken } from "../middleware/auth";
 import { messageRateLimit } from "../middleware/rate-limit";
@@ -74,6 +74,8 @@ export const messageRoutes = createRouter()
     switch (refusal.kind) {
       case "notParticipant":
         throw notAParticipant();
+      case "invited":
+        throw notAcceptedYet();
       case "duplicate": {
         const { id: messageId, seq, createdAt: timestamp } = refusal.message;
         return c.json({ messageId, seq, timestamp }, 200);

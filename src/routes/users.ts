@@ -96,7 +96,7 @@ export const userRoutes = createRouter()
   .openapi(deleteMe, async (c) => {
     const me = c.var.user;
     const user = await requirePassword(await findUserById(c.var.db, me.userId), c.req.valid("json").password);
-    const conversations = await listConversationsForUser(c.var.db, me);
+    const { conversations } = await listConversationsForUser(c.var.db, me, { limit: Number.MAX_SAFE_INTEGER - 1 });
     await deleteAccount(c.var.db, me.userId);
     await closeSockets(c, {
       userId: me.userId,

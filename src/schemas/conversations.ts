@@ -54,7 +54,15 @@ export const participantParam = conversationIdParam.extend({
 });
 
 export const participantSummarySchema = responseOf<Wire.Participant>()(
-  z.object({ userId: z.number().int(), username: z.string(), joinedAt: timestamp }).openapi("Participant"),
+  z
+    .object({
+      userId: z.number().int(),
+      username: z.string(),
+      joinedAt: timestamp,
+      role: z.enum(["admin", "member"]),
+      status: z.enum(["member", "invited"]),
+    })
+    .openapi("Participant"),
 );
 
 export const keySchema = responseOf<Wire.Key>()(
@@ -77,6 +85,7 @@ export const conversationSchema = responseOf<Wire.Conversation>()(
       createdAt: timestamp,
       lastMessageId: z.number().int().nullable(),
       lastSeq: z.number().int(),
+      status: z.enum(["member", "invited"]).openapi({ description: "the caller's own status" }),
       epoch: z.number().int(),
       rotationNeeded: z.boolean(),
       participants: z.array(participantSummarySchema),
@@ -84,3 +93,24 @@ export const conversationSchema = responseOf<Wire.Conversation>()(
     })
     .openapi("Conversation"),
 );
+
+export const conversationPageSchema = responseOf<Wire.ConversationPage>()(
+  z
+    .object({
+      conversations: z.array(conversationSchema),
+      nextCursor: z.string().nullable().openapi({ description: "opaque; null on the last page" }),
+    })
+    .openapi("ConversationPage"),
+);
+
+export const listQuery = z.object({
+  limit: z
+    .string()
+    .regex(/^[0-9]{1,3}$/, "must be an integer from 1 to 100")
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= 100, "must be an integer from 1 to 100")
+    .default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+export const declineBody = requestOf<Wire.DeclineRequest>()(z.object({ block: z.boolean().optional() }));

@@ -184,8 +184,18 @@ export async function activeDeviceIds(viewer: TestUser, ...users: { username: st
   return ids;
 }
 
-/** Creates a conversation of `creator` and `others`, with epoch 1 wrapped for every active device. */
+/**
+ * Creates a conversation of `creator` and `others`, with epoch 1 wrapped for every active device;
+ * the others then accept it (they join as message requests), so everyone may post.
+ */
 export async function createConversation(creator: TestUser, ...others: TestUser[]): Promise<number> {
+  const id = await createInvitation(creator, ...others);
+  await Promise.all(others.map((u) => accept(u, id)));
+  return id;
+}
+
+/** Creates a conversation as `createConversation` does, leaving the others' message requests pending. */
+export async function createInvitation(creator: TestUser, ...others: TestUser[]): Promise<number> {
   const members = [creator, ...others];
   const devices = await activeDeviceIds(creator, ...members);
   const keys = await Promise.all(devices.map((id) => wrapFor(creator, id)));
@@ -193,6 +203,27 @@ export async function createConversation(creator: TestUser, ...others: TestUser[
   const res = await call("POST", "/conversations", { token: creator.token, body: { participants, keys } });
   if (res.status !== 201) throw new Error(`create conversation failed: ${res.status} ${await res.text()}`);
   return (await json(res)).conversationId;
+}
+
+/** `user` accepts the conversation (a message request); asserts 200. */
+export async function accept(user: TestUser, conversationId: number): Promise<void> {
+  const res = await call("POST", `/conversations/${conversationId}/accept`, { token: user.token });
+  if (res.status !== 200) throw new Error(`accept failed: ${res.status} ${await res.text()}`);
+}
+
+/** Every conversation of `user`, all pages of `GET /conversations`. */
+export async function allConversations(user: TestUser): Promise<any[]> {
+  const all: any[] = [];
+  for (let cursor: string | null = ""; cursor !== null; ) {
+    const res = await call("GET", `/conversations?limit=100${cursor ? `&cursor=${cursor}` : ""}`, {
+      token: user.token,
+    });
+    if (res.status !== 200) throw new Error(`list failed: ${res.status} ${await res.text()}`);
+    const page = await json(res);
+    all.push(...page.conversations);
+    cursor = page.nextCursor;
+  }
+  return all;
 }
 
 /** The device ids of `GET /conversations/{id}/devices`. */
@@ -226,18 +257,28 @@ export async function addBody(adder: TestUser, conversationId: number, newcomer:
   return { username: newcomer.username, epoch: epoch + 1, keys };
 }
 
-/** Adds `newcomer` (an epoch commit); returns the response. */
-export async function addParticipant(adder: TestUser, conversationId: number, newcomer: { username: string }) {
-  return call("POST", `/conversations/${conversationId}/participants`, {
+/**
+ * Adds `newcomer` (an epoch commit); returns the response. A newcomer given with a token accepts
+ * at once (they may join as a message request), so they may post.
+ */
+export async function addParticipant(
+  adder: TestUser,
+  conversationId: number,
+  newcomer: { username: string; token?: string },
+) {
+  const res = await call("POST", `/conversations/${conversationId}/participants`, {
     token: adder.token,
     body: await addBody(adder, conversationId, newcomer),
   });
+  if (res.status === 201 && newcomer.token) {
+    await call("POST", `/conversations/${conversationId}/accept`, { token: newcomer.token });
+  }
+  return res;
 }
 
 /** Approves `pending` from `approver` (an active device of the same user) with keys for every conversation. */
 export async function approveBody(approver: TestUser, pending: TestUser) {
-  const res = await call("GET", "/conversations", { token: approver.token });
-  const conversations: { conversationId: number; epoch: number }[] = await json(res);
+  const conversations: { conversationId: number; epoch: number }[] = await allConversations(approver);
   const keys = await Promise.all(
     conversations.map(async (c) => ({
       conversationId: c.conversationId,
