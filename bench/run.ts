@@ -52,7 +52,7 @@ async function main(ctx: RunContext): Promise<void> {
     cpu: ctx.serverCpu,
     inspect: options.profiling,
   });
-  const seeded = await seed(ctx, server, wranglerConfig);
+  const seeded = await seed(ctx, server);
   await httpScenarios(ctx, server, seeded);
   await socketScenarios(ctx, server, seeded);
   await wranglerDevScenario(ctx, seeded);
