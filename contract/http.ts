@@ -267,6 +267,13 @@ export interface SocketTicket {
   expiresIn: number;
 }
 
+/** `GET /users/me/blocked`: the people the caller blocked. */
+export interface BlockedUser {
+  userId: number;
+  username: string;
+  blockedAt: string;
+}
+
 export interface Health {
   status: "ok";
 }

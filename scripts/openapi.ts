@@ -9,7 +9,7 @@
 // no database are needed, since /openapi.json touches neither.
 
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 import { readWranglerConfig } from "../tools/harness/index.ts";
@@ -29,9 +29,31 @@ await build({
   target: "node22",
   logLevel: "warning",
 });
+// Node 24 lacks the TC39 base64 methods that workerd has (the app's config check decodes the VAPID
+// key with them); the app runs here only to print its document.
+type Base64Options = { alphabet?: "base64" | "base64url"; omitPadding?: boolean };
+if (!("fromBase64" in Uint8Array)) {
+  Object.assign(Uint8Array, {
+    fromBase64: (text: string, options: Base64Options = {}) =>
+      new Uint8Array(Buffer.from(text, options.alphabet ?? "base64")),
+  });
+  Object.defineProperty(Uint8Array.prototype, "toBase64", {
+    value(this: Uint8Array, options: Base64Options = {}) {
+      const text = Buffer.from(this).toString(options.alphabet ?? "base64");
+      return options.omitPadding ? text.replace(/=+$/, "") : text;
+    },
+  });
+}
 const { app } = (await import(bundle)) as { app: { request: (path: string, init: object, env: object) => Response } };
-// The deployment's own variables (wrangler.toml) and a throwaway secret; the document reads no binding.
-const env = { ...readWranglerConfig().vars, JWT_SECRET: "x".repeat(32) };
+// The deployment's own variables (wrangler.toml) with the development secrets of .dev.vars.example:
+// the configuration check passes as it does under `npm start`; the document reads no binding.
+const developmentSecrets = Object.fromEntries(
+  readFileSync(`${root}.dev.vars.example`, "utf8")
+    .split("\n")
+    .filter((line) => /^[A-Z_]+=/.test(line))
+    .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+);
+const env = { ...readWranglerConfig().vars, ...developmentSecrets };
 const res = await app.request("/openapi.json", {}, env);
 if (res.status !== 200) throw new Error(`/openapi.json answered ${res.status}`);
 const document = `${JSON.stringify(await res.json(), null, 2)}\n`;

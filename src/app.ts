@@ -4,10 +4,16 @@ import { config } from "./config";
 import { AppError, renderError } from "./lib/errors";
 import { createRouter } from "./lib/openapi";
 import { database } from "./middleware/database";
+import { attachmentRoutes } from "./routes/attachments";
 import { authRoutes } from "./routes/auth";
+import { blockRoutes } from "./routes/blocks";
 import { conversationRoutes } from "./routes/conversations";
+import { deviceRoutes } from "./routes/devices";
 import { mountOpenApi } from "./routes/docs";
+import { epochRoutes } from "./routes/epochs";
 import { messageRoutes } from "./routes/messages";
+import { pushRoutes } from "./routes/push";
+import { sessionRoutes } from "./routes/sessions";
 import { userRoutes } from "./routes/users";
 import { wsRoutes } from "./routes/ws";
 
@@ -43,22 +49,28 @@ app.use(
       ),
   }),
 );
-app.use(
-  bodyLimit({
-    maxSize: MAX_BODY_BYTES,
-    onError: () => {
-      throw new AppError("payload_too_large", `request body is larger than ${MAX_BODY_BYTES} bytes`);
-    },
-  }),
-);
+const jsonBodyLimit = bodyLimit({
+  maxSize: MAX_BODY_BYTES,
+  onError: () => {
+    throw new AppError("payload_too_large", `request body is larger than ${MAX_BODY_BYTES} bytes`);
+  },
+});
+// Attachment uploads stream up to MAX_ATTACHMENT_BYTES and enforce that cap themselves (issue #14).
+app.use((c, next) => (c.req.method === "POST" && c.req.path === "/attachments" ? next() : jsonBodyLimit(c, next)));
 app.use(database);
 
 app.get("/health", (c) => c.json({ status: "ok" }));
 app.route("/auth", authRoutes);
+app.route("/users/me/blocked", blockRoutes);
+app.route("/auth", sessionRoutes);
 app.route("/users", userRoutes);
+app.route("/devices", deviceRoutes);
 app.route("/conversations", conversationRoutes);
+app.route("/conversations", epochRoutes);
 app.route("/", messageRoutes);
 app.route("/ws", wsRoutes);
+app.route("/", attachmentRoutes);
+app.route("/", pushRoutes);
 mountOpenApi(app);
 
 app.notFound((c) => renderError(c, new AppError("not_found", "no such route")));

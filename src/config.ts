@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { decodeBase64Loose, encodeBase64Url } from "./lib/base64url";
 import { AppError } from "./lib/errors";
 
 /** Settings from the environment, parsed once per environment object into typed values. */
@@ -6,10 +7,14 @@ export interface Config {
   jwt: { secret: string; issuer: string; audience: string };
   /** Access-token lifetime (`expiresIn`). */
   tokenTtlSeconds: number;
+  /** Refresh-token lifetime (`refreshExpiresIn`). */
+  refreshTtlSeconds: number;
   /** `Origin` allow-list for `/ws`; empty allows every origin. */
   allowedOrigins: string[];
   maxSocketsPerObject: number;
   rateLimits: boolean;
+  attachments: AttachmentConfig;
+  push: PushConfig;
 }
 
 export const MIN_SECRET_BYTES = 32;
@@ -31,6 +36,8 @@ const schema = z.object({
   JWT_ISSUER: z.string().min(1, "must not be empty"),
   JWT_AUDIENCE: z.string().min(1, "must not be empty"),
   TOKEN_TTL_SECONDS: positiveInt,
+  // The contract's 30 days when unset (wrangler.toml sets it; scripts/openapi.ts, owned elsewhere, does not).
+  REFRESH_TTL_SECONDS: z.string().default("2592000").pipe(positiveInt),
   ALLOWED_ORIGINS: z.string().transform((list) =>
     list
       .split(",")
@@ -56,6 +63,8 @@ const settingsSchema = schema.superRefine((vars, ctx) => {
 
 const HOW_TO_FIX: Record<string, string> = {
   JWT_SECRET: "set it with `wrangler secret put JWT_SECRET` (or in .dev.vars for development)",
+  VAPID_PRIVATE_KEY: "set the pair with `wrangler secret put` (docs/push.md; .dev.vars.example has a development pair)",
+  VAPID_PUBLIC_KEY: "set the pair with `wrangler secret put` (docs/push.md; .dev.vars.example has a development pair)",
 };
 
 const parsed = new WeakMap<object, Config>();
@@ -67,22 +76,103 @@ const parsed = new WeakMap<object, Config>();
 export function config(env: Env): Config {
   const cached = parsed.get(env);
   if (cached) return cached;
-  const result = settingsSchema.safeParse(env);
+  const result = z.object({ base: settingsSchema, attachments: attachmentSchema, push: pushSchema }).safeParse({
+    base: env,
+    attachments: env,
+    push: env,
+  });
   if (!result.success) {
     for (const issue of result.error.issues) {
-      const name = String(issue.path[0]);
+      const name = String(issue.path[1]);
       console.error(`configuration: ${name} ${issue.message}${HOW_TO_FIX[name] ? `: ${HOW_TO_FIX[name]}` : ""}`);
     }
     throw new AppError("internal", "server is not configured");
   }
-  const vars = result.data;
+  const { base: vars, attachments, push } = result.data;
   const settings: Config = {
     jwt: { secret: vars.JWT_SECRET, issuer: vars.JWT_ISSUER, audience: vars.JWT_AUDIENCE },
     tokenTtlSeconds: vars.TOKEN_TTL_SECONDS,
+    refreshTtlSeconds: vars.REFRESH_TTL_SECONDS,
     allowedOrigins: vars.ALLOWED_ORIGINS,
     maxSocketsPerObject: vars.MAX_SOCKETS_PER_OBJECT,
     rateLimits: vars.RATE_LIMITS === "on",
+    attachments,
+    push,
   };
   parsed.set(env, settings);
   return settings;
 }
+
+// Attachments and push (the VAPID pair is a secret, like JWT_SECRET).
+
+export interface AttachmentConfig {
+  maxAttachmentBytes: number;
+  dailyBytesPerUser: number;
+}
+
+export interface PushConfig {
+  /** The VAPID private key as an ES256 JWK (its `x`/`y` are the public key's). */
+  privateKey: JsonWebKey;
+  /** The uncompressed P-256 public key, unpadded base64url (65 bytes decoded). */
+  publicKey: string;
+  subject: string;
+  allowInsecureEndpoints: boolean;
+}
+
+const attachmentSchema = z.object({ MAX_ATTACHMENT_BYTES: positiveInt, DAILY_BYTES_PER_USER: positiveInt }).transform(
+  (v): AttachmentConfig => ({
+    maxAttachmentBytes: v.MAX_ATTACHMENT_BYTES,
+    dailyBytesPerUser: v.DAILY_BYTES_PER_USER,
+  }),
+);
+
+const base64url = /^[A-Za-z0-9_-]+$/;
+const pushSchema = z
+  .object({
+    VAPID_PUBLIC_KEY: z
+      .string({ error: "is missing" })
+      .refine((key) => base64url.test(key) && key.length === 87 && key.startsWith("B"), {
+        error: "must be an uncompressed P-256 public key, unpadded base64url (87 characters)",
+      }),
+    VAPID_PRIVATE_KEY: z.string({ error: "is missing" }).min(1, "is missing"),
+    VAPID_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)\S+$/, "must be a mailto: or https: URL"),
+    PUSH_ALLOW_INSECURE_ENDPOINTS: z.enum(["on", "off"], { error: 'must be "on" or "off"' }),
+  })
+  .transform((v, ctx): PushConfig => {
+    const privateKey = vapidJwk(v.VAPID_PRIVATE_KEY, v.VAPID_PUBLIC_KEY);
+    if (!privateKey) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["VAPID_PRIVATE_KEY"],
+        message: "must be a P-256 JWK or a raw base64url scalar matching VAPID_PUBLIC_KEY",
+      });
+      return z.NEVER;
+    }
+    return {
+      privateKey,
+      publicKey: v.VAPID_PUBLIC_KEY,
+      subject: v.VAPID_SUBJECT,
+      allowInsecureEndpoints: v.PUSH_ALLOW_INSECURE_ENDPOINTS === "on",
+    };
+  });
+
+/** The private key as a JWK whose public half is `publicKey`, from a JWK or a raw 32-byte `d`; null if they differ. */
+function vapidJwk(privateKey: string, publicKey: string): JsonWebKey | null {
+  const point = decodeBase64Loose(publicKey);
+  if (point?.byteLength !== 65 || point[0] !== 4) return null;
+  const x = encodeBase64Url(point.subarray(1, 33));
+  const y = encodeBase64Url(point.subarray(33));
+  if (base64url.test(privateKey)) {
+    return privateKey.length === 43 ? { kty: "EC", crv: "P-256", x, y, d: privateKey } : null;
+  }
+  try {
+    const jwk = JSON.parse(privateKey) as JsonWebKey;
+    const fits = jwk.kty === "EC" && jwk.crv === "P-256" && jwk.x === x && jwk.y === y && typeof jwk.d === "string";
+    return fits ? { kty: "EC", crv: "P-256", x, y, d: jwk.d } : null;
+  } catch {
+    return null;
+  }
+}
+
+export const attachmentConfig = (env: Env): AttachmentConfig => config(env).attachments;
+export const pushConfig = (env: Env): PushConfig => config(env).push;

@@ -6,5 +6,5 @@ export type Database = DrizzleD1Database;
 
 export interface AppEnv {
   Bindings: Env;
-  Variables: { config: Config; db: Database; user: Identity };
+  Variables: { config: Config; db: Database; user: Identity; deviceStatus: "active" | "pending" };
 }

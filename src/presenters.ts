@@ -1,5 +1,8 @@
 import type * as Wire from "../contract";
 import type { ConversationView } from "./db/conversations";
+import type { ConversationDeviceRow } from "./db/coverage";
+import type { DeviceRow } from "./db/devices";
+import type { KeyRow } from "./db/keys";
 import type { StoredMessage } from "./db/messages";
 import type { UserRow } from "./db/users";
 import { encodeBase64 } from "./lib/base64";
@@ -9,13 +12,54 @@ export function presentUser(user: UserRow): Wire.User {
   return {
     userId: user.id,
     username: user.username,
-    publicKey: encodeBase64(user.publicKey),
+    accountKey: encodeBase64(user.accountKey),
     createdAt: user.createdAt,
+    settings: { readReceipts: user.readReceipts },
   };
 }
 
-export function presentPublicUser(user: UserRow): Wire.PublicUser {
-  return { userId: user.id, username: user.username, publicKey: encodeBase64(user.publicKey) };
+export function presentDevice(device: DeviceRow | (ConversationDeviceRow & { id?: number })): Wire.Device {
+  return {
+    deviceId: "deviceId" in device ? device.deviceId : device.id,
+    userId: device.userId,
+    identityKey: encodeBase64(device.identityKey),
+    signingKey: encodeBase64(device.signingKey),
+    signature: device.signature ? encodeBase64(device.signature) : null,
+    createdAt: device.createdAt,
+  };
+}
+
+export function presentOwnDevice(device: DeviceRow, currentDeviceId: number): Wire.OwnDevice {
+  return {
+    ...presentDevice(device),
+    name: device.name,
+    status: device.status === "active" ? "active" : "pending",
+    lastSeenAt: device.lastSeenAt,
+    current: device.id === currentDeviceId,
+  };
+}
+
+export function presentConversationDevice(device: ConversationDeviceRow): Wire.ConversationDevice {
+  return { ...presentDevice(device), username: device.username };
+}
+
+export function presentPublicUser(user: UserRow, devices: DeviceRow[]): Wire.PublicUser {
+  return {
+    userId: user.id,
+    username: user.username,
+    accountKey: encodeBase64(user.accountKey),
+    devices: devices.map(presentDevice),
+  };
+}
+
+export function presentKey(key: KeyRow): Wire.Key {
+  return {
+    epoch: key.epoch,
+    wrappedKey: encodeBase64(key.wrappedKey),
+    wrappedBy: { userId: key.wrappedByUser, deviceId: key.wrappedByDevice },
+    signature: encodeBase64(key.signature),
+    createdAt: key.createdAt,
+  };
 }
 
 export function presentConversation(conversation: ConversationView): Wire.Conversation {
@@ -24,23 +68,34 @@ export function presentConversation(conversation: ConversationView): Wire.Conver
     title: conversation.title,
     createdAt: conversation.createdAt,
     lastMessageId: conversation.lastMessageId,
+    lastSeq: conversation.lastSeq,
+    epoch: conversation.epoch,
+    rotationNeeded: conversation.rotationNeeded,
     participants: conversation.participants,
-    encryptedKey: encodeBase64(conversation.encryptedKey),
+    key: conversation.key ? presentKey(conversation.key) : null,
   };
 }
 
+const optional = (bytes: Uint8Array | null) => (bytes ? encodeBase64(bytes) : null);
+
+/** A message, or its tombstone (content erased, `seq` kept). */
 export function presentMessage(message: StoredMessage): Wire.MessageResponse {
+  const content = !message.deleted;
   return {
     messageId: message.id,
     seq: message.seq,
     conversationId: message.conversationId,
     senderId: message.senderId,
     senderUsername: message.senderUsername,
+    senderDeviceId: message.senderDeviceId,
+    keyEpoch: message.keyEpoch,
     timestamp: message.createdAt,
-    nonce: encodeBase64(message.nonce),
-    ciphertext: encodeBase64(message.ciphertext),
-    authTag: encodeBase64(message.authTag),
-    associatedData: message.associatedData ? encodeBase64(message.associatedData) : null,
+    nonce: content ? optional(message.nonce) : null,
+    ciphertext: content ? optional(message.ciphertext) : null,
+    authTag: content ? optional(message.authTag) : null,
+    associatedData: content ? optional(message.associatedData) : null,
+    signature: content ? optional(message.signature) : null,
     clientMessageId: message.clientMessageId,
+    deleted: message.deleted,
   };
 }

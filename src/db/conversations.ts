@@ -1,6 +1,8 @@
-import { and, desc, eq, inArray, sql } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, sql } from "drizzle-orm";
 import type { Database } from "../env";
-import { conversations, participants, users } from "./schema";
+import { coverageMismatch } from "./coverage";
+import { insertKeysStatements, type KeyRow, type WrappedKey } from "./keys";
+import { conversations, epochKeys, epochs, participants } from "./schema";
 
 export interface ParticipantSummary {
   userId: number;
@@ -14,102 +16,150 @@ export interface ConversationView {
   createdAt: string;
   lastMessageId: number | null;
   lastSeq: number;
+  epoch: number;
+  rotationNeeded: boolean;
   participants: ParticipantSummary[];
-  /** The conversation key wrapped for the user this view was read for. */
-  encryptedKey: Uint8Array;
+  /** The current epoch's key for the device this view was read for. */
+  key: KeyRow | null;
+  /** Where the reader's view starts: messages after `joinedSeq`, keys from `joinedEpoch`. */
+  joinedSeq: number;
+  joinedEpoch: number;
 }
 
-export interface NewParticipant {
+export interface Member {
   userId: number;
   username: string;
-  encryptedKey: Uint8Array;
 }
 
-// D1 binds at most 100 parameters per statement; a participant row takes 4.
-const PARTICIPANT_ROWS_PER_STATEMENT = 25;
+// D1 binds at most 100 parameters per statement; a participant row takes 6.
+const PARTICIPANT_ROWS_PER_STATEMENT = 16;
 
 /** SQL condition: `userId` takes part in `conversationId`. */
-export function isParticipant(conversationId: number, userId: number) {
+export function isParticipant(conversationId: number | ReturnType<typeof sql>, userId: number) {
   return sql`exists (select 1 from ${participants} where ${participants.conversationId} = ${conversationId} and ${participants.userId} = ${userId})`;
 }
 
 /**
- * Creates the conversation and all its participants in one atomic batch. The participant rows
- * find the new id as `max(id)`: a batch is one transaction and D1 runs writes one at a time.
+ * Creates the conversation, its participants, epoch 1 and its keys in one atomic batch. Rows find
+ * the new id as `max(id)`: a batch is one transaction and D1 runs writes one at a time. The last
+ * statement flags rotation if a device changed between the caller's read and this commit.
  */
 export async function createConversation(
   db: Database,
-  input: { title: string | null; creatorId: number; members: NewParticipant[] },
+  input: { title: string | null; by: { userId: number; deviceId: number }; members: Member[]; keys: WrappedKey[] },
 ): Promise<ConversationView> {
   const now = new Date().toISOString();
   const newId = sql<number>`(select max(${conversations.id}) from ${conversations})`;
-  const chunks: NewParticipant[][] = [];
+  const chunks: Member[][] = [];
   for (let i = 0; i < input.members.length; i += PARTICIPANT_ROWS_PER_STATEMENT) {
     chunks.push(input.members.slice(i, i + PARTICIPANT_ROWS_PER_STATEMENT));
   }
   const [created] = await db.batch([
     db.insert(conversations).values({ title: input.title, createdAt: now, lastActivityAt: now }).returning(),
     ...chunks.map((chunk) =>
-      db.insert(participants).values(
-        chunk.map((m) => ({
-          conversationId: newId,
-          userId: m.userId,
-          encryptedKey: m.encryptedKey,
-          joinedAt: now,
-        })),
-      ),
+      db
+        .insert(participants)
+        .values(chunk.map((m) => ({ conversationId: newId, userId: m.userId, username: m.username, joinedAt: now }))),
     ),
+    db.insert(epochs).values({
+      conversationId: newId,
+      epoch: 1,
+      createdBy: input.by.userId,
+      createdByDevice: input.by.deviceId,
+      commitId: crypto.randomUUID(),
+      createdAt: now,
+    }),
+    ...insertKeysStatements(db, { conversationId: newId, epoch: 1, keys: input.keys, by: input.by, guard: sql`1` }),
+    db
+      .update(conversations)
+      .set({ rotationNeeded: true })
+      .where(and(eq(conversations.id, newId), coverageMismatch(newId, 1))),
   ]);
   const conversation = created[0]!;
-  const creator = input.members.find((m) => m.userId === input.creatorId)!;
+  const own = input.keys.find((k) => k.deviceId === input.by.deviceId);
   return {
     ...conversation,
     // In the order every later read lists them (joinedAt, then userId), whatever order the request gave.
     participants: input.members
       .map((m) => ({ userId: m.userId, username: m.username, joinedAt: now }))
       .sort((a, b) => a.userId - b.userId),
-    encryptedKey: creator.encryptedKey,
+    key: own
+      ? {
+          ...own,
+          conversationId: conversation.id,
+          epoch: 1,
+          wrappedByUser: input.by.userId,
+          wrappedByDevice: input.by.deviceId,
+          createdAt: now,
+        }
+      : null,
+    joinedSeq: 0,
+    joinedEpoch: 1,
   };
 }
 
-/** The conversation as `userId` sees it, or `undefined` if they are not in it (or it does not exist). */
+/** The current epoch's keys of one device, in the conversations `where` selects. */
+const currentKeysOf = (db: Database, where: ReturnType<typeof eq>) =>
+  db
+    .select({ key: epochKeys })
+    .from(epochKeys)
+    .innerJoin(
+      conversations,
+      and(eq(conversations.id, epochKeys.conversationId), eq(conversations.epoch, epochKeys.epoch)),
+    )
+    .where(where);
+
+/** The conversation as a user's device sees it, or `undefined` if the user is not in it (or it does not exist). */
 export async function findConversationForUser(
   db: Database,
   conversationId: number,
-  userId: number,
+  reader: { userId: number; deviceId: number },
 ): Promise<ConversationView | undefined> {
-  const [[own], members] = await db.batch([
+  const [[own], members, [key]] = await db.batch([
     db
-      .select({ conversation: conversations, encryptedKey: participants.encryptedKey })
+      .select({ conversation: conversations, joinedSeq: participants.joinedSeq, joinedEpoch: participants.joinedEpoch })
       .from(conversations)
       .innerJoin(participants, eq(participants.conversationId, conversations.id))
-      .where(and(eq(conversations.id, conversationId), eq(participants.userId, userId))),
+      .where(and(eq(conversations.id, conversationId), eq(participants.userId, reader.userId))),
     participantsQuery(db, eq(participants.conversationId, conversationId)),
+    currentKeysOf(db, and(eq(epochKeys.deviceId, reader.deviceId), eq(epochKeys.conversationId, conversationId))!),
   ]);
   if (!own) return undefined;
   return {
     ...own.conversation,
-    encryptedKey: own.encryptedKey,
+    joinedSeq: own.joinedSeq,
+    joinedEpoch: own.joinedEpoch,
+    key: key?.key ?? null,
     participants: members.map(({ conversationId: _, ...p }) => p),
   };
 }
 
-/** Every conversation `userId` is in, most recent activity first. */
-export async function listConversationsForUser(db: Database, userId: number): Promise<ConversationView[]> {
-  const mine = db.select({ id: participants.conversationId }).from(participants).where(eq(participants.userId, userId));
-  const [rows, members] = await db.batch([
+/** Every conversation a user is in, most recent activity first, with keys for the reader's device. */
+export async function listConversationsForUser(
+  db: Database,
+  reader: { userId: number; deviceId: number },
+): Promise<ConversationView[]> {
+  const mine = db
+    .select({ id: participants.conversationId })
+    .from(participants)
+    .where(eq(participants.userId, reader.userId));
+  const [rows, members, keys] = await db.batch([
     db
-      .select({ conversation: conversations, encryptedKey: participants.encryptedKey })
+      .select({ conversation: conversations, joinedSeq: participants.joinedSeq, joinedEpoch: participants.joinedEpoch })
       .from(participants)
       .innerJoin(conversations, eq(conversations.id, participants.conversationId))
-      .where(eq(participants.userId, userId))
+      .where(eq(participants.userId, reader.userId))
       .orderBy(desc(conversations.lastActivityAt), desc(conversations.id)),
     participantsQuery(db, inArray(participants.conversationId, mine)),
+    currentKeysOf(db, and(eq(epochKeys.deviceId, reader.deviceId), inArray(epochKeys.conversationId, mine))!),
   ]);
   const byConversation = Map.groupBy(members, (m) => m.conversationId);
-  return rows.map(({ conversation, encryptedKey }) => ({
+  const keyByConversation = new Map(keys.map((k) => [k.key.conversationId, k.key]));
+  return rows.map(({ conversation, joinedSeq, joinedEpoch }) => ({
     ...conversation,
-    encryptedKey,
+    joinedSeq,
+    joinedEpoch,
+    key: keyByConversation.get(conversation.id) ?? null,
     participants: (byConversation.get(conversation.id) ?? []).map(({ conversationId: _, ...p }) => p),
   }));
 }
@@ -119,52 +169,52 @@ function participantsQuery(db: Database, where: ReturnType<typeof eq>) {
     .select({
       conversationId: participants.conversationId,
       userId: participants.userId,
-      username: users.username,
+      username: participants.username,
       joinedAt: participants.joinedAt,
     })
     .from(participants)
-    .innerJoin(users, eq(users.id, participants.userId))
     .where(where)
     .orderBy(participants.joinedAt, participants.userId);
 }
 
-/**
- * Adds `member` if `addedBy` is (still) a participant, in one statement so a concurrent removal of
- * `addedBy` cannot slip in between. Returns the new participant, or `undefined` if `addedBy` is not
- * a participant; throws a unique violation if `member` is already in.
- */
-export async function addParticipant(
+/** The conversation ids and current epochs of every conversation a user is in. */
+export async function membershipsOf(
   db: Database,
-  conversationId: number,
-  addedBy: number,
-  member: NewParticipant,
-): Promise<ParticipantSummary | undefined> {
-  const [row] = await db
-    .insert(participants)
-    .select(
-      db
-        .select({
-          conversationId: conversations.id,
-          userId: sql<number>`${member.userId}`.as("user_id"),
-          encryptedKey: sql<Uint8Array>`${member.encryptedKey}`.as("encrypted_key"),
-          joinedAt: sql<string>`${new Date().toISOString()}`.as("joined_at"),
-        })
-        .from(conversations)
-        .where(and(eq(conversations.id, conversationId), isParticipant(conversationId, addedBy))),
-    )
-    .returning({ userId: participants.userId, joinedAt: participants.joinedAt });
-  return row && { userId: row.userId, username: member.username, joinedAt: row.joinedAt };
+  userId: number,
+): Promise<{ conversationId: number; epoch: number }[]> {
+  return db
+    .select({ conversationId: conversations.id, epoch: conversations.epoch })
+    .from(participants)
+    .innerJoin(conversations, eq(conversations.id, participants.conversationId))
+    .where(eq(participants.userId, userId));
 }
 
-export async function removeParticipant(db: Database, conversationId: number, userId: number): Promise<boolean> {
+/** SQL: the ids of the conversations a user is in. */
+export const conversationsOfUser = (userId: number) =>
+  sql`select ${participants.conversationId} from ${participants} where ${participants.userId} = ${userId}`;
+
+/** The users sharing at least one conversation with `userId` (themselves included if they are in one). */
+export async function peersOf(db: Database, userId: number): Promise<number[]> {
   const rows = await db
-    .delete(participants)
-    .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)))
-    .returning({ userId: participants.userId });
+    .selectDistinct({ userId: participants.userId })
+    .from(participants)
+    .where(sql`${participants.conversationId} in (${conversationsOfUser(userId)})`);
+  return rows.map((r) => r.userId);
+}
+
+/** Removes a participant; the current epoch needs rotating from then on (they hold its key). */
+export async function removeParticipant(db: Database, conversationId: number, userId: number): Promise<boolean> {
+  const [rows] = await db.batch([
+    db
+      .delete(participants)
+      .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)))
+      .returning({ userId: participants.userId }),
+    db.update(conversations).set({ rotationNeeded: true }).where(eq(conversations.id, conversationId)),
+  ]);
   return rows.length > 0;
 }
 
-/** The conversation's last seq if `userId` takes part in it; `undefined` otherwise. One query. */
+/** The conversation's last seq and the caller's join point if the user takes part in it; `undefined` otherwise. */
 export async function lastSeqForParticipant(
   db: Database,
   conversationId: number,
@@ -179,11 +229,39 @@ export async function lastSeqForParticipant(
   return row?.lastSeq;
 }
 
-export async function callerIsParticipant(db: Database, conversationId: number, userId: number): Promise<boolean> {
-  const row = await db
-    .select({ one: sql<number>`1` })
+/** The user's participation (their join point), or `undefined` if they are not in the conversation. */
+export async function participation(
+  db: Database,
+  conversationId: number,
+  userId: number,
+): Promise<{ joinedSeq: number; joinedEpoch: number } | undefined> {
+  return db
+    .select({ joinedSeq: participants.joinedSeq, joinedEpoch: participants.joinedEpoch })
     .from(participants)
     .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)))
     .get();
-  return row !== undefined;
+}
+
+export async function callerIsParticipant(db: Database, conversationId: number, userId: number): Promise<boolean> {
+  return (await participation(db, conversationId, userId)) !== undefined;
+}
+
+/** Every epoch key wrapped for `deviceId` from `fromEpoch` on, newest first. */
+export async function keysForDevice(
+  db: Database,
+  conversationId: number,
+  deviceId: number,
+  fromEpoch: number,
+): Promise<KeyRow[]> {
+  return db
+    .select()
+    .from(epochKeys)
+    .where(
+      and(
+        eq(epochKeys.conversationId, conversationId),
+        eq(epochKeys.deviceId, deviceId),
+        gte(epochKeys.epoch, fromEpoch),
+      ),
+    )
+    .orderBy(desc(epochKeys.epoch));
 }

@@ -1,62 +1,46 @@
 import { and, asc, desc, eq, gt, lt, sql } from "drizzle-orm";
 import type { Database } from "../env";
+import type { Identity } from "../lib/jwt";
 import type { HistoryQuery } from "../schemas/messages";
 import { isParticipant } from "./conversations";
+import { senderMayPost } from "./coverage";
 import { onlineInboxesQuery } from "./presence";
-import { conversations, messages, users } from "./schema";
+import { conversations, messages, participants } from "./schema";
 
 export interface NewMessage {
   conversationId: number;
-  senderId: number;
+  keyEpoch: number;
   nonce: Uint8Array;
   ciphertext: Uint8Array;
   authTag: Uint8Array;
   associatedData: Uint8Array | null;
+  signature: Uint8Array;
   clientMessageId: string | null;
 }
 
-export interface StoredMessage extends NewMessage {
-  id: number;
-  seq: number;
-  senderUsername: string;
-  createdAt: string;
-}
+export type StoredMessage = typeof messages.$inferSelect;
 
 export type InsertOutcome =
   | { kind: "created"; message: StoredMessage; inboxRecipients: number[] }
   | { kind: "duplicate"; message: StoredMessage }
-  | { kind: "forbidden" };
-
-const messageColumns = {
-  id: messages.id,
-  seq: messages.seq,
-  conversationId: messages.conversationId,
-  senderId: messages.senderId,
-  senderUsername: users.username,
-  nonce: messages.nonce,
-  ciphertext: messages.ciphertext,
-  authTag: messages.authTag,
-  associatedData: messages.associatedData,
-  clientMessageId: messages.clientMessageId,
-  createdAt: messages.createdAt,
-};
+  | { kind: "refused" };
 
 /**
  * Stores a message in one atomic D1 batch (one round trip). The INSERT takes its `seq` from the
- * conversation row and only runs if the sender is a participant; the UPDATE then advances the
- * conversation's `lastSeq`/`lastMessageId`, only if a row was inserted. D1 runs a batch as one
- * transaction and writes one at a time, so seqs are consecutive whatever the concurrency. A repeated
- * `clientMessageId` inserts nothing (ON CONFLICT DO NOTHING), which also covers two racing retries.
- * The batch also reads which participants have an inbox device connected at the moment of the
- * commit: the inboxes to forward it to.
+ * conversation row and only runs if everything the contract asks of a sender holds at that very
+ * moment: the session is alive and its device active (so a revoked token is refused without a
+ * round trip of its own), the sender takes part, `keyEpoch` is the current epoch and it needs no
+ * rotation. The UPDATE then advances `lastSeq`/`lastMessageId`, only if a row was inserted. D1 runs
+ * a batch as one transaction and writes one at a time, so seqs are consecutive whatever the
+ * concurrency. A repeated `clientMessageId` inserts nothing (ON CONFLICT DO NOTHING), which also
+ * covers two racing retries. The batch also reads which participants have an inbox device
+ * connected at the moment of the commit: the inboxes to forward it to.
+ *
+ * Nothing inserted: the caller finds out why with `whyRefused` (the failure path only).
  */
-export async function insertMessage(
-  db: Database,
-  message: NewMessage,
-  sender: { username: string },
-): Promise<InsertOutcome> {
+export async function insertMessage(db: Database, message: NewMessage, sender: Identity): Promise<InsertOutcome> {
   const createdAt = new Date().toISOString();
-  const { conversationId, senderId } = message;
+  const { conversationId } = message;
   const [inserted, , members] = await db.batch([
     db
       .insert(messages)
@@ -67,19 +51,35 @@ export async function insertMessage(
             id: sql<number | null>`null`.as("id"),
             conversationId: conversations.id,
             seq: sql<number>`${conversations.lastSeq} + 1`.as("seq"),
-            senderId: sql<number>`${senderId}`.as("sender_id"),
+            senderId: sql<number>`${sender.userId}`.as("sender_id"),
+            senderUsername:
+              sql<string>`(select ${participants.username} from ${participants} where ${participants.conversationId} = ${conversationId} and ${participants.userId} = ${sender.userId})`.as(
+                "sender_username",
+              ),
+            senderDeviceId: sql<number>`${sender.deviceId}`.as("sender_device_id"),
+            keyEpoch: sql<number>`${message.keyEpoch}`.as("key_epoch"),
             nonce: sql<Uint8Array>`${message.nonce}`.as("nonce"),
             ciphertext: sql<Uint8Array>`${message.ciphertext}`.as("ciphertext"),
             authTag: sql<Uint8Array>`${message.authTag}`.as("auth_tag"),
             associatedData: sql<Uint8Array | null>`${message.associatedData}`.as("associated_data"),
+            signature: sql<Uint8Array>`${message.signature}`.as("signature"),
             clientMessageId: sql<string | null>`${message.clientMessageId}`.as("client_message_id"),
+            deleted: sql<boolean>`0`.as("deleted"),
             createdAt: sql<string>`${createdAt}`.as("created_at"),
           })
           .from(conversations)
-          .where(and(eq(conversations.id, conversationId), isParticipant(conversationId, senderId))),
+          .where(
+            and(
+              eq(conversations.id, conversationId),
+              eq(conversations.epoch, message.keyEpoch),
+              eq(conversations.rotationNeeded, false),
+              isParticipant(conversationId, sender.userId),
+              senderMayPost(sender),
+            ),
+          ),
       )
       .onConflictDoNothing()
-      .returning({ id: messages.id, seq: messages.seq }),
+      .returning(),
     db
       .update(conversations)
       .set({
@@ -96,47 +96,48 @@ export async function insertMessage(
     onlineInboxesQuery(db, conversationId),
   ]);
   const row = inserted[0];
-  if (row) {
-    return {
-      kind: "created",
-      message: { ...message, id: row.id, seq: row.seq, senderUsername: sender.username, createdAt },
-      inboxRecipients: members.map((m) => m.userId),
-    };
-  }
-  if (message.clientMessageId !== null) {
-    const existing = await findByClientMessageId(db, conversationId, senderId, message.clientMessageId);
-    if (existing) return { kind: "duplicate", message: existing };
-  }
-  return { kind: "forbidden" };
+  if (row) return { kind: "created", message: row, inboxRecipients: members.map((m) => m.userId) };
+  return { kind: "refused" };
 }
 
-/** The earlier message of an idempotent retry, if the sender is still a participant. */
-async function findByClientMessageId(
-  db: Database,
-  conversationId: number,
-  senderId: number,
-  clientMessageId: string,
-): Promise<StoredMessage | undefined> {
-  return db
-    .select(messageColumns)
-    .from(messages)
-    .innerJoin(users, eq(users.id, messages.senderId))
-    .where(
-      and(
-        eq(messages.conversationId, conversationId),
-        eq(messages.senderId, senderId),
-        eq(messages.clientMessageId, clientMessageId),
-        isParticipant(conversationId, senderId),
+export type Refusal =
+  | { kind: "notParticipant" }
+  | { kind: "duplicate"; message: StoredMessage }
+  | { kind: "staleEpoch"; current: number }
+  | { kind: "rotationNeeded" };
+
+/** Why the conversation side refused a message (the session side is checked by the caller). */
+export async function whyRefused(db: Database, message: NewMessage, senderId: number): Promise<Refusal> {
+  const { conversationId } = message;
+  const [[state], duplicates] = await db.batch([
+    db
+      .select({ epoch: conversations.epoch, rotationNeeded: conversations.rotationNeeded })
+      .from(conversations)
+      .where(and(eq(conversations.id, conversationId), isParticipant(conversationId, senderId))),
+    db
+      .select()
+      .from(messages)
+      .where(
+        and(
+          eq(messages.conversationId, conversationId),
+          eq(messages.senderId, senderId),
+          eq(messages.clientMessageId, message.clientMessageId ?? ""),
+        ),
       ),
-    )
-    .get();
+  ]);
+  if (!state) return { kind: "notParticipant" };
+  // Idempotency wins over epochs: a retry of a committed message gets its first answer.
+  if (message.clientMessageId !== null && duplicates[0]) return { kind: "duplicate", message: duplicates[0] };
+  if (state.epoch !== message.keyEpoch) return { kind: "staleEpoch", current: state.epoch };
+  return { kind: "rotationNeeded" };
 }
 
-/** A page of history: `before` (or neither) newest first, `after` oldest first. */
+/** A page of history from the reader's join on: `before` (or neither) newest first, `after` oldest first. */
 export async function listMessages(
   db: Database,
   conversationId: number,
   query: HistoryQuery,
+  afterSeq: number,
 ): Promise<StoredMessage[]> {
   const cursor =
     query.after !== undefined
@@ -145,10 +146,9 @@ export async function listMessages(
         ? lt(messages.id, query.before)
         : undefined;
   return db
-    .select(messageColumns)
+    .select()
     .from(messages)
-    .innerJoin(users, eq(users.id, messages.senderId))
-    .where(and(eq(messages.conversationId, conversationId), cursor))
+    .where(and(eq(messages.conversationId, conversationId), gt(messages.seq, afterSeq), cursor))
     .orderBy(query.after !== undefined ? asc(messages.id) : desc(messages.id))
     .limit(query.limit);
 }
@@ -161,10 +161,25 @@ export async function listMessagesAfterSeq(
   limit: number,
 ): Promise<StoredMessage[]> {
   return db
-    .select(messageColumns)
+    .select()
     .from(messages)
-    .innerJoin(users, eq(users.id, messages.senderId))
     .where(and(eq(messages.conversationId, conversationId), gt(messages.seq, afterSeq)))
     .orderBy(asc(messages.seq))
     .limit(limit);
+}
+
+/** Statements that turn every message of `senderId` into a tombstone, for a deleted account. */
+export function tombstoneSenderStatement(db: Database, senderId: number) {
+  return db
+    .update(messages)
+    .set({
+      nonce: null,
+      ciphertext: null,
+      authTag: null,
+      associatedData: null,
+      signature: null,
+      senderUsername: null,
+      deleted: true,
+    })
+    .where(eq(messages.senderId, senderId));
 }

@@ -2,7 +2,7 @@ import { eq, sql } from "drizzle-orm";
 import type { Database } from "../env";
 import type { PasswordHash } from "../lib/passwords";
 import { isUsername, usernameKey } from "../lib/usernames";
-import { users } from "./schema";
+import { devices, users } from "./schema";
 
 export type UserRow = typeof users.$inferSelect;
 
@@ -15,30 +15,56 @@ export function isUniqueViolation(err: unknown): boolean {
   return false;
 }
 
-/** Inserts a user; `null` if the username is taken (compared without regard to case). */
+export interface DeviceKeys {
+  name: string;
+  identityKey: Uint8Array;
+  signingKey: Uint8Array;
+  signature: Uint8Array;
+}
+
+/** Inserts a user and its first, active device in one batch; `null` if the username is taken (without regard to case). */
 export async function insertUser(
   db: Database,
-  input: { username: string; password: PasswordHash; publicKey: Uint8Array },
-): Promise<UserRow | null> {
+  input: { username: string; password: PasswordHash; accountKey: Uint8Array; device: DeviceKeys },
+): Promise<{ user: UserRow; deviceId: number } | null> {
+  const now = new Date().toISOString();
   try {
-    const [row] = await db
-      .insert(users)
-      .values({
-        username: input.username,
-        passwordHash: input.password.hash,
-        passwordSalt: input.password.salt,
-        passwordAlgorithm: input.password.algorithm,
-        passwordIterations: input.password.iterations,
-        publicKey: input.publicKey,
-        createdAt: new Date().toISOString(),
-      })
-      .returning();
-    return row ?? null;
+    const [[user], [device]] = await db.batch([
+      db
+        .insert(users)
+        .values({
+          username: input.username,
+          passwordHash: input.password.hash,
+          passwordSalt: input.password.salt,
+          passwordAlgorithm: input.password.algorithm,
+          passwordIterations: input.password.iterations,
+          accountKey: input.accountKey,
+          createdAt: now,
+        })
+        .returning(),
+      db
+        .insert(devices)
+        .values({
+          ...input.device,
+          userId: sql`(select max(${users.id}) from ${users})`,
+          status: "active",
+          createdAt: now,
+        })
+        .returning({ id: devices.id }),
+    ]);
+    return { user: user!, deviceId: device!.id };
   } catch (err) {
     if (isUniqueViolation(err)) return null;
     throw err;
   }
 }
+
+export const passwordOf = (user: UserRow): PasswordHash => ({
+  hash: user.passwordHash,
+  salt: user.passwordSalt,
+  algorithm: user.passwordAlgorithm,
+  iterations: user.passwordIterations,
+});
 
 /** The user named `username` (case-insensitively, ASCII only); a name outside the rule matches nobody. */
 export async function findUserByUsername(db: Database, username: string): Promise<UserRow | undefined> {
@@ -62,8 +88,8 @@ export async function findUsersByUsernames(
     .where(sql`lower(${users.username}) in (select value from json_each(${JSON.stringify(valid.map(usernameKey))}))`);
 }
 
-export async function updatePasswordHash(db: Database, id: number, password: PasswordHash): Promise<void> {
-  await db
+export function passwordUpdate(db: Database, id: number, password: PasswordHash) {
+  return db
     .update(users)
     .set({
       passwordHash: password.hash,
@@ -74,6 +100,15 @@ export async function updatePasswordHash(db: Database, id: number, password: Pas
     .where(eq(users.id, id));
 }
 
-export async function updatePublicKey(db: Database, id: number, publicKey: Uint8Array): Promise<UserRow | undefined> {
-  return db.update(users).set({ publicKey }).where(eq(users.id, id)).returning().get();
+export async function updatePasswordHash(db: Database, id: number, password: PasswordHash): Promise<void> {
+  await passwordUpdate(db, id, password);
+}
+
+export async function updateSettings(
+  db: Database,
+  id: number,
+  settings: { readReceipts?: boolean },
+): Promise<UserRow | undefined> {
+  if (settings.readReceipts === undefined) return findUserById(db, id);
+  return db.update(users).set({ readReceipts: settings.readReceipts }).where(eq(users.id, id)).returning().get();
 }

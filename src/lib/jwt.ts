@@ -1,9 +1,10 @@
 import { jwtVerify, SignJWT } from "jose";
 
-/** Who a verified token speaks for: the one identity type of routes and sockets alike. */
+/** Who a verified access token speaks for: the one identity type of routes and sockets alike. */
 export interface Identity {
   userId: number;
-  username: string;
+  deviceId: number;
+  sessionId: number;
   /** Token expiry, seconds since the epoch. */
   exp: number;
 }
@@ -14,6 +15,9 @@ export interface TokenSettings {
   issuer: string;
   audience: string;
 }
+
+/** RFC 9068's media type for access tokens: a token of another kind signed with the same secret is refused. */
+export const ACCESS_TOKEN_TYPE = "at+jwt";
 
 const keys = new Map<string, Promise<CryptoKey>>();
 
@@ -30,12 +34,12 @@ function signingKey(secret: string): Promise<CryptoKey> {
 
 export async function issueToken(
   settings: TokenSettings,
-  user: { id: number; username: string },
+  subject: { userId: number; deviceId: number; sessionId: number },
   ttlSeconds: number,
 ): Promise<string> {
-  return new SignJWT({ username: user.username })
-    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-    .setSubject(String(user.id))
+  return new SignJWT({ did: subject.deviceId, sid: subject.sessionId })
+    .setProtectedHeader({ alg: "HS256", typ: ACCESS_TOKEN_TYPE })
+    .setSubject(String(subject.userId))
     .setIssuer(settings.issuer)
     .setAudience(settings.audience)
     .setIssuedAt()
@@ -43,21 +47,27 @@ export async function issueToken(
     .sign(await signingKey(settings.secret));
 }
 
-/** Verifies signature (HS256 only), `exp`, `iss` and `aud`; `null` for any token that fails. */
+const positiveId = (value: unknown): value is number =>
+  typeof value === "number" && Number.isSafeInteger(value) && value >= 1;
+
+/**
+ * Verifies signature (HS256 only), `typ`, `exp`, `iss` and `aud`; `null` for any token that fails.
+ * Whether its session is still alive is the caller's second check (see middleware/auth).
+ */
 export async function verifyToken(settings: TokenSettings, token: string): Promise<Identity | null> {
   const key = await signingKey(settings.secret);
   try {
     const { payload } = await jwtVerify(token, key, {
       algorithms: ["HS256"],
+      typ: ACCESS_TOKEN_TYPE,
       issuer: settings.issuer,
       audience: settings.audience,
-      requiredClaims: ["sub", "exp"],
+      requiredClaims: ["sub", "exp", "iat"],
     });
     const userId = Number(payload.sub);
-    if (!Number.isSafeInteger(userId) || userId < 1 || typeof payload.username !== "string") {
-      return null;
-    }
-    return { userId, username: payload.username, exp: payload.exp! };
+    if (!/^[1-9][0-9]*$/.test(payload.sub ?? "") || !positiveId(userId)) return null;
+    if (!positiveId(payload.did) || !positiveId(payload.sid)) return null;
+    return { userId, deviceId: payload.did, sessionId: payload.sid, exp: payload.exp! };
   } catch {
     return null;
   }

@@ -1,7 +1,8 @@
-import { username as usernameRule } from "../schemas/common";
+/** The username rule: 3 to 32 of `[a-zA-Z0-9_.-]`. */
+export const USERNAME_PATTERN = /^[a-zA-Z0-9_.-]{3,32}$/;
 
-/** Whether `name` follows the username rule (3–32 of `[a-zA-Z0-9_.-]`); no other name can match a user. */
-export const isUsername = (name: string): boolean => usernameRule.safeParse(name).success;
+/** Whether `name` follows the username rule; no other name can match a user. */
+export const isUsername = (name: string): boolean => USERNAME_PATTERN.test(name);
 
 /**
  * The case-insensitive key of a username: ASCII letters only, like SQLite's `lower()` behind the

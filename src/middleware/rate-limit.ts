@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../env";
 import { AppError } from "../lib/errors";
+import { usernameKey } from "../lib/usernames";
 
 interface RateLimitRule {
   limiter: (env: Env) => RateLimit;
@@ -53,9 +54,6 @@ export function addressKey(ip: string): string {
   return `${prefix.join(":")}::/64`;
 }
 
-/** ASCII-only lower case: the username rule allows nothing else, and Unicode folding must never apply. */
-export const asciiLower = (text: string) => text.replace(/[A-Z]/g, (ch) => ch.toLowerCase());
-
 export const authRateLimit = rateLimit({
   limiter: (env) => env.AUTH_RATE_LIMITER,
   periodSeconds: 60,
@@ -74,7 +72,7 @@ export const loginUsernameRateLimit = rateLimit({
     // Anything but JSON is refused (415) before a password is looked at: nothing to count.
     if (!/^application\/json\b/i.test(c.req.header("Content-Type") ?? "")) return undefined;
     const body = (await c.req.json().catch(() => null)) as { username?: unknown } | null;
-    return typeof body?.username === "string" ? `login:${asciiLower(body.username)}` : undefined;
+    return typeof body?.username === "string" ? `login:${usernameKey(body.username)}` : undefined;
   },
 });
 

@@ -1,4 +1,4 @@
-import { CLOSE, CLOSE_REASON, type MessageResponse } from "../../contract";
+import { CLOSE, CLOSE_REASON, type MessageResponse, type ServerFrame } from "../../contract";
 import { createDb } from "../db/client";
 import { callerIsParticipant } from "../db/conversations";
 import { listMessagesAfterSeq } from "../db/messages";
@@ -58,6 +58,11 @@ export class ConversationRoom extends SocketHub {
     const { ready, held } = this.sequencer.accept(messageFrame(message, recipients));
     this.deliver(ready);
     await this.scheduleGapFill(held);
+  }
+
+  /** A conversation event that is not a message (e.g. `epochChanged`): to every socket as is. */
+  async broadcast(frame: ServerFrame): Promise<void> {
+    sendToAll(this.ctx.getWebSockets(), JSON.stringify(frame));
   }
 
   async membership(event: MembershipEvent): Promise<void> {

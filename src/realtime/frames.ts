@@ -14,7 +14,7 @@ export interface SequencedFrame {
   recipients?: number[];
 }
 
-/** What each socket's attachment holds, so it survives hibernation: the verified identity. */
+/** What each socket's attachment holds, so it survives hibernation: the verified identity (user, device, session, expiry). */
 export interface SocketAttachment extends Identity {
   /** Set by the object at accept time: the key of the per-socket frame rate limit. */
   socketId?: string;

@@ -1,6 +1,7 @@
 import type { Context } from "hono";
-import type { MessageResponse, ServerFrame } from "../../contract";
-import type { ConversationView, NewParticipant, ParticipantSummary } from "../db/conversations";
+import { CLOSE, CLOSE_REASON, type MessageResponse, type ServerFrame } from "../../contract";
+import type { ConversationView, ParticipantSummary } from "../db/conversations";
+import type { KeyRow } from "../db/keys";
 import type { AppEnv } from "../env";
 import { presentConversation } from "../presenters";
 import type { MembershipFrame } from "./frames";
@@ -14,9 +15,8 @@ import { attempt, BACKOFF_MS } from "./retry";
 const room = (env: Env, conversationId: number) => env.CONVERSATION_ROOM.getByName(String(conversationId));
 const inbox = (env: Env, userId: number) => env.USER_INBOX.getByName(String(userId));
 
-function logFailure(what: string, conversationId: number) {
-  return (err: unknown) =>
-    console.error(`${what} failed for conversation ${conversationId}: ${err instanceof Error ? err.name : "error"}`);
+function logFailure(what: string, subject: string) {
+  return (err: unknown) => console.error(`${what} failed for ${subject}: ${err instanceof Error ? err.name : "error"}`);
 }
 
 /**
@@ -28,27 +28,43 @@ function logFailure(what: string, conversationId: number) {
 export function publishMessage(c: Context<AppEnv>, message: MessageResponse, inboxRecipients: number[]): void {
   c.executionCtx.waitUntil(
     attempt([0, ...BACKOFF_MS], () => room(c.env, message.conversationId).publish(message, inboxRecipients)).catch(
-      logFailure("broadcast", message.conversationId),
+      logFailure("broadcast", `conversation ${message.conversationId}`),
     ),
   );
 }
 
-/** A new conversation: each member's inbox gets it with that member's own wrapped key. */
+/** The conversation as each of a member's devices sees it: with that device's own key. */
+function perDeviceViews(conversation: ConversationView, keys: KeyRow[], deviceIds: number[]) {
+  return deviceIds.map((deviceId): [number, ServerFrame] => [
+    deviceId,
+    {
+      type: "conversationCreated",
+      data: presentConversation({ ...conversation, key: keys.find((k) => k.deviceId === deviceId) ?? null }),
+    },
+  ]);
+}
+
+/** A new conversation: each member's inbox gets it, each device with its own wrapped key. */
 export function publishConversationCreated(
   c: Context<AppEnv>,
   conversation: ConversationView,
-  members: NewParticipant[],
+  keys: KeyRow[],
+  devicesByUser: Map<number, number[]>,
 ): void {
-  for (const member of members) {
-    const frame: ServerFrame = {
+  for (const member of conversation.participants) {
+    const fallback: ServerFrame = {
       type: "conversationCreated",
-      data: presentConversation({ ...conversation, encryptedKey: member.encryptedKey }),
+      data: presentConversation({ ...conversation, key: null }),
     };
-    const joinedAt = conversation.participants.find((p) => p.userId === member.userId)?.joinedAt;
+    const perDevice = perDeviceViews(conversation, keys, devicesByUser.get(member.userId) ?? []);
     c.executionCtx.waitUntil(
       inbox(c.env, member.userId)
-        .deliverEvent(frame, conversation.id, conversation.lastSeq, joinedAt)
-        .catch(logFailure("inbox event", conversation.id)),
+        .deliverEvent(fallback, conversation.id, {
+          lastSeq: conversation.lastSeq,
+          joinedAt: member.joinedAt,
+          perDevice,
+        })
+        .catch(logFailure("inbox event", `conversation ${conversation.id}`)),
     );
   }
 }
@@ -56,7 +72,7 @@ export function publishConversationCreated(
 export interface MembershipUpdate {
   type: "participantAdded" | "participantRemoved";
   conversationId: number;
-  member: Pick<ParticipantSummary, "userId" | "username"> & { encryptedKey?: Uint8Array };
+  member: Pick<ParticipantSummary, "userId" | "username">;
   by: number;
 }
 
@@ -64,12 +80,14 @@ export interface MembershipUpdate {
  * A participant added or removed. The room call is awaited, so that when the answer arrives the
  * removed user's sockets are already closed; `conversation` is the view that lists everyone
  * concerned (before a removal, after an addition), with the `joinedAt` of each membership, which
- * lets an inbox tell a late removal of an earlier membership from a current one.
+ * lets an inbox tell a late removal of an earlier membership from a current one. A newcomer's inbox
+ * gets `conversationCreated` instead, each device with its key of the new epoch.
  */
 export async function publishMembership(
   c: Context<AppEnv>,
   change: MembershipUpdate,
   conversation: ConversationView,
+  newcomer?: { keys: KeyRow[]; deviceIds: number[] },
 ): Promise<void> {
   const { type, conversationId, member, by } = change;
   const frame: MembershipFrame = {
@@ -77,22 +95,83 @@ export async function publishMembership(
     data: { conversationId, userId: member.userId, username: member.username, by },
   };
   for (const p of conversation.participants) {
-    const joined = type === "participantAdded" && p.userId === member.userId && member.encryptedKey;
-    const event: ServerFrame = joined
-      ? { type: "conversationCreated", data: presentConversation({ ...conversation, encryptedKey: joined }) }
-      : frame;
-    c.executionCtx.waitUntil(
-      inbox(c.env, p.userId)
-        .deliverEvent(event, conversationId, conversation.lastSeq, p.joinedAt)
-        .catch(logFailure("inbox event", conversationId)),
-    );
+    const joined = type === "participantAdded" && p.userId === member.userId && newcomer;
+    const options = { lastSeq: conversation.lastSeq, joinedAt: p.joinedAt };
+    const delivery = joined
+      ? inbox(c.env, p.userId).deliverEvent(
+          { type: "conversationCreated", data: presentConversation({ ...conversation, key: null }) },
+          conversationId,
+          { ...options, perDevice: perDeviceViews(conversation, newcomer.keys, newcomer.deviceIds) },
+        )
+      : inbox(c.env, p.userId).deliverEvent(frame, conversationId, options);
+    c.executionCtx.waitUntil(delivery.catch(logFailure("inbox event", `conversation ${conversationId}`)));
   }
   const removedUserId = type === "participantRemoved" ? member.userId : undefined;
   const joinedAt = conversation.participants.find((p) => p.userId === member.userId)?.joinedAt;
   const call = () => room(c.env, conversationId).membership({ frame, removedUserId, joinedAt });
   // A removed user's sockets must not stay open: a failed call is retried, after the answer.
   await call().catch((err) => {
-    logFailure("membership broadcast", conversationId)(err);
-    c.executionCtx.waitUntil(attempt(BACKOFF_MS, call).catch(logFailure("membership broadcast retry", conversationId)));
+    logFailure("membership broadcast", `conversation ${conversationId}`)(err);
+    c.executionCtx.waitUntil(
+      attempt(BACKOFF_MS, call).catch(logFailure("membership broadcast retry", `conversation ${conversationId}`)),
+    );
   });
+}
+
+/** `epochChanged` to the conversation's sockets and its participants' inboxes. */
+export function publishEpochChanged(
+  c: Context<AppEnv>,
+  data: { conversationId: number; epoch: number; by: { userId: number; deviceId: number } },
+  participantIds: number[],
+): void {
+  const frame: ServerFrame = { type: "epochChanged", data };
+  c.executionCtx.waitUntil(
+    room(c.env, data.conversationId)
+      .broadcast(frame)
+      .catch(logFailure("epoch event", `conversation ${data.conversationId}`)),
+  );
+  for (const userId of participantIds) {
+    c.executionCtx.waitUntil(
+      inbox(c.env, userId)
+        .deliverEvent(frame, data.conversationId, {})
+        .catch(logFailure("epoch event", `conversation ${data.conversationId}`)),
+    );
+  }
+}
+
+/** A device or identity event to some users' inbox sockets (optionally only some devices of one user). */
+export function publishToInboxes(
+  c: Context<AppEnv>,
+  frame: ServerFrame,
+  userIds: number[],
+  deviceIds?: number[],
+): void {
+  for (const userId of new Set(userIds)) {
+    c.executionCtx.waitUntil(
+      inbox(c.env, userId)
+        .deliverFrame(frame, deviceIds)
+        .catch(logFailure("inbox event", `user ${userId}`)),
+    );
+  }
+}
+
+/**
+ * Closes, with 4001, every socket of the given sessions or devices: the user's inbox and the
+ * rooms of the conversations they are in. Awaited: the answer goes back once they are closed.
+ */
+export async function closeSockets(
+  c: Context<AppEnv>,
+  target: { userId: number; tags: string[]; conversationIds: number[] },
+): Promise<void> {
+  if (target.tags.length === 0) return;
+  const calls = [
+    inbox(c.env, target.userId).closeSockets(target.tags, CLOSE.sessionEnded, CLOSE_REASON.sessionEnded),
+    ...target.conversationIds.map((id) =>
+      room(c.env, id).closeSockets(target.tags, CLOSE.sessionEnded, CLOSE_REASON.sessionEnded),
+    ),
+  ];
+  const results = await Promise.allSettled(calls);
+  const failed = results.filter((r) => r.status === "rejected").length;
+  if (failed > 0)
+    console.error(`closing sockets: ${failed} of ${results.length} objects failed (user ${target.userId})`);
 }

@@ -3,7 +3,7 @@ import { CLOSE, CLOSE_REASON, PING, PONG, type ServerFrame } from "../../contrac
 import { config } from "../config";
 import type { SequencedFrame, SocketAttachment } from "./frames";
 import { Sequencer } from "./sequencer";
-import { IDENTITY_HEADER, identityOf, reciprocateClose, refuseSocket, safeClose, userTag } from "./sockets";
+import { IDENTITY_HEADER, identityOf, reciprocateClose, refuseSocket, safeClose, socketTags } from "./sockets";
 
 /** How long a frame waits behind a gap before the missing messages are read from D1. */
 export const GAP_WAIT_MS = 250;
@@ -47,10 +47,22 @@ export abstract class SocketHub extends DurableObject<Env> {
       return refuseSocket(CLOSE.tryAgainLater, CLOSE_REASON.tooManySockets);
     }
     const { 0: client, 1: server } = new WebSocketPair();
-    this.ctx.acceptWebSocket(server, [userTag(identity.userId)]);
+    this.ctx.acceptWebSocket(server, socketTags(identity));
     server.serializeAttachment({ ...identity, socketId: crypto.randomUUID() } satisfies SocketAttachment);
     await this.onAccepted(request);
     return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** Closes every socket filed under one of `tags` (an ended session, a revoked device) with `code`. */
+  async closeSockets(tags: string[], code: number, reason: string): Promise<number> {
+    let closed = 0;
+    for (const tag of tags) {
+      for (const ws of this.ctx.getWebSockets(tag)) {
+        safeClose(ws, code, reason);
+        closed += 1;
+      }
+    }
+    return closed;
   }
 
   /** A reason to refuse a socket the Worker admitted, as a refusing 101; none by default. */

@@ -14,6 +14,15 @@ export function identityOf(ws: WebSocket): SocketAttachment {
 }
 
 export const userTag = (userId: number) => `user:${userId}`;
+export const deviceTag = (deviceId: number) => `device:${deviceId}`;
+export const sessionTag = (sessionId: number) => `session:${sessionId}`;
+
+/** The tags a socket is filed under, so that a revoked device's or an ended session's sockets are found at once. */
+export const socketTags = (identity: { userId: number; deviceId: number; sessionId: number }) => [
+  userTag(identity.userId),
+  deviceTag(identity.deviceId),
+  sessionTag(identity.sessionId),
+];
 
 /**
  * Sends one serialised frame to each socket, closing those whose token has expired instead: a

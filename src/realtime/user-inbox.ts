@@ -6,9 +6,19 @@ import { goOnline, PRESENCE_RENEW_MS, setInboxPresence } from "../db/presence";
 import { presentMessage } from "../presenters";
 import { messageFrame, type SequencedFrame } from "./frames";
 import { SocketHub } from "./socket-hub";
-import { sendToAll } from "./sockets";
+import { deviceTag, sendToAll } from "./sockets";
 
 const GAP_FILL_BATCH = 100;
+
+/** What comes with an inbox event about a conversation. */
+export interface InboxEventOptions {
+  /** With `conversationCreated`: where that conversation's messages start for this inbox. */
+  lastSeq?: number;
+  /** When this user's membership began (the one being created, or the one a removal of them ends). */
+  joinedAt?: string;
+  /** Devices that get a frame of their own (the conversation with their own wrapped key). */
+  perDevice?: [deviceId: number, frame: ServerFrame][];
+}
 
 /**
  * One object per user (named by the user id): the inbox sockets of all that user's devices. Fed
@@ -91,7 +101,11 @@ export class UserInbox extends SocketHub {
    * `lastSeq` is where that conversation's messages start for this inbox. `joinedAt` is when this
    * user's membership began (the one being created, or the one a removal of them ends).
    */
-  async deliverEvent(frame: ServerFrame, conversationId: number, lastSeq = 0, joinedAt?: string): Promise<void> {
+  async deliverEvent(
+    frame: ServerFrame,
+    conversationId: number,
+    { lastSeq = 0, joinedAt, perDevice = [] }: InboxEventOptions = {},
+  ): Promise<void> {
     const kv = this.ctx.storage.kv;
     const aboutMe = frame.type === "participantRemoved" && frame.data.userId === this.userId;
     if (frame.type === "conversationCreated") {
@@ -101,12 +115,30 @@ export class UserInbox extends SocketHub {
     } else if (this.hasLeft(conversationId)) return;
     // A removal that ends an earlier membership, arriving after the user was added back.
     if (aboutMe && joinedAt !== undefined && joinedAt < (kv.get<string>(`joined:${conversationId}`) ?? "")) return;
-    sendToAll(this.ctx.getWebSockets(), JSON.stringify(frame));
+    // A device with a frame of its own (its own wrapped key) gets that one instead.
+    const own = new Set<WebSocket>();
+    for (const [deviceId, deviceFrame] of perDevice) {
+      const sockets = this.ctx.getWebSockets(deviceTag(deviceId));
+      for (const ws of sockets) own.add(ws);
+      sendToAll(sockets, JSON.stringify(deviceFrame));
+    }
+    sendToAll(
+      this.ctx.getWebSockets().filter((ws) => !own.has(ws)),
+      JSON.stringify(frame),
+    );
     if (aboutMe) {
       // Nothing more of this conversation reaches this inbox, even a call already on its way.
       this.sequencer.forget(conversationId);
       kv.put(`left:${conversationId}`, true);
     }
+  }
+
+  /** A device or identity event: to every inbox socket, or only to those of `deviceIds`. */
+  async deliverFrame(frame: ServerFrame, deviceIds?: number[]): Promise<void> {
+    const sockets = deviceIds
+      ? deviceIds.flatMap((id) => this.ctx.getWebSockets(deviceTag(id)))
+      : this.ctx.getWebSockets();
+    sendToAll(sockets, JSON.stringify(frame));
   }
 
   /** Gaps, and the presence lease: renewed while a device is connected, left to expire otherwise. */

@@ -1,12 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import {
-  addParticipant,
   createConversation,
   findConversationForUser,
   listConversationsForUser,
   removeParticipant,
 } from "../db/conversations";
-import { findUserByUsername, findUsersByUsernames, isUniqueViolation } from "../db/users";
+import { activeDevicesOf } from "../db/devices";
+import { findUsersByUsernames } from "../db/users";
+import { assertExactCoverage } from "../lib/coverage";
 import { AppError, notAParticipant } from "../lib/errors";
 import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
 import { isUsername, usernameKey } from "../lib/usernames";
@@ -14,21 +15,14 @@ import { requireAuth } from "../middleware/auth";
 import { presentConversation } from "../presenters";
 import { publishConversationCreated, publishMembership } from "../realtime/publish";
 import { conversationIdParam } from "../schemas/common";
-import {
-  conversationSchema,
-  createConversationBody,
-  participantBody,
-  participantParam,
-} from "../schemas/conversations";
+import { conversationSchema, createConversationBody, participantParam } from "../schemas/conversations";
 
 /** 422 naming every username that does not exist. */
-function unknownUsers(entries: { username: string; path: string }[]) {
+export function unknownUsers(entries: { username: string; path: string }[]) {
   return new AppError("validation_failed", `unknown username: ${entries.map((e) => e.username).join(", ")}`, {
     details: entries.map(({ username, path }) => ({ path, message: `unknown user: ${username}` })),
   });
 }
-
-const alreadyIn = (username: string) => new AppError("conflict", `${username} is already a participant`);
 
 const tags = ["conversations"];
 const guarded = { security: bearer, middleware: [requireAuth] };
@@ -38,10 +32,14 @@ const create = createRoute({
   method: "post",
   path: "/",
   tags,
-  summary: "Create a conversation (the caller included, each participant with its own wrapped key)",
+  summary:
+    "Create a conversation (the caller included) with epoch 1's key for every active device of every participant",
   ...guarded,
   request: { body: jsonBody(createConversationBody) },
-  responses: { 201: json(conversationSchema, "Created, as the caller sees it"), ...errors(400, 401, 413, 415, 422) },
+  responses: {
+    201: json(conversationSchema, "Created, as the caller sees it"),
+    ...errors(400, 401, 403, 413, 415, 422),
+  },
 });
 
 const list = createRoute({
@@ -51,7 +49,7 @@ const list = createRoute({
   tags,
   summary: "The caller's conversations, most recent activity first",
   ...guarded,
-  responses: { 200: json(z.array(conversationSchema), "The caller's conversations"), ...errors(401) },
+  responses: { 200: json(z.array(conversationSchema), "The caller's conversations"), ...errors(401, 403) },
 });
 
 const get = createRoute({
@@ -65,26 +63,12 @@ const get = createRoute({
   responses: { 200: json(conversationSchema, "The conversation"), ...errors(401, 403, 422) },
 });
 
-const addParticipantRoute = createRoute({
-  operationId: "addParticipant",
-  method: "post",
-  path: "/{id}/participants",
-  tags,
-  summary: "Add a participant with their wrapped conversation key",
-  ...guarded,
-  request: { params: conversationIdParam, body: jsonBody(participantBody) },
-  responses: {
-    201: json(conversationSchema, "The conversation, as the caller sees it"),
-    ...errors(400, 401, 403, 409, 413, 415, 422),
-  },
-});
-
 const removeParticipantRoute = createRoute({
   operationId: "removeParticipant",
   method: "delete",
   path: "/{id}/participants/{username}",
   tags,
-  summary: "Remove a participant, or leave (remove yourself)",
+  summary: "Remove a participant, or leave (remove yourself); the epoch then needs rotating",
   ...guarded,
   request: { params: participantParam },
   responses: {
@@ -97,70 +81,66 @@ export const conversationRoutes = createRouter()
   .openapi(create, async (c) => {
     const body = c.req.valid("json");
     const me = c.var.user;
-    const found = await findUsersByUsernames(
-      c.var.db,
-      body.participants.map((p) => p.username),
-    );
-    const idByName = new Map(found.map((u) => [usernameKey(u.username), u]));
-    const unknown = body.participants.flatMap((p, index) =>
-      idByName.has(usernameKey(p.username)) ? [] : [{ username: p.username, path: `participants.${index}.username` }],
+    const found = await findUsersByUsernames(c.var.db, body.participants);
+    const byName = new Map(found.map((u) => [usernameKey(u.username), u]));
+    const unknown = body.participants.flatMap((username, index) =>
+      byName.has(usernameKey(username)) ? [] : [{ username, path: `participants.${index}` }],
     );
     if (unknown.length > 0) throw unknownUsers(unknown);
-    const members = body.participants.map((p) => {
-      const user = idByName.get(usernameKey(p.username))!;
-      return { userId: user.id, username: user.username, encryptedKey: p.encryptedKey };
+    const members = body.participants.map((name) => {
+      const user = byName.get(usernameKey(name))!;
+      return { userId: user.id, username: user.username };
     });
     if (!members.some((m) => m.userId === me.userId)) {
       throw new AppError("validation_failed", "participants must include the creator", {
         details: [{ path: "participants", message: "must include the creator" }],
       });
     }
+    const devices = await activeDevicesOf(
+      c.var.db,
+      members.map((m) => m.userId),
+    );
+    assertExactCoverage(
+      devices.map((d) => d.id),
+      body.keys.map((k) => k.deviceId),
+    );
     const conversation = await createConversation(c.var.db, {
       title: body.title ?? null,
-      creatorId: me.userId,
+      by: me,
       members,
+      keys: body.keys,
     });
-    publishConversationCreated(c, conversation, members);
+    const now = conversation.createdAt;
+    const keys = body.keys.map((k) => ({
+      ...k,
+      conversationId: conversation.id,
+      epoch: 1,
+      wrappedByUser: me.userId,
+      wrappedByDevice: me.deviceId,
+      createdAt: now,
+    }));
+    const devicesByUser = Map.groupBy(devices, (d) => d.userId);
+    publishConversationCreated(
+      c,
+      conversation,
+      keys,
+      new Map([...devicesByUser].map(([userId, list]) => [userId, list.map((d) => d.id)])),
+    );
     return c.json(presentConversation(conversation), 201);
   })
   .openapi(list, async (c) => {
-    const conversations = await listConversationsForUser(c.var.db, c.var.user.userId);
+    const conversations = await listConversationsForUser(c.var.db, c.var.user);
     return c.json(conversations.map(presentConversation), 200);
   })
   .openapi(get, async (c) => {
-    const conversation = await findConversationForUser(c.var.db, c.req.valid("param").id, c.var.user.userId);
+    const conversation = await findConversationForUser(c.var.db, c.req.valid("param").id, c.var.user);
     if (!conversation) throw notAParticipant();
     return c.json(presentConversation(conversation), 200);
-  })
-  .openapi(addParticipantRoute, async (c) => {
-    const { id } = c.req.valid("param");
-    const { username, encryptedKey } = c.req.valid("json");
-    const me = c.var.user;
-    const [conversation, user] = await Promise.all([
-      findConversationForUser(c.var.db, id, me.userId),
-      findUserByUsername(c.var.db, username),
-    ]);
-    if (!conversation) throw notAParticipant();
-    if (!user) throw unknownUsers([{ username, path: "username" }]);
-    if (conversation.participants.some((p) => p.userId === user.id)) throw alreadyIn(user.username);
-    const member = { userId: user.id, username: user.username, encryptedKey };
-    let added: Awaited<ReturnType<typeof addParticipant>>;
-    try {
-      added = await addParticipant(c.var.db, id, me.userId, member);
-    } catch (err) {
-      if (isUniqueViolation(err)) throw alreadyIn(user.username);
-      throw err;
-    }
-    if (!added) throw notAParticipant();
-    // The insert is the request's last statement: the answer is built from what was read before it.
-    const updated = { ...conversation, participants: [...conversation.participants, added] };
-    await publishMembership(c, { type: "participantAdded", conversationId: id, member, by: me.userId }, updated);
-    return c.json(presentConversation(updated), 201);
   })
   .openapi(removeParticipantRoute, async (c) => {
     const { id } = c.req.valid("param");
     const me = c.var.user;
-    const conversation = await findConversationForUser(c.var.db, id, me.userId);
+    const conversation = await findConversationForUser(c.var.db, id, me);
     if (!conversation) throw notAParticipant();
     const { username } = c.req.valid("param");
     const member = isUsername(username)

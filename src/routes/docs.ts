@@ -12,6 +12,23 @@ const membershipSchema = responseOf<Wire.MembershipChange>()(
     .openapi("MembershipChange"),
 );
 
+const epochChangeSchema = responseOf<Wire.EpochChange>()(
+  z
+    .object({
+      conversationId: z.number().int(),
+      epoch: z.number().int(),
+      by: z.object({ userId: z.number().int(), deviceId: z.number().int() }),
+    })
+    .openapi("EpochChange"),
+);
+const deviceChangeSchema = responseOf<Wire.DeviceChange>()(
+  z.object({ userId: z.number().int(), username: z.string(), deviceId: z.number().int() }).openapi("DeviceChange"),
+);
+const identityChangeSchema = responseOf<Wire.IdentityChange>()(
+  z.object({ userId: z.number().int(), username: z.string() }).openapi("IdentityChange"),
+);
+const inboxOnly = { description: "inbox socket only" };
+
 /** The frames a socket receives, documented as schemas (OpenAPI has no WebSocket operations). */
 export const frameSchema = responseOf<Wire.ServerFrame>()(
   z
@@ -19,24 +36,35 @@ export const frameSchema = responseOf<Wire.ServerFrame>()(
       z.object({ type: z.literal("newMessage"), data: messageSchema }),
       z.object({ type: z.literal("participantAdded"), data: membershipSchema }),
       z.object({ type: z.literal("participantRemoved"), data: membershipSchema }),
+      z.object({ type: z.literal("epochChanged"), data: epochChangeSchema }),
+      z.object({ type: z.literal("conversationCreated"), data: conversationSchema }).openapi(inboxOnly),
+      z.object({ type: z.literal("deviceAdded"), data: deviceChangeSchema }).openapi(inboxOnly),
+      z.object({ type: z.literal("deviceRemoved"), data: deviceChangeSchema }).openapi(inboxOnly),
+      z.object({ type: z.literal("identityChanged"), data: identityChangeSchema }).openapi(inboxOnly),
       z
-        .object({ type: z.literal("conversationCreated"), data: conversationSchema })
-        .openapi({ description: "inbox socket only" }),
+        .object({ type: z.literal("deviceApproved"), data: z.object({ deviceId: z.number().int() }) })
+        .openapi(inboxOnly),
+      z
+        .object({ type: z.literal("devicePending"), data: z.object({ deviceId: z.number().int(), name: z.string() }) })
+        .openapi(inboxOnly),
       z.object({ type: z.literal("error"), error: z.object({ code: z.literal("bad_request"), message: z.string() }) }),
     ])
     .openapi("ServerFrame"),
 );
 
 const WS_DESCRIPTION = `WebSocket upgrade. With \`conversationId\`: that conversation's socket; without: the caller's inbox
-(every conversation they take part in). Browsers cannot set headers on a WebSocket, hence \`token\` in the query.
+(every conversation they take part in). Browsers cannot set headers on a WebSocket, hence the credential in the
+query: \`ticket\` (from \`POST /ws/tickets\`: single use, 30 s) or \`token\` (the access token). Either is removed from
+the URL before anything past admission sees it, and never logged. A pending device may open only its inbox.
 
 Server → client: one JSON text frame per event (schema \`ServerFrame\`). Each socket receives a conversation's
 \`newMessage\` frames in increasing \`seq\`, each once. Client → server: \`ping\` is answered \`pong\`; anything else
 gets an \`error\` frame (more than 20 frames in 10 s closes the socket with 1008).
 
-Refusals after the handshake (the socket is accepted, then closed at once): **1008** bad/missing/expired token,
-not a participant, unknown conversation. Other close codes: 1000 normal, 1008 \`token expired\` or
-\`too many frames\`, 1011 server error, 1013 too many sockets (retry later), 4003 removed from the conversation.
+Refusals after the handshake (the socket is accepted, then closed at once): **1008** bad/missing/expired token or
+ticket, ended session, not a participant, unknown conversation, \`device not linked yet\`. Other close codes: 1000
+normal, 1008 \`token expired\` or \`too many frames\`, 1011 server error, 1013 too many sockets (retry later),
+**4001** session ended or device revoked, 4003 removed from the conversation.
 
 Reconnect: open the socket first, then \`GET /conversations/{id}/messages?after=<last messageId held>\`, dedupe by
 \`messageId\`.`;
@@ -59,7 +87,8 @@ export function mountOpenApi(app: OpenAPIHono<AppEnv>) {
     description: WS_DESCRIPTION,
     request: {
       query: z.object({
-        token: z.string().openapi({ description: "the access token" }),
+        ticket: z.string().optional().openapi({ description: "a ticket from POST /ws/tickets (or use token)" }),
+        token: z.string().optional().openapi({ description: "the access token (or use ticket)" }),
         conversationId: z.string().optional().openapi({ description: "omit for the inbox socket" }),
       }),
       headers: z.object({ upgrade: z.literal("websocket") }),
@@ -96,10 +125,21 @@ export function mountOpenApi(app: OpenAPIHono<AppEnv>) {
     },
     servers: [{ url: "/", description: "The origin that serves this document" }],
     tags: [
-      { name: "accounts", description: "Registration, login, the caller's account and other users' public keys" },
+      { name: "accounts", description: "Registration, login, the caller's account and other users' keys and devices" },
+      { name: "sessions", description: "Logout, the caller's sessions, password change" },
+      { name: "devices", description: "The caller's devices: approval, provisioning, revocation" },
+      { name: "key epochs", description: "Per-device wrapped conversation keys and epoch commits" },
       { name: "conversations", description: "Conversations, their participants and wrapped keys" },
       { name: "messages", description: "Sending ciphertext and reading history" },
       { name: "realtime", description: "WebSockets for one conversation or for the caller's inbox" },
+      {
+        name: "attachments",
+        description: "Encrypted attachments: opaque bytes in object storage, read by participants",
+      },
+      {
+        name: "push",
+        description: "Web Push: the server's VAPID key and devices' subscriptions (payloads carry ids only)",
+      },
       { name: "operations", description: "Health and documentation" },
     ],
   });

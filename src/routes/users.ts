@@ -1,48 +1,80 @@
 import { createRoute } from "@hono/zod-openapi";
-import { findUserById, findUserByUsername, updatePublicKey } from "../db/users";
+import { listConversationsForUser } from "../db/conversations";
+import { activeDevicesOf } from "../db/devices";
+import { deleteAccount } from "../db/lifecycle";
+import { findUserById, findUserByUsername, updateSettings } from "../db/users";
 import { AppError } from "../lib/errors";
 import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
-import { requireAuth } from "../middleware/auth";
+import { requirePassword } from "../lib/sessions";
+import { requireAuth, requireSession } from "../middleware/auth";
 import { presentPublicUser, presentUser } from "../presenters";
+import { closeSockets, publishMembership } from "../realtime/publish";
+import { userTag } from "../realtime/sockets";
+import { passwordProofBody } from "../schemas/auth";
 import { username as usernameRule } from "../schemas/common";
-import { publicKeyBody, publicUserSchema, usernameParam, userSchema } from "../schemas/users";
+import { publicUserSchema, settingsBody, settingsSchema, usernameParam, userSchema } from "../schemas/users";
 
 // A valid token whose user no longer exists is treated as unauthenticated.
 const userGone = () => new AppError("unauthorized", "the token's user does not exist");
+const tags = ["accounts"];
 
 const me = createRoute({
   operationId: "getMe",
   method: "get",
   path: "/me",
-  tags: ["accounts"],
-  summary: "The caller's account",
+  tags,
+  summary: "The caller's account, with its settings",
   security: bearer,
-  middleware: [requireAuth],
+  middleware: [requireSession],
   responses: { 200: json(userSchema, "The caller"), ...errors(401) },
 });
 
-const rotateKey = createRoute({
-  operationId: "updatePublicKey",
-  method: "put",
-  path: "/me/public-key",
-  tags: ["accounts"],
-  summary: "Replace the caller's public key",
+const getSettings = createRoute({
+  operationId: "getSettings",
+  method: "get",
+  path: "/me/settings",
+  tags,
+  summary: "The caller's settings",
   security: bearer,
   middleware: [requireAuth],
-  request: { body: jsonBody(publicKeyBody) },
-  responses: { 200: json(userSchema, "The caller, with the new key"), ...errors(400, 401, 413, 415, 422) },
+  responses: { 200: json(settingsSchema, "The settings"), ...errors(401, 403) },
+});
+
+const putSettings = createRoute({
+  operationId: "updateSettings",
+  method: "put",
+  path: "/me/settings",
+  tags,
+  summary: "Change the caller's settings",
+  security: bearer,
+  middleware: [requireAuth],
+  request: { body: jsonBody(settingsBody) },
+  responses: { 200: json(userSchema, "The caller, with the new settings"), ...errors(400, 401, 403, 413, 415, 422) },
+});
+
+const deleteMe = createRoute({
+  operationId: "deleteAccount",
+  method: "delete",
+  path: "/me",
+  tags,
+  summary:
+    "Delete the account: sessions end, devices go, the user leaves every conversation, messages become tombstones",
+  security: bearer,
+  middleware: [requireAuth],
+  request: { body: jsonBody(passwordProofBody) },
+  responses: { 204: { description: "Deleted; the username is free again" }, ...errors(400, 401, 403, 413, 415, 422) },
 });
 
 const lookup = createRoute({
   operationId: "getUser",
   method: "get",
   path: "/{username}",
-  tags: ["accounts"],
-  summary: "Look up a user's public key (case-insensitive)",
+  tags,
+  summary: "Look up a user's account key and active devices (case-insensitive)",
   security: bearer,
   middleware: [requireAuth],
   request: { params: usernameParam },
-  responses: { 200: json(publicUserSchema, "The user"), ...errors(401, 404) },
+  responses: { 200: json(publicUserSchema, "The user"), ...errors(401, 403, 404) },
 });
 
 export const userRoutes = createRouter()
@@ -51,14 +83,37 @@ export const userRoutes = createRouter()
     if (!user) throw userGone();
     return c.json(presentUser(user), 200);
   })
-  .openapi(rotateKey, async (c) => {
-    const user = await updatePublicKey(c.var.db, c.var.user.userId, c.req.valid("json").publicKey);
+  .openapi(getSettings, async (c) => {
+    const user = await findUserById(c.var.db, c.var.user.userId);
+    if (!user) throw userGone();
+    return c.json(presentUser(user).settings, 200);
+  })
+  .openapi(putSettings, async (c) => {
+    const user = await updateSettings(c.var.db, c.var.user.userId, c.req.valid("json"));
     if (!user) throw userGone();
     return c.json(presentUser(user), 200);
+  })
+  .openapi(deleteMe, async (c) => {
+    const me = c.var.user;
+    const user = await requirePassword(await findUserById(c.var.db, me.userId), c.req.valid("json").password);
+    const conversations = await listConversationsForUser(c.var.db, me);
+    await deleteAccount(c.var.db, me.userId);
+    await closeSockets(c, {
+      userId: me.userId,
+      tags: [userTag(me.userId)],
+      conversationIds: conversations.map((v) => v.id),
+    });
+    const member = { userId: me.userId, username: user.username };
+    await Promise.all(
+      conversations.map((view) =>
+        publishMembership(c, { type: "participantRemoved", conversationId: view.id, member, by: me.userId }, view),
+      ),
+    );
+    return c.body(null, 204);
   })
   .openapi(lookup, async (c) => {
     const { username } = c.req.valid("param");
     const user = usernameRule.safeParse(username).success ? await findUserByUsername(c.var.db, username) : undefined;
     if (!user) throw new AppError("not_found", "no such user");
-    return c.json(presentPublicUser(user), 200);
+    return c.json(presentPublicUser(user, await activeDevicesOf(c.var.db, [user.id])), 200);
   });

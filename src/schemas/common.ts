@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { decodeBase64 } from "../lib/base64";
+import { USERNAME_PATTERN } from "../lib/usernames";
 
 /** Standard base64 with padding, decoded to bytes and length-checked (in decoded bytes). */
 export function base64Bytes(minBytes: number, maxBytes: number) {
@@ -34,12 +35,18 @@ export const idString = z
   .transform(Number)
   .refine(Number.isSafeInteger, "must be a positive integer");
 
-export const username = z
-  .string()
-  .regex(/^[a-zA-Z0-9_.-]{3,32}$/, "must be 3 to 32 characters of letters, digits, _ . -");
+export const username = z.string().regex(USERNAME_PATTERN, "must be 3 to 32 characters of letters, digits, _ . -");
 
-export const publicKey = base64Bytes(32, 512);
-export const encryptedKey = base64Bytes(16, 1024);
+/** A raw X25519 or Ed25519 public key. */
+export const rawKey = base64Bytes(32, 32);
+/** An Ed25519 signature. */
+export const signature = base64Bytes(64, 64);
+export const wrappedKey = base64Bytes(16, 1024);
+export const id = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+export const deviceIdParam = z.object({
+  deviceId: idString.openapi({ param: { name: "deviceId", in: "path" }, type: "string", example: "5" }),
+});
 
 export const conversationIdParam = z.object({
   id: idString.openapi({ param: { name: "id", in: "path" }, type: "string", example: "7" }),

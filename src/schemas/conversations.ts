@@ -1,32 +1,52 @@
 import { z } from "@hono/zod-openapi";
 import type * as Wire from "../../contract";
-import { base64Out, conversationIdParam, encryptedKey, timestamp, username, wellFormed } from "./common";
+import { usernameKey } from "../lib/usernames";
+import { base64Out, conversationIdParam, id, signature, timestamp, username, wellFormed, wrappedKey } from "./common";
 import { requestOf, responseOf } from "./wire";
 
-export const participantBody = requestOf<Wire.AddParticipantRequest>()(z.object({ username, encryptedKey }));
+const keyUpload = requestOf<Wire.WrappedKeyUpload>()(z.object({ deviceId: id, wrappedKey, signature }));
+
+/** One key per device, at most one per device id. */
+const keyUploads = z
+  .array(keyUpload)
+  .min(1, "must hold at least one key")
+  .max(2560)
+  .superRefine((keys, ctx) => {
+    const seen = new Set<number>();
+    keys.forEach((k, index) => {
+      if (seen.has(k.deviceId)) {
+        ctx.addIssue({ code: "custom", path: [index, "deviceId"], message: `duplicate device id: ${k.deviceId}` });
+      }
+      seen.add(k.deviceId);
+    });
+  });
 
 export const createConversationBody = requestOf<Wire.CreateConversationRequest>()(
   z.object({
     title: wellFormed.max(200).nullish(),
     participants: z
-      .array(participantBody)
+      .array(username)
       .min(2, "must list 2 to 256 participants")
       .max(256, "must list 2 to 256 participants")
       .superRefine((list, ctx) => {
         const seen = new Set<string>();
-        list.forEach((p, index) => {
-          const key = p.username.toLowerCase();
-          if (seen.has(key)) {
-            ctx.addIssue({
-              code: "custom",
-              path: [index, "username"],
-              message: `duplicate participant: ${p.username}`,
-            });
-          }
+        list.forEach((name, index) => {
+          const key = usernameKey(name);
+          if (seen.has(key)) ctx.addIssue({ code: "custom", path: [index], message: `duplicate participant: ${name}` });
           seen.add(key);
         });
       }),
+    keys: keyUploads,
   }),
+);
+
+export const commitEpochBody = requestOf<Wire.CommitEpochRequest>()(z.object({ epoch: id, keys: keyUploads }));
+export const participantBody = requestOf<Wire.AddParticipantRequest>()(
+  z.object({ username, epoch: id, keys: keyUploads }),
+);
+
+export const epochCommittedSchema = responseOf<Wire.EpochCommitted>()(
+  z.object({ epoch: z.number().int() }).openapi("EpochCommitted"),
 );
 
 export const participantParam = conversationIdParam.extend({
@@ -37,6 +57,18 @@ export const participantSummarySchema = responseOf<Wire.Participant>()(
   z.object({ userId: z.number().int(), username: z.string(), joinedAt: timestamp }).openapi("Participant"),
 );
 
+export const keySchema = responseOf<Wire.Key>()(
+  z
+    .object({
+      epoch: z.number().int(),
+      wrappedKey: base64Out,
+      wrappedBy: z.object({ userId: z.number().int(), deviceId: z.number().int() }),
+      signature: base64Out,
+      createdAt: timestamp,
+    })
+    .openapi("Key"),
+);
+
 export const conversationSchema = responseOf<Wire.Conversation>()(
   z
     .object({
@@ -44,8 +76,11 @@ export const conversationSchema = responseOf<Wire.Conversation>()(
       title: z.string().nullable(),
       createdAt: timestamp,
       lastMessageId: z.number().int().nullable(),
+      lastSeq: z.number().int(),
+      epoch: z.number().int(),
+      rotationNeeded: z.boolean(),
       participants: z.array(participantSummarySchema),
-      encryptedKey: base64Out.openapi({ description: "the conversation key wrapped for the caller" }),
+      key: keySchema.nullable().openapi({ description: "the current epoch's key for the caller's device" }),
     })
     .openapi("Conversation"),
 );

@@ -1,17 +1,19 @@
 import { z } from "@hono/zod-openapi";
 import type * as Wire from "../../contract";
-import { base64Bytes, base64Out, idString, timestamp, wellFormed } from "./common";
+import { base64Bytes, base64Out, id, idString, signature, timestamp, wellFormed } from "./common";
 import { requestOf, responseOf } from "./wire";
 
 export const MAX_CIPHERTEXT_BYTES = 64 * 1024;
 
 export const sendMessageBody = requestOf<Wire.SendMessageRequest>()(
   z.object({
-    conversationId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+    conversationId: id,
+    keyEpoch: id,
     nonce: base64Bytes(12, 24),
     ciphertext: base64Bytes(1, MAX_CIPHERTEXT_BYTES),
     authTag: base64Bytes(16, 16),
     associatedData: base64Bytes(0, 1024).nullish(),
+    signature,
     clientMessageId: wellFormed.min(1).max(64).optional(),
   }),
 );
@@ -45,13 +47,17 @@ export const messageSchema = responseOf<Wire.MessageResponse>()(
       seq: z.number().int(),
       conversationId: z.number().int(),
       senderId: z.number().int(),
-      senderUsername: z.string(),
+      senderUsername: z.string().nullable(),
+      senderDeviceId: z.number().int(),
+      keyEpoch: z.number().int(),
       timestamp,
-      nonce: base64Out,
-      ciphertext: base64Out,
-      authTag: base64Out,
+      nonce: base64Out.nullable(),
+      ciphertext: base64Out.nullable(),
+      authTag: base64Out.nullable(),
       associatedData: base64Out.nullable(),
+      signature: base64Out.nullable(),
       clientMessageId: z.string().nullable(),
+      deleted: z.boolean(),
     })
     .openapi("MessageResponse"),
 );

@@ -10,11 +10,12 @@ export async function commitSilently(sender: TestUser, conversationId: number) {
     createDb(env.DB),
     {
       conversationId,
-      senderId: sender.userId,
+      keyEpoch: 1,
       nonce: randomBytes(12),
       ciphertext: randomBytes(20),
       authTag: randomBytes(16),
       associatedData: null,
+      signature: randomBytes(64),
       clientMessageId: null,
     },
     sender,

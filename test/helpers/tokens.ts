@@ -15,6 +15,9 @@ export interface TokenOptions {
   /** Seconds since the epoch; `null` leaves the claim out. */
   expiresAt?: number | null;
   sub?: string;
+  typ?: string;
+  did?: unknown;
+  sid?: unknown;
 }
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -24,11 +27,15 @@ const now = () => Math.floor(Date.now() / 1000);
  * is refused for that reason alone.
  */
 export async function signToken(
-  user: { userId: number; username: string },
+  user: { userId: number; deviceId: number; sessionId: number },
   options: TokenOptions = {},
 ): Promise<string> {
-  const jwt = new SignJWT({ username: user.username })
-    .setProtectedHeader({ alg: options.alg ?? "HS256", typ: "JWT" })
+  const claims = {
+    did: "did" in options ? options.did : user.deviceId,
+    sid: "sid" in options ? options.sid : user.sessionId,
+  };
+  const jwt = new SignJWT(claims as Record<string, unknown>)
+    .setProtectedHeader({ alg: options.alg ?? "HS256", typ: options.typ ?? "at+jwt" })
     .setSubject(options.sub ?? String(user.userId))
     .setIssuer(options.issuer ?? TEST_ISSUER)
     .setAudience(options.audience ?? TEST_AUDIENCE)
@@ -38,8 +45,8 @@ export async function signToken(
 }
 
 /** The same claims with `alg: none` and no signature. */
-export function unsignedToken(user: { userId: number; username: string }): string {
-  return new UnsecuredJWT({ username: user.username })
+export function unsignedToken(user: { userId: number; deviceId: number; sessionId: number }): string {
+  return new UnsecuredJWT({ did: user.deviceId, sid: user.sessionId })
     .setSubject(String(user.userId))
     .setIssuer(TEST_ISSUER)
     .setAudience(TEST_AUDIENCE)

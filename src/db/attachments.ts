@@ -1,0 +1,148 @@
+import { and, asc, eq, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
+import type { Database } from "../env";
+import { attachments, conversations, messages, participants } from "./schema";
+
+/** At most this many ids in one `IN (…)`: D1 binds at most 100 parameters per statement. */
+export const IDS_PER_STATEMENT = 90;
+
+/** The R2 key of an attachment's bytes. */
+export const attachmentKey = (attachmentId: number) => `attachments/${attachmentId}`;
+
+/** A row for an upload about to be streamed; `size` is set once the bytes are stored. */
+export async function createPendingAttachment(
+  db: Database,
+  input: { uploaderId: number; conversationId: number },
+): Promise<number> {
+  const [row] = await db
+    .insert(attachments)
+    .values({ ...input, createdAt: new Date().toISOString() })
+    .returning({ id: attachments.id });
+  return row!.id;
+}
+
+export async function markAttachmentStored(db: Database, attachmentId: number, size: number): Promise<void> {
+  await db.update(attachments).set({ size }).where(eq(attachments.id, attachmentId));
+}
+
+/**
+ * The size of an attachment `userId` may download, or undefined (unknown, still uploading, or not
+ * theirs to read). Unused: its uploader only. Used: any current participant who joined no later than
+ * the message was sent (later joiners do not see earlier history).
+ */
+export async function readableAttachmentSize(
+  db: Database,
+  attachmentId: number,
+  userId: number,
+): Promise<number | undefined> {
+  const row = await db
+    .select({ size: attachments.size })
+    .from(attachments)
+    .innerJoin(
+      participants,
+      and(eq(participants.conversationId, attachments.conversationId), eq(participants.userId, userId)),
+    )
+    .leftJoin(messages, eq(messages.id, attachments.usedByMessageId))
+    .where(
+      and(
+        eq(attachments.id, attachmentId),
+        isNotNull(attachments.size),
+        sql`((${attachments.usedByMessageId} is null and ${attachments.uploaderId} = ${userId})
+          or (${messages.id} is not null and ${participants.joinedAt} <= ${messages.createdAt}))`,
+      ),
+    )
+    .get();
+  return row?.size ?? undefined;
+}
+
+export interface AttachmentClaim {
+  attachmentIds: number[];
+  conversationId: number;
+  senderId: number;
+}
+
+const claimable = ({ attachmentIds, conversationId, senderId }: AttachmentClaim) =>
+  and(
+    inArray(attachments.id, attachmentIds),
+    eq(attachments.uploaderId, senderId),
+    eq(attachments.conversationId, conversationId),
+    isNotNull(attachments.size),
+    isNull(attachments.usedByMessageId),
+  );
+
+/**
+ * The ids of `claim.attachmentIds` that the sender may not attach (unknown, someone else's, another
+ * conversation's, still uploading, or already used): the 422 of `POST /messages`. At most 10 ids.
+ */
+export async function findUnclaimableAttachments(db: Database, claim: AttachmentClaim): Promise<number[]> {
+  if (claim.attachmentIds.length === 0) return [];
+  const rows = await db.select({ id: attachments.id }).from(attachments).where(claimable(claim));
+  const ok = new Set(rows.map((r) => r.id));
+  return [...new Set(claim.attachmentIds)].filter((id) => !ok.has(id));
+}
+
+/**
+ * SQL condition for the message INSERT's WHERE: every attachment is still claimable at the moment of
+ * the write. With it, two messages racing for one attachment cannot both commit: the loser inserts
+ * nothing (the route then answers 422 from `findUnclaimableAttachments`).
+ */
+export function attachmentsClaimable(claim: AttachmentClaim) {
+  if (claim.attachmentIds.length === 0) return sql`1`;
+  const count = new Set(claim.attachmentIds).size;
+  return sql`(select count(*) from ${attachments} where ${claimable(claim)}) = ${count}`;
+}
+
+/**
+ * The UPDATE that links the attachments to the message written in the same D1 batch. Put it right
+ * after the message INSERT and before the UPDATE that advances `conversations.last_seq`: the new
+ * message is then the one with `seq = last_seq + 1`, which exists only if the INSERT wrote a row
+ * (seq is gap-free and `last_seq` is its maximum), so a duplicate or refused message claims nothing.
+ */
+export function claimAttachments(db: Database, claim: AttachmentClaim) {
+  const justInserted = sql<number>`(select ${messages.id} from ${messages}
+    where ${messages.conversationId} = ${claim.conversationId} and ${messages.senderId} = ${claim.senderId}
+      and ${messages.seq} = (select ${conversations.lastSeq} + 1 from ${conversations} where ${conversations.id} = ${claim.conversationId}))`;
+  return db
+    .update(attachments)
+    .set({ usedByMessageId: justInserted })
+    .where(and(claimable(claim), sql`${justInserted} is not null`));
+}
+
+/** Attachment ids per message, for the message presenter's `attachments` field (empty lists omitted). */
+export async function attachmentIdsOfMessages(db: Database, messageIds: number[]): Promise<Map<number, number[]>> {
+  const byMessage = new Map<number, number[]>();
+  for (const ids of chunks(messageIds)) {
+    const rows = await db
+      .select({ id: attachments.id, messageId: attachments.usedByMessageId })
+      .from(attachments)
+      .where(inArray(attachments.usedByMessageId, ids))
+      .orderBy(asc(attachments.id));
+    for (const row of rows) byMessage.set(row.messageId!, [...(byMessage.get(row.messageId!) ?? []), row.id]);
+  }
+  return byMessage;
+}
+
+/** The attachments of `messageIds` (used by message deletion and expiry). */
+export async function attachmentIdsUsedBy(db: Database, messageIds: number[]): Promise<number[]> {
+  return [...(await attachmentIdsOfMessages(db, messageIds)).values()].flat();
+}
+
+/** Up to `limit` attachment ids that no message used and that were created before `cutoff`, oldest first. */
+export async function unusedAttachmentsBefore(db: Database, cutoff: string, limit: number): Promise<number[]> {
+  const rows = await db
+    .select({ id: attachments.id })
+    .from(attachments)
+    .where(and(isNull(attachments.usedByMessageId), lt(attachments.createdAt, cutoff)))
+    .orderBy(asc(attachments.createdAt))
+    .limit(limit);
+  return rows.map((r) => r.id);
+}
+
+export async function deleteAttachmentRows(db: Database, attachmentIds: number[]): Promise<void> {
+  for (const ids of chunks(attachmentIds)) await db.delete(attachments).where(inArray(attachments.id, ids));
+}
+
+export function chunks<T>(items: T[], size = IDS_PER_STATEMENT): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

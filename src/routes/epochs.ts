@@ -1,0 +1,159 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { findConversationForUser, keysForDevice, participation } from "../db/conversations";
+import { activeDevicesOfParticipants } from "../db/coverage";
+import { activeDevicesOf } from "../db/devices";
+import { commitEpoch } from "../db/epochs";
+import { findUserByUsername } from "../db/users";
+import { assertExactCoverage, staleEpoch } from "../lib/coverage";
+import { AppError, notAParticipant } from "../lib/errors";
+import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
+import { requireAuth } from "../middleware/auth";
+import { presentConversation, presentConversationDevice, presentKey } from "../presenters";
+import { publishEpochChanged, publishMembership } from "../realtime/publish";
+import { conversationIdParam } from "../schemas/common";
+import {
+  commitEpochBody,
+  conversationSchema,
+  epochCommittedSchema,
+  keySchema,
+  participantBody,
+} from "../schemas/conversations";
+import { conversationDeviceSchema } from "../schemas/users";
+import { unknownUsers } from "./conversations";
+
+const tags = ["key epochs"];
+const guarded = { security: bearer, middleware: [requireAuth] };
+
+const devices = createRoute({
+  operationId: "listConversationDevices",
+  method: "get",
+  path: "/{id}/devices",
+  tags,
+  summary: "Every active device of every current participant: who the next epoch's key is wrapped for",
+  ...guarded,
+  request: { params: conversationIdParam },
+  responses: { 200: json(z.array(conversationDeviceSchema), "The devices"), ...errors(401, 403, 422) },
+});
+
+const keys = createRoute({
+  operationId: "listKeys",
+  method: "get",
+  path: "/{id}/keys",
+  tags,
+  summary: "Every epoch key wrapped for the caller's device since the caller joined, newest first",
+  ...guarded,
+  request: { params: conversationIdParam },
+  responses: { 200: json(z.array(keySchema), "The keys"), ...errors(401, 403, 422) },
+});
+
+const commit = createRoute({
+  operationId: "commitEpoch",
+  method: "post",
+  path: "/{id}/epochs",
+  tags,
+  summary: "Commit the next epoch: one wrapped key per device of GET /conversations/{id}/devices",
+  ...guarded,
+  request: { params: conversationIdParam, body: jsonBody(commitEpochBody) },
+  responses: { 201: json(epochCommittedSchema, "Committed"), ...errors(400, 401, 403, 409, 413, 415, 422) },
+});
+
+const addParticipant = createRoute({
+  operationId: "addParticipant",
+  method: "post",
+  path: "/{id}/participants",
+  tags: ["conversations"],
+  summary: "Add a participant: itself an epoch commit, wrapped for every device including the newcomer's",
+  ...guarded,
+  request: { params: conversationIdParam, body: jsonBody(participantBody) },
+  responses: {
+    201: json(conversationSchema, "The conversation, as the caller sees it"),
+    ...errors(400, 401, 403, 409, 413, 415, 422),
+  },
+});
+
+const alreadyIn = (username: string) => new AppError("conflict", `${username} is already a participant`);
+
+export const epochRoutes = createRouter()
+  .openapi(devices, async (c) => {
+    const { id } = c.req.valid("param");
+    if (!(await participation(c.var.db, id, c.var.user.userId))) throw notAParticipant();
+    return c.json((await activeDevicesOfParticipants(c.var.db, id)).map(presentConversationDevice), 200);
+  })
+  .openapi(keys, async (c) => {
+    const { id } = c.req.valid("param");
+    const me = c.var.user;
+    const joined = await participation(c.var.db, id, me.userId);
+    if (!joined) throw notAParticipant();
+    return c.json((await keysForDevice(c.var.db, id, me.deviceId, joined.joinedEpoch)).map(presentKey), 200);
+  })
+  .openapi(commit, async (c) => {
+    const { id } = c.req.valid("param");
+    const { epoch, keys: uploads } = c.req.valid("json");
+    const me = c.var.user;
+    const conversation = await findConversationForUser(c.var.db, id, me);
+    if (!conversation) throw notAParticipant();
+    if (epoch !== conversation.epoch + 1) throw staleEpoch(conversation.epoch);
+    const expected = await activeDevicesOfParticipants(c.var.db, id);
+    assertExactCoverage(
+      expected.map((d) => d.deviceId),
+      uploads.map((k) => k.deviceId),
+    );
+    if (!(await commitEpoch(c.var.db, { conversationId: id, epoch, by: me, keys: uploads }))) {
+      const now = await findConversationForUser(c.var.db, id, me);
+      if (!now) throw notAParticipant();
+      throw staleEpoch(now.epoch);
+    }
+    publishEpochChanged(
+      c,
+      { conversationId: id, epoch, by: { userId: me.userId, deviceId: me.deviceId } },
+      conversation.participants.map((p) => p.userId),
+    );
+    return c.json({ epoch }, 201);
+  })
+  .openapi(addParticipant, async (c) => {
+    const { id } = c.req.valid("param");
+    const { username, epoch, keys: uploads } = c.req.valid("json");
+    const me = c.var.user;
+    const [conversation, user] = await Promise.all([
+      findConversationForUser(c.var.db, id, me),
+      findUserByUsername(c.var.db, username),
+    ]);
+    if (!conversation) throw notAParticipant();
+    if (!user) throw unknownUsers([{ username, path: "username" }]);
+    if (conversation.participants.some((p) => p.userId === user.id)) throw alreadyIn(user.username);
+    if (epoch !== conversation.epoch + 1) throw staleEpoch(conversation.epoch);
+    const [current, newcomerDevices] = await Promise.all([
+      activeDevicesOfParticipants(c.var.db, id),
+      activeDevicesOf(c.var.db, [user.id]),
+    ]);
+    assertExactCoverage(
+      [...current.map((d) => d.deviceId), ...newcomerDevices.map((d) => d.id)],
+      uploads.map((k) => k.deviceId),
+    );
+    const newcomer = { userId: user.id, username: user.username };
+    if (!(await commitEpoch(c.var.db, { conversationId: id, epoch, by: me, keys: uploads, newcomer }))) {
+      const now = await findConversationForUser(c.var.db, id, me);
+      if (!now) throw notAParticipant();
+      if (now.participants.some((p) => p.userId === user.id)) throw alreadyIn(user.username);
+      throw staleEpoch(now.epoch);
+    }
+    const updated = await findConversationForUser(c.var.db, id, me);
+    if (!updated) throw notAParticipant();
+    const createdAt = updated.key?.createdAt ?? new Date().toISOString();
+    const keyRows = uploads.map((k) => ({
+      ...k,
+      conversationId: id,
+      epoch,
+      wrappedByUser: me.userId,
+      wrappedByDevice: me.deviceId,
+      createdAt,
+    }));
+    const membership = { type: "participantAdded" as const, conversationId: id, member: newcomer, by: me.userId };
+    await publishMembership(c, membership, updated, { keys: keyRows, deviceIds: newcomerDevices.map((d) => d.id) });
+    publishEpochChanged(
+      c,
+      { conversationId: id, epoch, by: { userId: me.userId, deviceId: me.deviceId } },
+      conversation.participants.map((p) => p.userId),
+    );
+    return c.json(presentConversation(updated), 201);
+  });
