@@ -341,7 +341,10 @@ export class Client {
       this.ctx.anomaly("catchUpFailed", { client: this.index, status: res.status, body: res.body });
       return;
     }
-    const list: { conversationId: number; lastMessageId: number | null }[] = res.body;
+    // The contract pages it (`{ conversations, nextCursor }`); the server merged so far answers a bare array.
+    const list: { conversationId: number; lastMessageId: number | null }[] = Array.isArray(res.body)
+      ? res.body
+      : res.body.conversations;
     const tasks: Promise<void>[] = [];
     for (const c of list) {
       const conv = this.convs.get(c.conversationId);

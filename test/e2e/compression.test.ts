@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
+  developmentVapid,
   migrateArgs,
   type Proc,
   readWranglerConfig,
@@ -109,6 +110,7 @@ describe("WebSocket compression", () => {
       dir = mkdtempSync(join(tmpdir(), "parley-e2e-workerd-"));
       const vars = {
         ...toml.vars,
+        ...developmentVapid(),
         JWT_SECRET: secret,
         ALLOWED_ORIGINS: "",
         RATE_LIMITS: "off",
