@@ -388,7 +388,7 @@ describe("provisioning envelope", () => {
       { userId: 1, deviceId: 9, identityKey: keys.identity.publicKeyRaw },
     );
     expect(envelope.byteLength).toBeLessThanOrEqual(MAX_PROVISIONING_BYTES);
-    expect(envelope[0]).toBe(1);
+    expect(envelope[0]).toBe(2);
     const self = {
       userId: 1,
       deviceId: 9,
