@@ -336,15 +336,19 @@ export class Client {
 
   /** The inbox recipe: GET /conversations, then `after` where `lastMessageId` is beyond what we hold. */
   async inboxCatchUp(): Promise<void> {
-    const res = await this.authed("GET", "/conversations");
-    if (res.status !== 200) {
-      this.ctx.anomaly("catchUpFailed", { client: this.index, status: res.status, body: res.body });
-      return;
-    }
-    // The contract pages it (`{ conversations, nextCursor }`); the server merged so far answers a bare array.
-    const list: { conversationId: number; lastMessageId: number | null }[] = Array.isArray(res.body)
-      ? res.body
-      : res.body.conversations;
+    // The list is paged (`{ conversations, nextCursor }`): every page.
+    const list: { conversationId: number; lastMessageId: number | null }[] = [];
+    let cursor: string | null = null;
+    do {
+      const qs: string = cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`;
+      const res = await this.authed("GET", `/conversations?limit=100${qs}`);
+      if (res.status !== 200) {
+        this.ctx.anomaly("catchUpFailed", { client: this.index, status: res.status, body: res.body });
+        return;
+      }
+      list.push(...res.body.conversations);
+      cursor = res.body.nextCursor;
+    } while (cursor !== null);
     const tasks: Promise<void>[] = [];
     for (const c of list) {
       const conv = this.convs.get(c.conversationId);

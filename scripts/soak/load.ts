@@ -39,6 +39,10 @@ export async function populate(ctx: RunContext): Promise<Population> {
       keys: randomKeys([...set].map((c) => c.deviceId)), // epoch 1, one (random) wrap per device
     });
     const id: number = expect(res, 201, "create conversation").conversationId;
+    // Contract v2's consent: the others join as message requests and must accept before posting.
+    for (const c of set) {
+      if (c !== creator) expect(await c.authed("POST", `/conversations/${id}/accept`), 200, "accept conversation");
+    }
     conversationIds.push(id);
     for (const c of set) c.join(id);
   }

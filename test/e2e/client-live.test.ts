@@ -14,6 +14,7 @@ describe("parley/client against wrangler dev: subscriptions", () => {
     const alice = await account("cl_alice");
     const bob = await account("cl_bob");
     const { conversationId } = await alice.client.createConversation([bob.username]);
+    await bob.client.acceptConversation(conversationId);
     await alice.client.sendMessage(conversationId, "before 1");
     await alice.client.sendMessage(conversationId, "before 2");
 
@@ -137,6 +138,7 @@ describe("parley/client against wrangler dev: rotation and sessions", () => {
 
     await alice.client.removeParticipant(conversationId, bob.username);
     expect((await carol.client.getConversation(conversationId)).rotationNeeded).toBe(true);
+    await carol.client.acceptConversation(conversationId);
     const after = await carol.client.sendMessage(conversationId, "bob is gone"); // 409, rotate, resend
     expect(after.keyEpoch).toBeGreaterThan(before.keyEpoch);
     const view = await alice.client.getConversation(conversationId);

@@ -33,7 +33,12 @@ describe("parley/client against wrangler dev: accounts and devices", () => {
     const alice = await account("cl_alice");
     const bob = await account("cl_bob");
     const { conversationId } = await alice.client.createConversation([bob.username], { title: "plans" });
-    await bob.client.sendMessage(conversationId, "before the laptop");
+    await bob.client.acceptConversation(conversationId); // a message request until then
+    const early = await bob.client.sendMessage(conversationId, "before the laptop");
+    expect(early.keyEpoch).toBe(2); // committed at creation: bob did not have to rotate
+    await alice.client.rotateKey(conversationId);
+    const later = await alice.client.sendMessage(conversationId, "a later epoch, still before the laptop");
+    expect(later.keyEpoch).toBe(3);
     const laptop = await linkDevice(alice);
     expect((await alice.client.devices()).map((d) => [d.deviceId, d.status])).toEqual(
       expect.arrayContaining([
@@ -41,8 +46,10 @@ describe("parley/client against wrangler dev: accounts and devices", () => {
         [laptop.deviceId, "active"],
       ]),
     );
-    const [first] = await laptop.client.messages(conversationId);
-    expect(first).toMatchObject({ ok: true, text: "before the laptop", senderUsername: bob.username });
+    // Epoch 3's key came with the approval body, epoch 2's in the provisioning envelope.
+    const [second, first] = await laptop.client.messages(conversationId);
+    expect(first).toMatchObject({ ok: true, text: "before the laptop", senderUsername: bob.username, keyEpoch: 2 });
+    expect(second).toMatchObject({ ok: true, text: "a later epoch, still before the laptop", keyEpoch: 3 });
     await laptop.client.sendMessage(conversationId, "from the laptop");
     const history = await bob.client.messages(conversationId, { limit: 10 });
     expect(history[0]).toMatchObject({ ok: true, text: "from the laptop", senderDeviceId: laptop.deviceId });
@@ -112,6 +119,7 @@ describe("parley/client against wrangler dev: conversations and messages", () =>
     const inbox = track(dave.client.watchInbox((f) => void frames.push(f)));
     await until(() => inbox.state === "open", "dave's inbox");
     const { conversationId } = await alice.client.createConversation([bob.username]);
+    await bob.client.acceptConversation(conversationId);
     await bob.client.sendMessage(conversationId, "before dave");
     await alice.client.addParticipant(conversationId, dave.username);
     await until(

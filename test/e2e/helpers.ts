@@ -115,11 +115,17 @@ export interface CreatedConversation extends Conversation {
   keys: Map<number, string>;
 }
 
-/** `creator` creates a conversation with `others`; every active device of every participant gets a distinct wrapped key. */
+/**
+ * `creator` creates a conversation with `others`; every active device of every participant gets a
+ * distinct wrapped key. Each of the others then accepts it (contract v2's consent: a participant
+ * who never accepted a conversation with the creator joins `invited` and cannot post); pass
+ * `{ accept: false }` to leave the message requests pending.
+ */
 export async function createConversation(
   creator: TestUser,
   others: TestUser[],
   title?: string,
+  options: { accept?: boolean } = {},
 ): Promise<CreatedConversation> {
   const participants = [creator, ...others].map((u) => u.username);
   const deviceIds: number[] = [];
@@ -130,6 +136,12 @@ export async function createConversation(
     body: { ...(title === undefined ? {} : { title }), participants, keys },
   });
   expectStatus(res, 201, "create conversation");
+  if (options.accept ?? true) {
+    for (const other of others) {
+      const accepted = await api("POST", `/conversations/${res.body.conversationId}/accept`, { token: other.token });
+      expectStatus(accepted, 200, `${other.username} accepts`);
+    }
+  }
   return { ...res.body, keys: new Map(keys.map((k) => [k.deviceId, k.wrappedKey])) };
 }
 

@@ -1,13 +1,7 @@
 // Shared by the client library's e2e files (client.test.ts, client-live.test.ts): accounts made
 // through the library, a second device linked by approval, and subscriptions closed after each test.
 import { randomBytes } from "node:crypto";
-import {
-  type FetchLike,
-  ParleyClient,
-  type ParleyClientOptions,
-  type SessionEnded,
-  type Subscription,
-} from "parley/client";
+import { ParleyClient, type ParleyClientOptions, type SessionEnded, type Subscription } from "parley/client";
 import { afterEach, expect } from "vitest";
 import { baseUrl, sleep, uniqueName } from "./helpers.js";
 
@@ -32,31 +26,11 @@ export function trackSubscriptions(): <T extends Subscription>(s: T) => T {
   };
 }
 
-/**
- * WORKAROUND (server bug, see the report of this branch): the contract's `GET /conversations` answers
- * `{ conversations, nextCursor }`, the merged server still answers v1's bare array, and the library's
- * `allConversations()` (used by `approveDevice`) reads the contract's shape. This wraps a bare array
- * into one last page; it changes nothing once the server follows the contract.
- */
-const pagedConversations =
-  (inner: FetchLike): FetchLike =>
-  async (url, init) => {
-    const res = await inner(url, init);
-    if ((init?.method ?? "GET") !== "GET" || new URL(url).pathname !== "/conversations") return res;
-    const body: unknown = await res.clone().json();
-    if (!Array.isArray(body)) return res;
-    return new Response(JSON.stringify({ conversations: body, nextCursor: null }), {
-      status: res.status,
-      headers: res.headers,
-    });
-  };
-
 export function newClient(options: Partial<ParleyClientOptions> = {}, ended: SessionEnded[] = []): ParleyClient {
   return new ParleyClient({
     baseUrl: baseUrl(),
     onSessionEnded: (e) => ended.push(e),
     ...options,
-    fetch: pagedConversations(options.fetch ?? ((url, init) => fetch(url, init))),
   });
 }
 
