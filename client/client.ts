@@ -347,7 +347,13 @@ export class ParleyClient extends LinkingClient {
       case "participantRemoved":
         this.current.delete(frame.data.conversationId);
         break;
+      case "deviceAdded":
+      case "deviceRemoved":
+        // Some conversations may need rotating now: re-read each before its next send.
+        this.current.clear();
+        break;
       case "identityChanged":
+        this.current.clear();
         await this.identityChanged(frame.data.userId, frame.data.username);
         break;
       case "deviceApproved":
