@@ -5,7 +5,7 @@
  *
  * Screens (views/auth.ts): loading → sign in, or → pending (a new browser shows its comparison code
  * until another device approves it) → chat (views/chat.ts) with the Devices dialog and approval
- * prompts (devices.ts) and safety warnings when a contact's key changes (identity.ts).
+ * prompts (devices.ts), the Blocked people dialog (blocked.ts) and safety warnings when a contact's key changes (identity.ts).
  * One inbox socket keeps the list, the prompts and the device list live; the open conversation
  * has its own subscription.
  */
@@ -20,6 +20,7 @@ import {
   type SessionEnded,
   type Subscription,
 } from "../client/index.ts";
+import { BlockedPeople } from "./blocked.ts";
 import { Devices } from "./devices.ts";
 import { browserDeviceName, busy, describe, logFailure, setStatus } from "./dom.ts";
 import { IdentityWarnings } from "./identity.ts";
@@ -37,6 +38,7 @@ const client: ParleyClient = new ParleyClient({
 });
 const identity = new IdentityWarnings(client);
 const devices = new Devices(client);
+const blocked = new BlockedPeople(client);
 const chat = new ChatView(client, reportError);
 
 const live: { inbox: Subscription | undefined; waiting: AbortController | undefined } = {
@@ -69,6 +71,7 @@ function stopLive(): void {
   live.waiting = undefined;
   chat.reset();
   devices.clear();
+  blocked.clear();
   identity.clear();
 }
 
@@ -203,6 +206,7 @@ onAuthSubmit((kind, username, password) => void submit(kind, username, password)
 buttons.logout.addEventListener("click", () => void logout().catch(reportError));
 buttons.cancelPending.addEventListener("click", () => void logout().catch(reportError));
 buttons.devices.addEventListener("click", () => void devices.open().catch(reportError));
+buttons.blocked.addEventListener("click", () => void blocked.open().catch(reportError));
 
 async function supportsX25519(): Promise<boolean> {
   try {

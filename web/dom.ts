@@ -45,6 +45,10 @@ export function describe(err: unknown, context: "login" | "register" | "password
     if (context === "password" && err.status === 403) return "That password is not right.";
     if (err.status === 401) return "Your session ended. Log in again.";
     if (err.status === 403 && /linked/i.test(err.message)) return "This device is not approved yet.";
+    if (err.status === 403 && /accept/i.test(err.message)) return "Accept this conversation first to reply.";
+    if (err.status === 403 && /cannot be added/i.test(err.message)) {
+      return "That person can't be added: they don't accept conversations from you.";
+    }
     if (err.status === 403) return "You are not allowed to do that here.";
     if (err.status === 404) return "That user or conversation does not exist.";
     if (err.status === 409) return "Something changed meanwhile. Try again.";

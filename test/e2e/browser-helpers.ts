@@ -84,8 +84,9 @@ export async function startConversation(d: Device, withUser: string, title: stri
   await expect.poll(() => d.page.textContent("#conversation-title")).toBe(title);
 }
 
+/** Opens a conversation from the list or from the message requests. */
 export async function openConversation(d: Device, title: string): Promise<void> {
-  const item = d.page.locator("#conversation-list .conversation-item", { hasText: title });
+  const item = d.page.locator("#chat-view .conversation-item", { hasText: title });
   await item.waitFor({ timeout: 15_000 });
   await item.click();
   await expect.poll(() => d.page.textContent("#conversation-title")).toBe(title);
@@ -124,3 +125,20 @@ export function expectNoPlaintext(devices: Device[], secrets: string[]): void {
     }
   }
 }
+
+/** Opens the People dialog of the open conversation. */
+export async function openPeople(d: Device): Promise<void> {
+  await d.page.click("#details-button");
+  await d.page.waitForSelector("#details-dialog[open] .participant");
+}
+
+/** Adds `username` from the People dialog (which must be open); resolves once the form is idle again. */
+export async function addFromPeople(d: Device, username: string): Promise<void> {
+  await d.page.fill("#add-participant-input", username);
+  await d.page.click("#add-participant-button");
+  await d.page.waitForSelector("#add-participant-form:not([aria-busy])");
+}
+
+/** The usernames the open conversation's People dialog lists. */
+export const peopleListed = (d: Device) =>
+  d.page.$$eval("#details-participants .participant", (els) => els.map((e) => e.getAttribute("data-username")));

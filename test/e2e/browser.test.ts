@@ -1,15 +1,20 @@
 // The reference web client in a real browser: Debian's Chromium (/usr/bin/chromium, installed by
 // .ci/run), driven headless by playwright-core against wrangler dev. Each browser context is one
 // device (a browser profile). The tests run in order and share their people:
-//   1. alice and bob register and chat live both ways; nothing they send or receive holds a plaintext
-//   2. alice logs in on a second profile: it shows a code and waits; her first profile gets a prompt
-//      with the same code and approves it; the second then reads every conversation, including the
-//      messages sent before it was approved, and both of her devices chat live
-//   3. a reload keeps the session; "Log out" ends it: the old access token gets 401 at once
-//   4. removing a device from the Devices dialog signs that browser out
-//   5. bob resets his identity: alice sees a safety warning, trusts the new key, and bob's new device
+//   1. alice and bob register; alice's conversation reaches bob as a message request (readable, no
+//      composer) until he accepts; then they chat live both ways; nothing on the wire holds a plaintext
+//   2. alice adds dave from the People dialog (a new key epoch), then logs in on a second profile: it
+//      shows a code and waits; her first profile gets a prompt with the same code and approves it; the
+//      second then reads every conversation, including the messages sent before it was approved under
+//      an earlier epoch, and both of her devices chat live
+//   3. (membership) carol declines alice's request and blocks her: alice cannot add her back and is
+//      told why; carol's Blocked people list shows alice; alice (admin) removes bob from "Team" and
+//      bob's screen says so; alice leaves bob's conversation and bob sees her go
+//   4. a reload keeps the session; "Log out" ends it: the old access token gets 401 at once
+//   5. removing a device from the Devices dialog signs that browser out
+//   6. bob resets his identity: alice sees a safety warning, trusts the new key, and bob's new device
 //      reads what she sends next
-//   6. bob removes carol: nothing posted afterwards can be decrypted with what carol can fetch
+//   7. bob removes carol: nothing posted afterwards can be decrypted with what carol can fetch
 // Screenshots of every screen are saved under test-results/ (git-ignored).
 
 import { randomBytes } from "node:crypto";
@@ -17,11 +22,14 @@ import { ParleyClient } from "parley/client";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
+  addFromPeople,
   type Device,
   expectNoPlaintext,
   login,
   openConversation,
   openDevice,
+  openPeople,
+  peopleListed,
   register,
   screen,
   send,
@@ -36,16 +44,18 @@ import { api, baseUrl, uniqueName } from "./helpers.js";
 let browser: Browser;
 const secret = (label: string) => `${label} ${randomBytes(4).toString("hex")} 🔐`;
 const password = () => `pw-${randomBytes(9).toString("hex")}`;
-const names = { alice: uniqueName("web_alice"), bob: uniqueName("web_bob") };
-const pw = { alice: password(), bob: password() };
+const names = { alice: uniqueName("web_alice"), bob: uniqueName("web_bob"), carol: uniqueName("web_carol") };
+const pw = { alice: password(), bob: password(), carol: password() };
 /** Every plaintext typed in a browser, for the final wire check. */
 const secrets: string[] = [];
 const devices: Device[] = [];
 let alice: Device;
 let bob: Device;
 let alice2: Device;
-/** Bob's first message (the one alice's second browser can read in "Browser test"). */
+/** "Browser test" so far, in order (alice's second browser must read all of it). */
+let a1: string;
 let b1: string;
+let a2: string;
 
 async function device(name: keyof typeof names): Promise<Device> {
   const d = await openDevice(browser, names[name], pw[name]);
@@ -97,9 +107,23 @@ describe("reference web client in Chromium", () => {
     expect(stored).toEqual({ extractable: false, algorithm: "X25519" });
 
     await startConversation(alice, bob.name, "Browser test");
-    await openConversation(bob, "Browser test"); // appeared live in bob's list (inbox socket)
-    const a1 = await say(alice, "Hello Bob, this is secret");
-    await waitForText(bob, a1);
+    // Bob never accepted anything from alice: it reaches him live as a message request.
+    const request = bob.page.locator("#request-list .conversation-item.request", { hasText: "Browser test" });
+    await request.waitFor({ timeout: 15_000 });
+    expect(await bob.page.locator("#conversation-list .conversation-item").count()).toBe(0);
+    await openConversation(bob, "Browser test");
+    a1 = await say(alice, "Hello Bob, this is secret");
+    await waitForText(bob, a1); // a request can be read ...
+    expect(await bob.page.isVisible("#request-banner")).toBe(true);
+    expect(await bob.page.textContent("#request-text")).toContain(`${alice.name} wants to chat with you`);
+    expect(await bob.page.isVisible("#composer")).toBe(false); // ... but not answered
+    await shot(bob, "03a-message-request");
+    await bob.page.click("#accept-request");
+    await bob.page.waitForSelector("#composer:not([hidden])");
+    expect(await bob.page.isVisible("#request-banner")).toBe(false);
+    await bob.page.locator("#conversation-list .conversation-item", { hasText: "Browser test" }).waitFor();
+    expect(await bob.page.locator("#request-list .conversation-item").count()).toBe(0);
+    await expect.poll(() => bob.page.textContent("#status")).toMatch(/accepted/);
     b1 = await say(bob, "Hi Alice! <b>not bold</b>");
     await waitForText(alice, b1);
     for (const d of [alice, bob]) {
@@ -107,6 +131,7 @@ describe("reference web client in Chromium", () => {
       expect(await d.page.locator("#messages .undecryptable").count()).toBe(0);
       expect(await d.page.locator("#messages .text b").count()).toBe(0); // text stays text
     }
+    // Bob's reply used the epoch alice committed right after creating it: nobody rotated.
     await shot(alice, "03-chat-alice");
     await shot(bob, "03-chat-bob");
     expectNoPlaintext([alice, bob], secrets);
@@ -131,9 +156,30 @@ describe("reference web client in Chromium", () => {
   it("a second browser of alice is approved with the comparison code and reads everything", {
     timeout: 150_000,
   }, async () => {
-    // Before the second device exists: a conversation bob starts, with a message.
+    // Before the second device exists: a conversation bob starts, with a message (alice started
+    // contact with bob, so it is no request for her) ...
     await startConversation(bob, alice.name, "Before approval");
     const early = await say(bob, "Sent before the new device");
+    await alice.page.locator("#conversation-list .conversation-item", { hasText: "Before approval" }).waitFor();
+    // ... and in "Browser test" alice adds dave (another app's user) from the People dialog: a new
+    // key epoch, so a1 and b1 are now under an earlier epoch than the current one.
+    const dave = new ParleyClient({ baseUrl: baseUrl() });
+    const daveName = uniqueName("web_dave");
+    await dave.register(daveName, password());
+    await openConversation(alice, "Browser test");
+    await openConversation(bob, "Browser test");
+    await openPeople(alice);
+    await addFromPeople(alice, daveName);
+    await expect.poll(() => peopleListed(alice)).toContain(daveName);
+    await shot(alice, "04a-people-added-dave");
+    await alice.page.click("#details-close");
+    await expect.poll(() => alice.page.textContent("#conversation-members")).toContain(daveName);
+    await expect.poll(() => bob.page.textContent("#conversation-members")).toContain(daveName); // live
+    a2 = await say(alice, "Dave is here now");
+    await waitForText(bob, a2);
+    const browserTestId = Number(
+      await alice.page.getAttribute("#conversation-list [aria-current='true']", "data-conversation-id"),
+    );
 
     alice2 = await device("alice");
     expect(await login(alice2)).toBe("pending");
@@ -156,12 +202,15 @@ describe("reference web client in Chromium", () => {
     await waitForText(alice2, early);
     expect(await alice2.page.locator("#messages .undecryptable").count()).toBe(0);
     await openConversation(alice2, "Browser test");
-    await expect.poll(() => texts(alice2)).toHaveLength(2);
-    // KNOWN GAP: approval hands the new device only each conversation's *current* epoch key (the
-    // contract's approval body), so a message of an earlier epoch stays unreadable there. Here
-    // alice's first message is under epoch 1 and bob's reply under epoch 2 (bob rotated because he
-    // held epoch 1 only as alice's creation wrap). The page says so in words, not with garbage.
-    expect(await texts(alice2)).toEqual(["🔒 Sent before this device had this conversation's key.", b1]);
+    await expect.poll(() => texts(alice2)).toHaveLength(3);
+    // Every message sent before the approval reads, those of the earlier epoch included: the current
+    // epoch's key came in the approval body, the earlier ones in the provisioning envelope.
+    expect(await texts(alice2)).toEqual([a1, b1, a2]);
+    expect(await alice2.page.locator("#messages .undecryptable").count()).toBe(0);
+    const stored = await api<{ keyEpoch: number }[]>("GET", `/conversations/${browserTestId}/messages?limit=10`, {
+      token: alice2.tokens.at(-1)!,
+    });
+    expect(stored.body.map((m) => m.keyEpoch).reverse()).toEqual([2, 2, 3]);
 
     // All three chat live in the first conversation; both of alice's browsers see every message.
     await openConversation(bob, "Browser test");
@@ -171,7 +220,7 @@ describe("reference web client in Chromium", () => {
     const fromBob = await say(bob, "Bob to both of alice's browsers");
     await waitForText(alice, fromBob);
     await waitForText(alice2, fromBob);
-    expect((await texts(alice2)).slice(1)).toEqual((await texts(alice)).slice(1));
+    expect(await texts(alice2)).toEqual(await texts(alice));
     await shot(alice2, "06-chat-second-device");
     await shot(alice, "06-chat-first-device");
 
@@ -185,6 +234,81 @@ describe("reference web client in Chromium", () => {
     expectNoPlaintext(devices, secrets);
   });
 
+  it("declining with block, an admin's removal and leaving show on every screen involved", {
+    timeout: 150_000,
+  }, async () => {
+    const carol = await device("carol");
+    await register(carol);
+
+    // Carol gets alice's request, declines it and blocks alice.
+    await startConversation(alice, carol.name, "For carol");
+    const hello = await say(alice, "Hello carol");
+    await openConversation(carol, "For carol");
+    await waitForText(carol, hello);
+    expect(await carol.page.isVisible("#request-banner")).toBe(true);
+    await shot(carol, "14-request-carol");
+    await carol.page.click("#decline-block-request");
+    await expect.poll(() => carol.page.textContent("#status")).toContain(`blocked ${alice.name}`);
+    expect(await carol.page.isVisible("#conversation")).toBe(false);
+    expect(await carol.page.locator(".conversation-item", { hasText: "For carol" }).count()).toBe(0);
+    await carol.page.click("#settings-button");
+    await carol.page.locator("#blocked-list .blocked-user", { hasText: alice.name }).waitFor();
+    await shot(carol, "15-blocked-people");
+    await carol.page.click("#settings-close");
+
+    // Alice's open conversation follows (carol is gone); adding her back is refused, in words.
+    await expect.poll(() => alice.page.textContent("#conversation-members")).not.toContain(carol.name);
+    await openPeople(alice);
+    expect(await peopleListed(alice)).toEqual([alice.name]);
+    await addFromPeople(alice, carol.name);
+    await expect
+      .poll(() => alice.page.textContent("#details-error"))
+      .toBe(`You can't add ${carol.name}: they don't accept conversations from you.`);
+    await shot(alice, "16-cannot-add-blocker");
+    await alice.page.click("#details-close");
+    expect(alice.problems.splice(0)).toEqual([expect.stringMatching(/status of 403/)]);
+
+    // Alice (admin) removes bob from "Team": bob accepted alice before, so it is no request for him.
+    await startConversation(alice, bob.name, "Team");
+    await openConversation(bob, "Team");
+    expect(await bob.page.isVisible("#request-banner")).toBe(false);
+    expect(await bob.page.isVisible("#composer")).toBe(true);
+    const teamMsg = await say(bob, "Glad to be on the team");
+    await waitForText(alice, teamMsg);
+    await openPeople(bob);
+    expect(await bob.page.locator("#details-participants .remove-participant").count()).toBe(0); // a member
+    await bob.page.click("#details-close");
+    await openPeople(alice);
+    expect(await alice.page.textContent("#details-role")).toMatch(/admin/);
+    await shot(alice, "17-people-admin");
+    await alice.page.click(`#details-participants [data-username='${bob.name}'] .remove-participant`);
+    await expect.poll(() => peopleListed(alice)).toEqual([alice.name]);
+    await alice.page.click("#details-close");
+    await bob.page.waitForSelector("#left-notice:not([hidden])", { timeout: 15_000 });
+    expect(await bob.page.textContent("#left-notice")).toContain(`${alice.name} removed you from “Team”`);
+    expect(await bob.page.isVisible("#composer")).toBe(false);
+    expect(await bob.page.locator(".conversation-item", { hasText: "Team" }).count()).toBe(0);
+    await shot(bob, "18-removed-by-admin");
+
+    // Alice leaves bob's "Before approval"; bob's open conversation shows her gone.
+    await openConversation(bob, "Before approval");
+    await openConversation(alice, "Before approval");
+    await openPeople(alice);
+    expect(await alice.page.isVisible("#leave-conversation")).toBe(true);
+    await alice.page.click("#leave-conversation");
+    await expect.poll(() => alice.page.textContent("#left-notice")).toContain("You left “Before approval”");
+    await shot(alice, "19-left-conversation");
+    await expect.poll(() => bob.page.textContent("#conversation-members")).not.toContain(alice.name);
+    await expect.poll(() => bob.page.textContent("#status")).toContain(`${alice.name} left`);
+    await shot(bob, "20-other-left");
+    const afterLeave = await say(bob, "Alice left, I am still here"); // rotates first, without her
+    await waitForText(bob, afterLeave);
+    expect(await alice.page.locator(".conversation-item", { hasText: "Before approval" }).count()).toBe(0);
+    await expect.poll(() => alice2.page.locator(".conversation-item", { hasText: "Before approval" }).count()).toBe(0);
+    await openConversation(alice, "Browser test"); // where the next tests expect alice
+    expectNoPlaintext(devices, secrets);
+  });
+
   it("a reload keeps the session; Log out ends it on the server", { timeout: 90_000 }, async () => {
     const before = await texts(alice2); // "Browser test" is open
     await alice2.page.reload();
@@ -192,7 +316,7 @@ describe("reference web client in Chromium", () => {
     expect(await alice2.page.textContent("#whoami")).toContain(alice2.name);
     await openConversation(alice2, "Browser test");
     await expect.poll(() => texts(alice2)).toEqual(before);
-    expect(before).toHaveLength(4);
+    expect(before).toHaveLength(5);
 
     const token = alice2.tokens.at(-1)!;
     expect((await api("GET", "/users/me", { token })).status).toBe(200);
@@ -277,7 +401,7 @@ describe("reference web client in Chromium", () => {
 
     await bobNode.removeParticipant(conversationId, carolName);
     const sent = await bobNode.sendMessage(conversationId, "after carol left"); // rotates first
-    expect(sent.keyEpoch).toBe(2);
+    expect(sent.keyEpoch).toBe(3); // epoch 2 came right after creation; the removal calls for epoch 3
     // Carol can fetch no newer key (nor the messages) ...
     await expect(carol.getConversation(conversationId)).rejects.toMatchObject({ status: 403 });
     await expect(carol.rawMessages(conversationId)).rejects.toMatchObject({ status: 403 });

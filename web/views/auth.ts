@@ -18,6 +18,7 @@ const ui = {
   chat: $("chat-view"),
   whoami: $("whoami"),
   devices: $<HTMLButtonElement>("devices-button"),
+  blocked: $<HTMLButtonElement>("settings-button"),
   logout: $<HTMLButtonElement>("logout"),
 };
 
@@ -30,6 +31,7 @@ export function show(screen: Screen): void {
   ui.pending.hidden = screen !== "pending";
   ui.chat.hidden = screen !== "chat";
   ui.devices.hidden = screen !== "chat";
+  ui.blocked.hidden = screen !== "chat";
   ui.logout.hidden = screen !== "chat";
   document.body.dataset.screen = screen;
   // Tests (and people) can act once the first real screen is up.
@@ -82,4 +84,4 @@ export function onAuthSubmit(submit: (kind: "login" | "register", username: stri
 }
 
 export const authForm = ui.form;
-export const buttons = { logout: ui.logout, devices: ui.devices, cancelPending: ui.cancel };
+export const buttons = { logout: ui.logout, devices: ui.devices, blocked: ui.blocked, cancelPending: ui.cancel };

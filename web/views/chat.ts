@@ -1,29 +1,43 @@
 /**
- * The chat: the conversation list (kept live by the inbox socket, see app.ts) and the open
- * conversation (history, then a subscription: catch-up, dedupe, gap filling, reconnects).
+ * The chat: the conversation list and message requests (kept live by the inbox socket, see app.ts)
+ * and the open conversation (history, then a subscription: catch-up, dedupe, gap filling,
+ * reconnects). A request (`status: "invited"`) shows Accept / Decline / Decline and block instead
+ * of the composer. Title, members and the People dialog (people.ts) follow membership events.
  */
 import {
   type CloseInfo,
   type Conversation,
   IdentityChangedError,
+  type MembershipChange,
   MissingKeyError,
   type ParleyClient,
+  ParleyError,
   type ReceivedMessage,
   type ServerFrame,
   type Subscription,
 } from "../../client/index.ts";
 import { $, busy, describe, h, setStatus } from "../dom.ts";
+import { PeopleDialog } from "./people.ts";
 
 const ui = {
   newConversation: $<HTMLFormElement>("new-conversation"),
   newParticipants: $<HTMLInputElement>("new-participants"),
   newTitle: $<HTMLInputElement>("new-title"),
   list: $<HTMLUListElement>("conversation-list"),
+  requestsSection: $("requests-section"),
+  requests: $<HTMLUListElement>("request-list"),
   noConversations: $("no-conversations"),
   empty: $("no-conversation"),
   conversation: $("conversation"),
   title: $("conversation-title"),
   members: $("conversation-members"),
+  people: $<HTMLButtonElement>("details-button"),
+  request: $("request-banner"),
+  requestText: $("request-text"),
+  accept: $<HTMLButtonElement>("accept-request"),
+  decline: $<HTMLButtonElement>("decline-request"),
+  declineBlock: $<HTMLButtonElement>("decline-block-request"),
+  leftNotice: $("left-notice"),
   liveState: $("live-state"),
   older: $<HTMLButtonElement>("older"),
   messages: $<HTMLOListElement>("messages"),
@@ -46,6 +60,7 @@ export class ChatView {
   private subscription: (Subscription & { readonly lastMessageId: number }) | undefined;
   private rendered = new Map<number, HTMLLIElement>();
   private oldestLoaded: number | undefined;
+  private readonly people: PeopleDialog;
 
   /** `onError` reports a failed action (an identity change also raises its warning there). */
   private readonly client: ParleyClient;
@@ -63,6 +78,17 @@ export class ChatView {
       void this.run(ui.composer, () => this.send()).then(() => ui.input.focus());
     });
     ui.older.addEventListener("click", () => void this.run(undefined, () => this.loadOlder()));
+    this.people = new PeopleDialog(client, {
+      changed: (c) => this.update(c),
+      left: (c) => this.gone(c.conversationId, `You left “${this.name(c)}”.`),
+    });
+    ui.people.addEventListener("click", () => {
+      const c = this.current === undefined ? undefined : this.conversations.get(this.current);
+      if (c) this.people.open(c);
+    });
+    ui.accept.addEventListener("click", () => void this.run(ui.request, () => this.accept()));
+    ui.decline.addEventListener("click", () => void this.run(ui.request, () => this.decline(false)));
+    ui.declineBlock.addEventListener("click", () => void this.run(ui.request, () => this.decline(true)));
   }
 
   private async run(form: HTMLElement | undefined, fn: () => Promise<void>): Promise<void> {
@@ -86,22 +112,25 @@ export class ChatView {
     const items = [...this.conversations.values()].sort(
       (a, b) => (b.lastMessageId ?? 0) - (a.lastMessageId ?? 0) || b.conversationId - a.conversationId,
     );
-    ui.noConversations.hidden = items.length > 0;
-    ui.list.replaceChildren(
-      ...items.map((c) => {
-        const unread = this.unread.has(c.conversationId);
-        const button = h(
-          "button",
-          { type: "button", class: unread ? "conversation-item unread" : "conversation-item" },
-          this.name(c),
-        );
-        button.dataset.conversationId = String(c.conversationId);
-        if (c.conversationId === this.current) button.setAttribute("aria-current", "true");
-        if (unread) button.setAttribute("aria-label", `${this.name(c)} (new messages)`);
-        button.addEventListener("click", () => void this.run(undefined, () => this.open(c.conversationId)));
-        return h("li", {}, button);
-      }),
-    );
+    const requests = items.filter((c) => c.status === "invited");
+    const accepted = items.filter((c) => c.status !== "invited");
+    ui.noConversations.hidden = accepted.length > 0;
+    ui.requestsSection.hidden = requests.length === 0;
+    ui.requests.replaceChildren(...requests.map((c) => this.listItem(c)));
+    ui.list.replaceChildren(...accepted.map((c) => this.listItem(c)));
+  }
+
+  private listItem(c: Conversation): HTMLLIElement {
+    const unread = this.unread.has(c.conversationId);
+    const request = c.status === "invited";
+    const classes = ["conversation-item", ...(unread ? ["unread"] : []), ...(request ? ["request"] : [])];
+    const button = h("button", { type: "button", class: classes.join(" ") }, this.name(c));
+    button.dataset.conversationId = String(c.conversationId);
+    if (c.conversationId === this.current) button.setAttribute("aria-current", "true");
+    const extra = [...(request ? ["message request"] : []), ...(unread ? ["new messages"] : [])];
+    if (extra.length) button.setAttribute("aria-label", `${this.name(c)} (${extra.join(", ")})`);
+    button.addEventListener("click", () => void this.run(undefined, () => this.open(c.conversationId)));
+    return h("li", {}, button);
   }
 
   async refresh(): Promise<void> {
@@ -140,19 +169,111 @@ export class ChatView {
       }
       case "participantAdded":
       case "participantRemoved":
-        if (frame.type === "participantRemoved" && frame.data.userId === this.client.userId) {
-          const c = this.conversations.get(frame.data.conversationId);
-          this.conversations.delete(frame.data.conversationId);
-          if (this.current === frame.data.conversationId) this.closeConversation();
-          this.renderList();
-          if (c) setStatus(`You are no longer in “${this.name(c)}”.`);
-        } else {
-          void this.refresh().catch((err) => console.warn(err));
-        }
+        this.membership(frame.type, frame.data);
+        break;
+      case "epochChanged":
+        if (frame.data.conversationId === this.current) void this.reload(frame.data.conversationId);
         break;
       default:
         break;
     }
+  }
+
+  private membership(type: "participantAdded" | "participantRemoved", data: MembershipChange): void {
+    const c = this.conversations.get(data.conversationId);
+    if (type === "participantRemoved" && data.userId === this.client.userId) {
+      if (!c) return; // this device left or declined it: already shown
+      const by = c.participants.find((p) => p.userId === data.by)?.username ?? "An admin";
+      const text =
+        data.by === this.client.userId ? `You left “${this.name(c)}”.` : `${by} removed you from “${this.name(c)}”.`;
+      this.gone(data.conversationId, text);
+      return;
+    }
+    if (!c) return void this.refresh().catch((err) => console.warn(err));
+    if (data.conversationId === this.current && data.by !== this.client.userId) {
+      const by = c.participants.find((p) => p.userId === data.by)?.username ?? "Someone";
+      const what =
+        type === "participantAdded"
+          ? `${by} added ${data.username}`
+          : data.by === data.userId
+            ? `${data.username} left`
+            : `${by} removed ${data.username}`;
+      setStatus(`${what}. Messages from now on use a new key.`);
+    }
+    void this.reload(data.conversationId);
+  }
+
+  /** Re-reads one conversation (membership or epoch changed) and shows it wherever it appears. */
+  private async reload(conversationId: number): Promise<void> {
+    try {
+      this.update(await this.client.getConversation(conversationId));
+    } catch (err) {
+      if (err instanceof ParleyError && err.status === 403) return; // no longer in it: the event says so
+      console.warn(err);
+    }
+  }
+
+  /** A newer view of a conversation: the list, and the header, banner and People dialog if open. */
+  private update(c: Conversation): void {
+    this.conversations.set(c.conversationId, c);
+    this.renderList();
+    if (c.conversationId !== this.current) return;
+    ui.title.textContent = this.name(c);
+    const names = c.participants.map((p) => (p.status === "invited" ? `${p.username} (not accepted yet)` : p.username));
+    ui.members.textContent = `With ${names.join(", ")} · end-to-end encrypted`;
+    const invited = c.status === "invited";
+    ui.request.hidden = !invited;
+    ui.composer.hidden = invited;
+    ui.leftNotice.hidden = true;
+    ui.people.hidden = false;
+    if (invited) {
+      const inviter = c.participants.find((p) => p.role === "admin" && p.userId !== this.client.userId);
+      ui.requestText.textContent = `${inviter?.username ?? "Someone"} wants to chat with you. You can read this conversation; accept it to reply.`;
+    }
+    if (this.people.isOpen) this.people.render(c);
+  }
+
+  /** The caller is out of a conversation (removed, left, declined): say so where it was shown. */
+  private gone(conversationId: number, text: string): void {
+    this.conversations.delete(conversationId);
+    this.unread.delete(conversationId);
+    this.renderList();
+    setStatus(text);
+    if (this.current !== conversationId) return;
+    this.people.close();
+    this.subscription?.close();
+    this.subscription = undefined;
+    ui.request.hidden = true;
+    ui.composer.hidden = true;
+    ui.people.hidden = true;
+    ui.liveState.textContent = "";
+    ui.leftNotice.textContent = `${text} You can no longer read new messages or reply here.`;
+    ui.leftNotice.hidden = false;
+  }
+
+  private async accept(): Promise<void> {
+    const id = this.current;
+    if (id === undefined) return;
+    const c = await this.client.acceptConversation(id);
+    this.update(c);
+    setStatus(`You accepted “${this.name(c)}”. You can reply now.`);
+    ui.input.focus();
+  }
+
+  private async decline(block: boolean): Promise<void> {
+    const id = this.current;
+    const c = id === undefined ? undefined : this.conversations.get(id);
+    if (id === undefined || !c) return;
+    const inviter = c.participants.find((p) => p.role === "admin" && p.userId !== this.client.userId)?.username;
+    await this.client.declineConversation(id, { block });
+    this.closeConversation();
+    this.conversations.delete(id);
+    this.renderList();
+    setStatus(
+      block && inviter
+        ? `You declined “${this.name(c)}” and blocked ${inviter}. They can no longer add you to conversations.`
+        : `You declined “${this.name(c)}”.`,
+    );
   }
 
   // ---- the open conversation ------------------------------------------------------------------
@@ -166,6 +287,8 @@ export class ChatView {
     this.oldestLoaded = undefined;
     ui.conversation.hidden = true;
     ui.empty.hidden = false;
+    ui.leftNotice.hidden = true;
+    this.people.close();
   }
 
   /** Everything back to empty (logout, session ended). */
@@ -214,12 +337,9 @@ export class ChatView {
     this.unread.delete(conversationId);
     const conversation = await this.client.getConversation(conversationId);
     if (this.current !== conversationId) return;
-    this.conversations.set(conversationId, conversation);
-    this.renderList();
     ui.empty.hidden = true;
     ui.conversation.hidden = false;
-    ui.title.textContent = this.name(conversation);
-    ui.members.textContent = `With ${conversation.participants.map((p) => p.username).join(", ")} · end-to-end encrypted`;
+    this.update(conversation);
     const history = (await this.client.messages(conversationId, { limit: PAGE })).reverse();
     if (this.current !== conversationId) return;
     for (const m of history) this.render(m);
@@ -232,8 +352,11 @@ export class ChatView {
         ui.liveState.dataset.state = s;
       },
       onClose: (info: CloseInfo) => {
-        if (info.cause === "removed") setStatus("You were removed from this conversation.");
-        else if (info.cause !== "client" && info.cause !== "session-ended") {
+        if (info.cause === "removed") {
+          // Usually the inbox's participantRemoved came first and said who removed us.
+          if (this.conversations.has(conversationId))
+            this.gone(conversationId, "You were removed from this conversation.");
+        } else if (info.cause !== "client" && info.cause !== "session-ended") {
           setStatus("This conversation stopped updating. Open it again to reconnect.", "error");
         }
       },
