@@ -15,7 +15,13 @@
 //          --save              write bench/results/latest.json (the committed figures); without it the
 //                              results go to bench/results/last-run.json, which git ignores
 import { rmSync } from "node:fs";
-import { exitOnSignals, killAll, readWranglerConfig, requireModernNode } from "../tools/harness/index.ts";
+import {
+  developmentVapid,
+  exitOnSignals,
+  killAll,
+  readWranglerConfig,
+  requireModernNode,
+} from "../tools/harness/index.ts";
 import { agent } from "./lib/http.ts";
 import { PlainWorkerd } from "./lib/servers.ts";
 import { printProfiles, printTable } from "./report/print.ts";
@@ -48,11 +54,11 @@ async function main(ctx: RunContext): Promise<void> {
     bundleFile,
     persistDir: ctx.persistDir,
     wranglerConfig,
-    vars: { ...wranglerConfig.vars, RATE_LIMITS: "off", JWT_SECRET: ctx.secret },
+    vars: { ...wranglerConfig.vars, ...developmentVapid(), RATE_LIMITS: "off", JWT_SECRET: ctx.secret },
     cpu: ctx.serverCpu,
     inspect: options.profiling,
   });
-  const seeded = await seed(ctx, server, wranglerConfig);
+  const seeded = await seed(ctx, server);
   await httpScenarios(ctx, server, seeded);
   await socketScenarios(ctx, server, seeded);
   await wranglerDevScenario(ctx, seeded);

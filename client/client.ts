@@ -4,7 +4,10 @@
  * reads is verified before it is decrypted.
  */
 import type {
+  BlockedUser,
   Conversation,
+  ConversationPage,
+  DeclineRequest,
   MembershipChange,
   MessageAck,
   MessageResponse,
@@ -79,9 +82,7 @@ export class ParleyClient extends LinkingClient {
   // ---- conversations --------------------------------------------------------------------------
 
   /** One page of the caller's conversations, most recent activity first. */
-  listConversations(
-    query: { limit?: number; cursor?: string } = {},
-  ): Promise<{ conversations: Conversation[]; nextCursor: string | null }> {
+  listConversations(query: { limit?: number; cursor?: string } = {}): Promise<ConversationPage> {
     const qs = new URLSearchParams();
     if (query.limit !== undefined) qs.set("limit", String(query.limit));
     if (query.cursor !== undefined) qs.set("cursor", query.cursor);
@@ -117,8 +118,19 @@ export class ParleyClient extends LinkingClient {
         }),
       (created) => created.conversationId,
     );
-    this.current.set(conversation.conversationId, { epoch: 1, rotationNeeded: false });
-    return conversation;
+    const { conversationId } = conversation;
+    this.current.set(conversationId, { epoch: 1, rotationNeeded: false });
+    // Epoch 1 is bound to conversation 0; epoch 2, bound to the real id, is committed at once, so
+    // every message is sent under a bound key and nobody has to rotate before their first reply.
+    // A failure here is not fatal: the conversation exists and the next send rotates if needed.
+    try {
+      const epoch = await this.keyring.rotate(conversationId, 1, devices);
+      this.current.set(conversationId, { epoch, rotationNeeded: false });
+      return await this.getConversation(conversationId);
+    } catch (err) {
+      this.reportError(err);
+      return conversation;
+    }
   }
 
   /**
@@ -147,13 +159,54 @@ export class ParleyClient extends LinkingClient {
     }
   }
 
-  /** Removes a participant (or the caller: leaving). The next send rotates the key. */
+  /**
+   * Removes a participant (admins only; anyone may remove themselves, see `leaveConversation`).
+   * The next send rotates the key.
+   */
   async removeParticipant(conversationId: number, username: string): Promise<void> {
     await this.http.request<void>(
       "DELETE",
       `/conversations/${conversationId}/participants/${encodeURIComponent(username)}`,
     );
     this.current.delete(conversationId);
+  }
+
+  /** Leaves a conversation (the last admin's role passes to the longest-standing member). */
+  leaveConversation(conversationId: number): Promise<void> {
+    return this.removeParticipant(conversationId, this.activeDevice().username);
+  }
+
+  // ---- consent and blocking -------------------------------------------------------------------
+
+  /**
+   * Accepts a message request (`status: "invited"`): from then on the caller may post, add and
+   * rotate, and is added directly (not invited) by the same people later. Accepting twice: 200.
+   */
+  async acceptConversation(conversationId: number): Promise<Conversation> {
+    const conversation = await this.http.request<Conversation>("POST", `/conversations/${conversationId}/accept`);
+    this.current.set(conversationId, { epoch: conversation.epoch, rotationNeeded: conversation.rotationNeeded });
+    return conversation;
+  }
+
+  /** Declines a message request: the caller leaves it; `block` also blocks whoever added them. */
+  async declineConversation(conversationId: number, options: { block?: boolean } = {}): Promise<void> {
+    const body: DeclineRequest = options.block ? { block: true } : {};
+    await this.http.request<void>("POST", `/conversations/${conversationId}/decline`, { body });
+    this.current.delete(conversationId);
+  }
+
+  /** Blocks a user: they can no longer start a conversation with the caller or add them (403). */
+  block(username: string): Promise<void> {
+    return this.http.request<void>("PUT", `/users/me/blocked/${encodeURIComponent(username)}`);
+  }
+
+  unblock(username: string): Promise<void> {
+    return this.http.request<void>("DELETE", `/users/me/blocked/${encodeURIComponent(username)}`);
+  }
+
+  /** The people the caller blocked. */
+  blocked(): Promise<BlockedUser[]> {
+    return this.http.request<BlockedUser[]>("GET", "/users/me/blocked");
   }
 
   /** Commits a new epoch now (normally done by `sendMessage` when the server asks for it). */
@@ -294,7 +347,13 @@ export class ParleyClient extends LinkingClient {
       case "participantRemoved":
         this.current.delete(frame.data.conversationId);
         break;
+      case "deviceAdded":
+      case "deviceRemoved":
+        // Some conversations may need rotating now: re-read each before its next send.
+        this.current.clear();
+        break;
       case "identityChanged":
+        this.current.clear();
         await this.identityChanged(frame.data.userId, frame.data.username);
         break;
       case "deviceApproved":

@@ -9,7 +9,13 @@ import type { EpochCommitted, Key, WrappedKeyUpload } from "../contract/index.ts
 import { type Bytes, fromBase64, toBase64 } from "./bytes.ts";
 import { generateEpochKey, importEpochKey } from "./crypto/keys.ts";
 import { exportRaw } from "./crypto/primitives.ts";
-import { UNBOUND_CONVERSATION, unwrapEpochKey, type WrapBinding, wrapEpochKey } from "./crypto/wrap.ts";
+import {
+  type ProvisionedEpochKey,
+  UNBOUND_CONVERSATION,
+  unwrapEpochKey,
+  type WrapBinding,
+  wrapEpochKey,
+} from "./crypto/wrap.ts";
 import { type HttpTransport, ParleyError } from "./http.ts";
 import type { ClientStore, DeviceRecord, EpochKeyRecord, VerifiedDeviceRecord } from "./store.ts";
 import { type Directory, UnknownDeviceError } from "./trust.ts";
@@ -101,6 +107,48 @@ export class KeyRing {
     }
   }
 
+  /**
+   * Earlier epoch keys (below each conversation's current epoch) this device can open, for a new
+   * device of the same account: newest first by the epoch's commit time, at most `limit`. An epoch 1
+   * that was replaced within a minute (this library commits epoch 2 right after creating a
+   * conversation, so its epoch 1 carries no messages) comes after every other one. Keys that do not
+   * verify are skipped (reported through `onError`). Raw bytes: the caller zeroes them.
+   */
+  async earlierKeys(
+    conversations: { conversationId: number; epoch: number }[],
+    limit: number,
+  ): Promise<ProvisionedEpochKey[]> {
+    if (limit <= 0) return [];
+    const candidates: { conversationId: number; key: Key; rank: number }[] = [];
+    const queue = conversations.filter((c) => c.epoch > 1);
+    const worker = async () => {
+      for (let c = queue.shift(); c; c = queue.shift()) {
+        const { conversationId, epoch } = c;
+        const keys = await this.d.http.request<Key[]>("GET", `/conversations/${conversationId}/keys`);
+        const at = new Map(keys.map((k) => [k.epoch, Date.parse(k.createdAt)]));
+        for (const key of keys) {
+          if (key.epoch >= epoch) continue;
+          const next = at.get(key.epoch + 1);
+          const unused = key.epoch === 1 && next !== undefined && next - Date.parse(key.createdAt) < 60_000;
+          candidates.push({ conversationId, key, rank: unused ? 0 : Date.parse(key.createdAt) });
+        }
+      }
+    };
+    await Promise.all([worker(), worker(), worker()]);
+    candidates.sort((a, b) => b.rank - a.rank || b.key.epoch - a.key.epoch || b.conversationId - a.conversationId);
+    const out: ProvisionedEpochKey[] = [];
+    for (const { conversationId, key } of candidates) {
+      if (out.length >= limit) break;
+      try {
+        const { raw, bound } = await this.unwrap(conversationId, key);
+        out.push({ conversationId, epoch: key.epoch, bound, key: raw });
+      } catch (err) {
+        this.d.onError(err);
+      }
+    }
+    return out;
+  }
+
   private async accept(conversationId: number, key: Key): Promise<void> {
     const { raw, bound } = await this.unwrap(conversationId, key);
     try {
@@ -163,12 +211,14 @@ export class KeyRing {
   }
 
   /**
-   * Rotates `conversationId` from `current` to `current + 1`. Returns the epoch now current: ours,
+   * Rotates `conversationId` from `current` to `current + 1` (for `known` devices, else the ones
+   * the server lists now). Returns the epoch now current: ours,
    * or, when another device won the race (409), the winner's, whose key is then loaded.
    */
-  async rotate(conversationId: number, current: number): Promise<number> {
+  async rotate(conversationId: number, current: number, known?: VerifiedDeviceRecord[]): Promise<number> {
     for (let attempt = 0; ; attempt++) {
-      const devices = await this.d.directory.conversationDevices(conversationId);
+      // `known`: the devices just wrapped for (at creation), saving one listing; a 422 lists afresh.
+      const devices = attempt === 0 && known ? known : await this.d.directory.conversationDevices(conversationId);
       try {
         const res = await this.commitNew(conversationId, current + 1, devices, (keys) =>
           this.d.http.request<EpochCommitted>("POST", `/conversations/${conversationId}/epochs`, {

@@ -3,7 +3,14 @@
  * (`waitForApproval`, `completeApproval`). Formats: docs/client.md ("Provisioning envelope",
  * "Comparison code").
  */
-import type { ApprovalKey, ApproveDeviceRequest, Conversation, OwnDevice, Provisioning } from "../contract/index.ts";
+import type {
+  ApprovalKey,
+  ApproveDeviceRequest,
+  Conversation,
+  ConversationPage,
+  OwnDevice,
+  Provisioning,
+} from "../contract/index.ts";
 import { AccountClient, type AccountStatus } from "./account.ts";
 import { equalBytes, fromBase64, toBase64 } from "./bytes.ts";
 import {
@@ -13,7 +20,13 @@ import {
   signDevice,
   verifyDeviceSignature,
 } from "./crypto/keys.ts";
-import { openProvisioning, sealProvisioning, UNBOUND_CONVERSATION } from "./crypto/wrap.ts";
+import {
+  openProvisioning,
+  type ProvisionedEpochKey,
+  provisioningCapacity,
+  sealProvisioning,
+  UNBOUND_CONVERSATION,
+} from "./crypto/wrap.ts";
 import { ParleyError } from "./http.ts";
 
 /** A device of the caller's waiting for approval, with the code to compare with its screen. */
@@ -40,10 +53,7 @@ export class LinkingClient extends AccountClient {
     let cursor: string | null = null;
     do {
       const qs: string = cursor === null ? "?limit=100" : `?limit=100&cursor=${encodeURIComponent(cursor)}`;
-      const page = await this.http.request<{ conversations: Conversation[]; nextCursor: string | null }>(
-        "GET",
-        `/conversations${qs}`,
-      );
+      const page = await this.http.request<ConversationPage>("GET", `/conversations${qs}`);
       all.push(...page.conversations);
       cursor = page.nextCursor;
     } while (cursor !== null);
@@ -53,8 +63,9 @@ export class LinkingClient extends AccountClient {
   /**
    * Approves a pending device of this account (run on an active device, after the user compared
    * the codes: pass the one the new device shows as `comparisonCode` to have it checked here).
-   * Signs its keys with the account key, seals the account key to it, and wraps the current key
-   * of every conversation for it.
+   * Signs its keys with the account key, wraps the current key of every conversation for it, and
+   * seals to it the account key plus as many earlier epoch keys as fit in the 4 KiB envelope
+   * (newest first; docs/client.md, "Provisioning envelope"), so it reads earlier history too.
    */
   async approveDevice(deviceId: number, options: { comparisonCode?: string } = {}): Promise<OwnDevice> {
     const self = this.activeDevice();
@@ -70,12 +81,20 @@ export class LinkingClient extends AccountClient {
     }
     const pub = { identityKey: fromBase64(target.identityKey), signingKey: fromBase64(target.signingKey) };
     const account = { privateKey: accountPrivate, publicKeyRaw: self.account.publicKeyRaw };
+    const conversations = await this.allConversations();
     const pkcs8 = await exportAccountPrivateKey(account);
-    const provisioning = await sealProvisioning(
-      { accountPublicKey: account.publicKeyRaw, accountPrivateKeyPkcs8: pkcs8 },
-      { userId: self.userId, deviceId, identityKey: pub.identityKey },
-    );
-    pkcs8.fill(0);
+    let epochKeys: ProvisionedEpochKey[] = [];
+    let provisioning: Uint8Array;
+    try {
+      epochKeys = await this.keyring.earlierKeys(conversations, provisioningCapacity(pkcs8.byteLength));
+      provisioning = await sealProvisioning(
+        { accountPublicKey: account.publicKeyRaw, accountPrivateKeyPkcs8: pkcs8, epochKeys },
+        { userId: self.userId, deviceId, identityKey: pub.identityKey },
+      );
+    } finally {
+      pkcs8.fill(0);
+      for (const k of epochKeys) k.key.fill(0);
+    }
     const recipient = {
       deviceId,
       userId: self.userId,
@@ -85,7 +104,7 @@ export class LinkingClient extends AccountClient {
       accountKey: account.publicKeyRaw,
     };
     const keys: ApprovalKey[] = [];
-    for (const conversation of await this.allConversations()) {
+    for (const conversation of conversations) {
       const { conversationId, key } = conversation;
       if (!key) throw new Error(`this device holds no current key of conversation ${conversationId}`);
       const { raw, bound } = await this.keyring.unwrap(conversationId, key);
@@ -162,10 +181,21 @@ export class LinkingClient extends AccountClient {
     }
     const account = await importAccountKeys(payload.accountPrivateKeyPkcs8, payload.accountPublicKey);
     payload.accountPrivateKeyPkcs8.fill(0);
+    const epochKeys = payload.epochKeys ?? [];
     const mine = (await this.devices()).find((x) => x.deviceId === d.deviceId);
     const signature = mine?.signature ? fromBase64(mine.signature) : null;
     const pub = { identityKey: d.keys.identity.publicKeyRaw, signingKey: d.keys.signing.publicKeyRaw };
     await verifyDeviceSignature(account.publicKeyRaw, pub, signature);
+    // Earlier epoch keys: sealed by a holder of this account's key, so trusted like our own.
+    for (const k of epochKeys) {
+      try {
+        if (!(await this.keyring.held(k.conversationId, k.epoch))) {
+          await this.keyring.keep(k.conversationId, k.epoch, k.key, k.bound);
+        }
+      } finally {
+        k.key.fill(0);
+      }
+    }
     await this.saveDevice({
       ...d,
       status: "active",

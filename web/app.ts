@@ -1,406 +1,248 @@
 /**
- * Parley's reference web client: register or log in, start conversations, chat. Everything is
- * encrypted and decrypted here, in the browser, with `parley/client`; the Worker that serves this
- * page only ever sees public keys, wrapped conversation keys and ciphertext.
+ * Parley's reference web client. Everything is encrypted and decrypted here, in the browser, with
+ * `parley/client`; the Worker that serves this page only sees public keys, signed wrapped keys and
+ * ciphertext. The session and this browser's device keys live in IndexedDB, so a reload resumes.
  *
- * Live updates: one inbox socket for the conversation list (new conversations, unread markers) and
- * a conversation subscription for the open conversation (catch-up, dedupe, gap filling, reconnects).
+ * Screens (views/auth.ts): loading → sign in, or → pending (a new browser shows its comparison code
+ * until another device approves it) → chat (views/chat.ts) with the Devices dialog and approval
+ * prompts (devices.ts), the Blocked people dialog (blocked.ts) and safety warnings when a contact's key changes (identity.ts).
+ * One inbox socket keeps the list, the prompts and the device list live; the open conversation
+ * has its own subscription.
  */
 import {
-  type CloseInfo,
-  type Conversation,
   fingerprint,
   fromBase64,
+  IdentityChangedError,
   IndexedDBStore,
   ParleyClient,
   ParleyError,
-  type ReceivedMessage,
   type ServerFrame,
+  type SessionEnded,
   type Subscription,
 } from "../client/index.ts";
+import { BlockedPeople } from "./blocked.ts";
+import { Devices } from "./devices.ts";
+import { browserDeviceName, busy, describe, logFailure, setStatus } from "./dom.ts";
+import { IdentityWarnings } from "./identity.ts";
+import { authError, authForm, buttons, onAuthSubmit, setWhoami, show, showAuth, showPending } from "./views/auth.ts";
+import { ChatView } from "./views/chat.ts";
 
-const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`#${id} missing from the page`);
-  return el as T;
-};
-
-const ui = {
-  authView: $("auth-view"),
-  authForm: $<HTMLFormElement>("auth-form"),
-  username: $<HTMLInputElement>("username"),
-  password: $<HTMLInputElement>("password"),
-  chatView: $("chat-view"),
-  whoami: $("whoami"),
-  logout: $<HTMLButtonElement>("logout"),
-  keyWarning: $("key-warning"),
-  keyWarningText: $("key-warning-text"),
-  newKey: $<HTMLButtonElement>("new-key"),
-  newConversation: $<HTMLFormElement>("new-conversation"),
-  newParticipants: $<HTMLInputElement>("new-participants"),
-  newTitle: $<HTMLInputElement>("new-title"),
-  conversationList: $<HTMLUListElement>("conversation-list"),
-  conversation: $("conversation"),
-  conversationTitle: $("conversation-title"),
-  conversationMembers: $("conversation-members"),
-  liveState: $("live-state"),
-  olderButton: $<HTMLButtonElement>("older"),
-  messages: $<HTMLOListElement>("messages"),
-  composer: $<HTMLFormElement>("composer"),
-  messageInput: $<HTMLInputElement>("message-input"),
-  status: $("status"),
-};
-
-const client = new ParleyClient({
+const store = new IndexedDBStore();
+const client: ParleyClient = new ParleyClient({
   baseUrl: location.origin,
-  store: new IndexedDBStore(),
-  onIdentityChanged: (e) =>
-    setStatus(`${e.username}'s account key changed: check it with them before trusting it.`, "error"),
-  onSessionEnded: (e) => setStatus(`Session ended: ${e.message}`, "error"),
+  store,
+  deviceName: browserDeviceName(),
+  onIdentityChanged: (e) => void identity.show(e),
+  onSessionEnded: (e) => sessionEnded(e),
+  onError: (err) => console.warn("parley:", err),
 });
+const identity = new IdentityWarnings(client);
+const devices = new Devices(client);
+const blocked = new BlockedPeople(client);
+const chat = new ChatView(client, reportError);
 
-const state: {
-  conversations: Map<number, Conversation>;
-  unread: Set<number>;
-  current: number | undefined;
-  subscription: (Subscription & { readonly lastMessageId: number }) | undefined;
-  inbox: Subscription | undefined;
-  rendered: Map<number, HTMLLIElement>;
-  oldestLoaded: number | undefined;
-} = {
-  conversations: new Map(),
-  unread: new Set(),
-  current: undefined,
-  subscription: undefined,
+const live: { inbox: Subscription | undefined; waiting: AbortController | undefined } = {
   inbox: undefined,
-  rendered: new Map(),
-  oldestLoaded: undefined,
+  waiting: undefined,
 };
 
-function setStatus(text: string, kind: "info" | "error" = "info"): void {
-  ui.status.textContent = text;
-  ui.status.dataset.kind = kind;
+const NOTICES = {
+  loggedOut:
+    "You are logged out. This browser stays linked to your account: log in again to pick up where you left off.",
+  ended: "Your session ended: you logged out everywhere, or this browser was removed from your account. Log in again.",
+  notApproved: "This browser was not approved, or the request expired. Log in again to ask once more.",
+};
+
+/** A failed action: safety warnings get their banner; an ended session already shows the login. */
+function reportError(err: unknown): void {
+  // Expected refusals are only warned about in the console; anything else is a bug to look at.
+  if (err instanceof ParleyError || err instanceof IdentityChangedError) console.warn(err);
+  else logFailure(err);
+  if (err instanceof IdentityChangedError) void identity.show({ userId: err.userId, username: err.username });
+  if (err instanceof ParleyError && err.status === 401) return;
+  setStatus(describe(err), "error");
 }
 
-function describe(err: unknown): string {
-  if (err instanceof ParleyError) {
-    const details = err.details?.map((d) => `${d.path}: ${d.message}`).join("; ");
-    return details ? `${err.message} (${details})` : err.message;
-  }
-  return err instanceof Error ? err.message : String(err);
+/** Closes every socket and forgets what is on screen. */
+function stopLive(): void {
+  live.inbox?.close();
+  live.inbox = undefined;
+  live.waiting?.abort();
+  live.waiting = undefined;
+  chat.reset();
+  devices.clear();
+  blocked.clear();
+  identity.clear();
 }
 
-/** Runs a UI action, reporting failures in the status line and disabling the form meanwhile. */
-async function action(form: HTMLFormElement | undefined, fn: () => Promise<void>): Promise<void> {
-  const controls = form ? [...form.querySelectorAll<HTMLButtonElement | HTMLInputElement>("button, input")] : [];
-  for (const c of controls) c.disabled = true;
+function sessionEnded(e: SessionEnded): void {
+  if (e.reason === "logout") return; // logout() shows its own notice
+  const wasPending = document.body.dataset.screen === "pending";
+  stopLive();
+  showAuth({ text: wasPending ? NOTICES.notApproved : NOTICES.ended, kind: "error" }, client.username);
+}
+
+async function logout(): Promise<void> {
+  const username = client.username;
+  stopLive();
+  await client.logout(); // ends the session on the server: its tokens stop working at once
+  showAuth({ text: NOTICES.loggedOut, kind: "info" }, username);
+}
+
+// ---- signing in -------------------------------------------------------------------------------
+
+async function submit(kind: "login" | "register", username: string, password: string): Promise<void> {
   try {
-    await fn();
+    await busy(authForm, async () => {
+      if (kind === "register") {
+        setStatus("Creating your account and this browser's keys…");
+        await client.register(username, password);
+        await enterChat();
+        return;
+      }
+      setStatus("Logging in…");
+      const status = await login(username, password);
+      if (status.status === "pending") void awaitApproval(status.username, status.comparisonCode ?? "");
+      else await enterChat();
+    });
   } catch (err) {
-    console.error(err);
-    setStatus(describe(err), "error");
-  } finally {
-    for (const c of controls) c.disabled = false;
+    logFailure(err);
+    setStatus("");
+    authError(describe(err, kind));
   }
 }
 
-// ---- accounts ---------------------------------------------------------------------------------
-
-async function register(username: string, password: string): Promise<void> {
-  setStatus("Creating your account key and this device's keys…");
-  await client.register(username, password, { deviceName: navigator.userAgent.slice(0, 64) });
-  await enter();
-}
-
-async function login(username: string, password: string): Promise<void> {
-  setStatus("Logging in…");
-  const status = await client.login(username, password, { deviceName: navigator.userAgent.slice(0, 64) });
-  ui.password.value = "";
-  if (status.status === "pending") {
-    // Minimal linking UI (the web client is being redone): show the code and wait for approval.
-    ui.keyWarningText.textContent = `This browser is a new device. Approve it from a device that is already linked, and check that it shows ${status.comparisonCode}.`;
-    ui.keyWarning.hidden = false;
-    setStatus("Waiting for approval…");
-    await client.waitForApproval();
-    ui.keyWarning.hidden = true;
+async function login(username: string, password: string) {
+  try {
+    return await client.login(username, password);
+  } catch (err) {
+    // This browser's device was removed from the account: forget it and link the browser anew.
+    const key = `${username.toLowerCase()}/device`;
+    if (err instanceof ParleyError && err.status === 401 && /device/i.test(err.message) && (await store.get(key))) {
+      await store.delete(key);
+      return client.login(username, password);
+    }
+    throw err;
   }
-  await enter();
 }
 
-async function enter(): Promise<void> {
-  ui.authView.hidden = true;
-  ui.chatView.hidden = false;
-  ui.logout.hidden = false;
+/** The pending screen until another device approves this one (polling, woken by the inbox). */
+async function awaitApproval(username: string, code: string): Promise<void> {
+  showPending(username, code);
+  const waiting = new AbortController();
+  live.waiting = waiting;
+  live.inbox = client.watchInbox(() => {}, { onError: (err) => console.warn("inbox:", err) });
+  for (;;) {
+    try {
+      await client.waitForApproval({ signal: waiting.signal });
+      break;
+    } catch (err) {
+      if (waiting.signal.aborted || (err instanceof ParleyError && err.status === 401)) return;
+      console.warn("waiting for approval:", err);
+      setStatus("Cannot reach the server right now; still waiting…", "error");
+      await new Promise((r) => setTimeout(r, 5_000));
+      if (waiting.signal.aborted) return;
+    }
+  }
+  live.inbox?.close();
+  live.inbox = undefined;
+  live.waiting = undefined;
+  setStatus("This browser is now linked. Loading your conversations…");
+  try {
+    await enterChat();
+  } catch (err) {
+    reportError(err);
+  }
+}
+
+// ---- the chat ---------------------------------------------------------------------------------
+
+async function enterChat(): Promise<void> {
   const me = await client.me();
-  ui.whoami.textContent = `${me.username} · key ${await fingerprint(fromBase64(me.accountKey))}`;
-  ui.whoami.dataset.username = me.username;
-  ui.keyWarning.hidden = true;
+  show("chat");
+  setWhoami(me.username);
+  devices.setSafetyKey(await fingerprint(fromBase64(me.accountKey)));
   setStatus(`Logged in as ${me.username}.`);
-  await refreshConversations();
+  await chat.refresh();
   startInbox();
-}
-
-function logout(): void {
-  state.subscription?.close();
-  state.inbox?.close();
-  void client.logout();
-  Object.assign(state, {
-    conversations: new Map(),
-    unread: new Set(),
-    current: undefined,
-    subscription: undefined,
-    inbox: undefined,
-  });
-  ui.conversationList.replaceChildren();
-  clearMessages();
-  ui.conversation.hidden = true;
-  ui.chatView.hidden = true;
-  ui.authView.hidden = false;
-  ui.logout.hidden = true;
-  ui.whoami.textContent = "";
-  setStatus("Logged out. Your key stays in this browser.");
-}
-
-async function replaceKey(): Promise<void> {
-  setStatus("Approve this browser from one of your linked devices (see the code above).", "error");
-}
-
-// ---- conversations ----------------------------------------------------------------------------
-
-function conversationName(c: Conversation): string {
-  if (c.title) return c.title;
-  const me = client.username?.toLowerCase();
-  const others = c.participants.filter((p) => p.username.toLowerCase() !== me).map((p) => p.username);
-  return others.join(", ") || `conversation ${c.conversationId}`;
-}
-
-function renderConversationList(): void {
-  const items = [...state.conversations.values()].sort(
-    (a, b) => (b.lastMessageId ?? 0) - (a.lastMessageId ?? 0) || b.conversationId - a.conversationId,
-  );
-  ui.conversationList.replaceChildren(
-    ...items.map((c) => {
-      const li = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.textContent = conversationName(c);
-      button.dataset.conversationId = String(c.conversationId);
-      button.className = "conversation-item";
-      if (c.conversationId === state.current) button.setAttribute("aria-current", "true");
-      if (state.unread.has(c.conversationId)) button.classList.add("unread");
-      button.addEventListener("click", () => void action(undefined, () => openConversation(c.conversationId)));
-      li.append(button);
-      return li;
-    }),
-  );
-}
-
-async function refreshConversations(): Promise<void> {
-  const list = await client.allConversations();
-  state.conversations = new Map(list.map((c) => [c.conversationId, c]));
-  renderConversationList();
-}
-
-async function createConversation(participants: string, title: string): Promise<void> {
-  const usernames = participants.split(/[\s,]+/).filter(Boolean);
-  if (usernames.length === 0) throw new Error("name at least one other user");
-  setStatus("Creating the conversation…");
-  const conversation = await client.createConversation(usernames, title ? { title } : {});
-  state.conversations.set(conversation.conversationId, conversation);
-  ui.newParticipants.value = "";
-  ui.newTitle.value = "";
-  renderConversationList();
-  await openConversation(conversation.conversationId);
-  setStatus(
-    `Conversation with ${usernames.join(", ")} created; its key was wrapped for each participant in this browser.`,
-  );
+  await devices.refresh(); // prompts for devices that were already waiting
 }
 
 function startInbox(): void {
-  state.inbox?.close();
-  state.inbox = client.watchInbox(onInboxFrame, {
-    onConnected: () => refreshConversations(),
+  live.inbox?.close();
+  live.inbox = client.watchInbox(onInboxFrame, {
+    onConnected: async () => {
+      await chat.refresh();
+      await devices.refresh();
+    },
     onError: (err) => console.warn("inbox:", err),
-    onClose: (info) => setStatus(`Live updates stopped: ${info.message}`, "error"),
+    onClose: (info) => {
+      if (info.cause !== "client" && info.cause !== "session-ended") {
+        setStatus("Live updates stopped. Reload the page to reconnect.", "error");
+      }
+    },
   });
 }
 
 function onInboxFrame(frame: ServerFrame): void {
+  chat.onFrame(frame);
   switch (frame.type) {
-    case "conversationCreated":
-      state.conversations.set(frame.data.conversationId, frame.data);
-      if (frame.data.conversationId !== state.current) state.unread.add(frame.data.conversationId);
-      renderConversationList();
-      setStatus(`New conversation: ${conversationName(frame.data)}`);
+    case "devicePending":
+      setStatus(`“${frame.data.name}” wants to join your account: compare the code above before approving.`);
+      void devices.refresh();
       break;
-    case "newMessage": {
-      const c = state.conversations.get(frame.data.conversationId);
-      if (c) c.lastMessageId = frame.data.messageId;
-      if (frame.data.conversationId !== state.current) state.unread.add(frame.data.conversationId);
-      renderConversationList();
-      break;
-    }
-    case "participantAdded":
-    case "participantRemoved":
-      if (frame.type === "participantRemoved" && frame.data.userId === client.userId) {
-        state.conversations.delete(frame.data.conversationId);
-        if (state.current === frame.data.conversationId) closeConversation();
-        renderConversationList();
-      } else {
-        void refreshConversations().catch((err) => console.warn(err));
-      }
+    case "deviceAdded":
+    case "deviceRemoved":
+      if (frame.data.userId === client.userId) void devices.refresh();
       break;
     default:
       break;
   }
 }
 
-// ---- messages ---------------------------------------------------------------------------------
+// ---- wiring and start -------------------------------------------------------------------------
 
-function clearMessages(): void {
-  ui.messages.replaceChildren();
-  state.rendered.clear();
-  state.oldestLoaded = undefined;
-}
+onAuthSubmit((kind, username, password) => void submit(kind, username, password));
+buttons.logout.addEventListener("click", () => void logout().catch(reportError));
+buttons.cancelPending.addEventListener("click", () => void logout().catch(reportError));
+buttons.devices.addEventListener("click", () => void devices.open().catch(reportError));
+buttons.blocked.addEventListener("click", () => void blocked.open().catch(reportError));
 
-function closeConversation(): void {
-  state.subscription?.close();
-  state.subscription = undefined;
-  state.current = undefined;
-  clearMessages();
-  ui.conversation.hidden = true;
-}
-
-/** Inserts a message in `seq` order, once per `messageId`. */
-function renderMessage(message: ReceivedMessage): void {
-  if (message.conversationId !== state.current || state.rendered.has(message.messageId)) return;
-  const li = document.createElement("li");
-  li.className = "message";
-  li.dataset.messageId = String(message.messageId);
-  li.dataset.seq = String(message.seq);
-  if (message.senderId === client.userId) li.classList.add("mine");
-  const meta = document.createElement("div");
-  meta.className = "meta";
-  const sender = document.createElement("span");
-  sender.className = "sender";
-  sender.textContent = message.senderUsername;
-  const time = document.createElement("time");
-  time.dateTime = message.timestamp;
-  time.textContent = new Date(message.timestamp).toLocaleTimeString();
-  meta.append(sender, " ", time);
-  const body = document.createElement("div");
-  body.className = "text";
-  if (message.ok) {
-    body.textContent = message.text; // text only: never parsed as HTML
-  } else {
-    li.classList.add("undecryptable");
-    body.textContent = `🔒 cannot decrypt: ${message.error.message}`;
-  }
-  li.append(meta, body);
-  const next = [...state.rendered.values()].find((el) => Number(el.dataset.seq) > message.seq);
-  const atBottom = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 40;
-  ui.messages.insertBefore(li, next ?? null);
-  state.rendered.set(message.messageId, li);
-  state.oldestLoaded = Math.min(state.oldestLoaded ?? message.messageId, message.messageId);
-  if (!next && atBottom) li.scrollIntoView({ block: "end" });
-}
-
-const PAGE = 50;
-
-async function openConversation(conversationId: number): Promise<void> {
-  if (state.current === conversationId) return;
-  closeConversation();
-  state.current = conversationId;
-  state.unread.delete(conversationId);
-  const conversation = await client.getConversation(conversationId);
-  if (state.current !== conversationId) return;
-  state.conversations.set(conversationId, conversation);
-  renderConversationList();
-  ui.conversation.hidden = false;
-  ui.conversationTitle.textContent = conversationName(conversation);
-  ui.conversationMembers.textContent = `Participants: ${conversation.participants.map((p) => p.username).join(", ")}`;
-  const history = (await client.messages(conversationId, { limit: PAGE })).reverse();
-  if (state.current !== conversationId) return;
-  for (const m of history) renderMessage(m);
-  ui.olderButton.hidden = history.length < PAGE;
-  ui.messages.lastElementChild?.scrollIntoView({ block: "end" });
-  state.subscription = client.subscribe(conversationId, renderMessage, {
-    after: history.at(-1)?.messageId ?? 0,
-    onStateChange: (s) => {
-      ui.liveState.textContent = s === "open" ? "live" : s;
-      ui.liveState.dataset.state = s;
-    },
-    onClose: (info: CloseInfo) => {
-      if (info.cause !== "client") setStatus(`This conversation stopped updating: ${info.message}`, "error");
-    },
-    onError: (err) => console.warn("subscription:", err),
-  });
-  ui.messageInput.focus();
-}
-
-async function loadOlder(): Promise<void> {
-  const id = state.current;
-  if (id === undefined || state.oldestLoaded === undefined) return;
-  const older = await client.messages(id, { limit: PAGE, before: state.oldestLoaded });
-  for (const m of older) renderMessage(m);
-  ui.olderButton.hidden = older.length < PAGE;
-}
-
-async function send(): Promise<void> {
-  const id = state.current;
-  const text = ui.messageInput.value;
-  if (id === undefined || text.trim() === "") return;
-  const sent = await client.sendMessage(id, text);
-  ui.messageInput.value = "";
-  // Shown at once; the live echo of the same messageId is then ignored.
-  renderMessage({
-    messageId: sent.messageId,
-    seq: sent.seq,
-    conversationId: id,
-    senderId: client.userId ?? 0,
-    senderUsername: client.username ?? "",
-    senderDeviceId: client.deviceId ?? 0,
-    keyEpoch: sent.keyEpoch,
-    timestamp: sent.timestamp,
-    clientMessageId: sent.clientMessageId,
-    attachments: [],
-    deleted: false,
-    ok: true,
-    text,
-  });
-}
-
-// ---- wiring -----------------------------------------------------------------------------------
-
-ui.authForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const submitter = (event as SubmitEvent).submitter as HTMLButtonElement | null;
-  const username = ui.username.value.trim();
-  const password = ui.password.value;
-  void action(ui.authForm, () =>
-    submitter?.value === "register" ? register(username, password) : login(username, password),
-  );
-});
-ui.logout.addEventListener("click", logout);
-ui.newKey.addEventListener("click", () => void action(undefined, replaceKey));
-ui.newConversation.addEventListener("submit", (event) => {
-  event.preventDefault();
-  void action(ui.newConversation, () => createConversation(ui.newParticipants.value, ui.newTitle.value.trim()));
-});
-ui.composer.addEventListener("submit", (event) => {
-  event.preventDefault();
-  void action(ui.composer, send).then(() => ui.messageInput.focus());
-});
-ui.olderButton.addEventListener("click", () => void action(undefined, loadOlder));
-
-async function checkSupport(): Promise<void> {
+async function supportsX25519(): Promise<boolean> {
   try {
     await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"]);
-    setStatus("Ready. Your private key is created in this browser and never leaves it.");
+    return true;
   } catch {
-    setStatus("This browser's Web Crypto lacks X25519 (Chrome 133+, Firefox 130+ and Safari 17+ have it).", "error");
-    for (const b of ui.authForm.querySelectorAll("button")) b.disabled = true;
+    return false;
   }
 }
-void checkSupport();
-document.documentElement.dataset.ready = "true";
+
+async function boot(): Promise<void> {
+  if (!(await supportsX25519())) {
+    showAuth({
+      text: "This browser is too old for Parley's encryption: use Chrome 133+, Firefox 130+ or Safari 17+.",
+      kind: "error",
+    });
+    for (const b of authForm.querySelectorAll("button")) b.disabled = true;
+    return;
+  }
+  let status: Awaited<ReturnType<ParleyClient["resume"]>>;
+  try {
+    status = await client.resume(); // after a reload: the session and keys from IndexedDB
+  } catch (err) {
+    logFailure(err);
+    status = null;
+  }
+  if (!status) return showAuth();
+  if (status.status === "pending") return awaitApproval(status.username, status.comparisonCode ?? "");
+  try {
+    await enterChat();
+  } catch (err) {
+    logFailure(err);
+    if (document.body.dataset.screen !== "auth") {
+      showAuth({ text: describe(err), kind: "error" }, status.username);
+    }
+  }
+}
+
+void boot();

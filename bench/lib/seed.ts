@@ -1,11 +1,15 @@
-// Seeding through the public API: users (register + login), conversations, message bodies.
+// Seeding through the public API (contract v2): users (an account key and one signed device each,
+// then a login on that device), conversations with epoch 1 wrapped for every device (random bytes:
+// the server checks sizes and coverage only), message bodies under epoch 1 with a signature.
 import { randomBytes } from "node:crypto";
-import { must, pool, request } from "./http.ts";
+import { newIdentity, randomKeys } from "../../tools/wire/index.ts";
+import { must, pool } from "./http.ts";
 
 export interface User {
   username: string;
   userId: number;
-  /** Set by `loginUsers` or `mintTokens`. */
+  deviceId: number;
+  /** Set by `loginUsers`. */
   token: string;
 }
 
@@ -16,60 +20,66 @@ const b64 = (n: number): string => randomBytes(n).toString("base64");
 const NONCE = b64(12);
 const CIPHERTEXT = b64(CIPHERTEXT_BYTES);
 const AUTH_TAG = b64(16);
+const SIGNATURE = b64(64);
 
-/** The JSON body of `POST /messages`, built as a string (cheap enough to make one per request). */
+/** The JSON body of `POST /messages` under epoch 1, built as a string (cheap enough to make one per request). */
 export function messageBody(conversationId: number, clientMessageId: string): string {
-  return `{"conversationId":${conversationId},"nonce":"${NONCE}","ciphertext":"${CIPHERTEXT}","authTag":"${AUTH_TAG}","clientMessageId":"${clientMessageId}"}`;
+  return `{"conversationId":${conversationId},"keyEpoch":1,"nonce":"${NONCE}","ciphertext":"${CIPHERTEXT}","authTag":"${AUTH_TAG}","signature":"${SIGNATURE}","clientMessageId":"${clientMessageId}"}`;
 }
 
 /** Registers `n` users (bench_user_0 … under `prefix`); PBKDF2 makes each take ~40 ms of server CPU. */
 export async function registerUsers(base: string, n: number, prefix = "bench_user_"): Promise<User[]> {
   return pool(n, 4, async (i) => {
     const username = `${prefix}${i}`;
-    const { userId } = await must(201, base, "POST", "/auth/register", {
-      body: { username, password: PASSWORD, publicKey: b64(32) },
+    const { accountKey, device } = newIdentity("bench");
+    const { userId, deviceId } = await must(201, base, "POST", "/auth/register", {
+      body: { username, password: PASSWORD, accountKey, device },
     });
-    return { username, userId, token: "" };
+    return { username, userId, deviceId, token: "" };
   });
 }
 
-/** Logs each user in (fills in `token`). */
+/**
+ * Logs each user in on its device (fills in `token`): one PBKDF2 derivation each. v1's shortcut of
+ * signing tokens locally is gone: a v2 access token names a session that must be live in D1.
+ */
 export async function loginUsers(base: string, users: User[]): Promise<User[]> {
   await pool(users.length, 4, async (i) => {
     const { accessToken } = await must(200, base, "POST", "/auth/login", {
-      body: { username: users[i].username, password: PASSWORD },
+      body: { username: users[i].username, password: PASSWORD, deviceId: users[i].deviceId },
     });
     users[i].token = accessToken;
   });
   return users;
 }
 
-/** A conversation created by `members[0]` with every member; returns its id. */
+/** A conversation created by `members[0]` with every member, epoch 1 wrapped for each one's device; returns its id. */
 export async function createConversation(base: string, members: User[], title: string): Promise<number> {
   const { conversationId } = await must(201, base, "POST", "/conversations", {
     token: members[0].token,
-    body: { title, participants: members.map((m) => ({ username: m.username, encryptedKey: b64(48) })) },
+    body: { title, participants: members.map((m) => m.username), keys: randomKeys(members.map((m) => m.deviceId)) },
   });
   return conversationId;
 }
 
 /**
  * SQL that appends `count` messages to a conversation in one statement (a recursive CTE, so no
- * per-row round trips), then sets the conversation's last_seq / last_message_id / last_activity_at
+ * per-row round trips), under epoch 1 as its sender's device, then sets the conversation's last_seq / last_message_id / last_activity_at
  * as the API would have. Same columns as migrations/0000_init.sql.
  */
 export function historySql({
   conversationId,
-  senderId,
+  sender,
   count,
 }: {
   conversationId: number;
-  senderId: number;
+  sender: User;
   count: number;
 }): string {
-  return `INSERT INTO messages (conversation_id, seq, sender_id, nonce, ciphertext, auth_tag, associated_data, client_message_id, created_at)
+  if (!/^[a-zA-Z0-9_.-]+$/.test(sender.username)) throw new Error(`unexpected username ${sender.username}`);
+  return `INSERT INTO messages (conversation_id, seq, sender_id, sender_username, sender_device_id, key_epoch, nonce, ciphertext, auth_tag, associated_data, signature, client_message_id, deleted, created_at)
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count})
-SELECT ${conversationId}, i, ${senderId}, randomblob(12), randomblob(${CIPHERTEXT_BYTES}), randomblob(16), NULL, 'seed-' || i,
+SELECT ${conversationId}, i, ${sender.userId}, '${sender.username}', ${sender.deviceId}, 1, randomblob(12), randomblob(${CIPHERTEXT_BYTES}), randomblob(16), NULL, randomblob(64), 'seed-' || i, 0,
        strftime('%Y-%m-%dT%H:%M:%fZ', '2026-01-01T00:00:00.000Z', '+' || i || ' seconds')
 FROM n;
 UPDATE conversations SET
@@ -78,37 +88,4 @@ UPDATE conversations SET
   last_activity_at = (SELECT max(created_at) FROM messages WHERE conversation_id = ${conversationId})
 WHERE id = ${conversationId};
 `;
-}
-
-/**
- * Tokens for registered users without a login each (a login is one PBKDF2 derivation, ~40 ms of
- * the server's only core): signed exactly as the server's own login signs them (HS256 with the
- * run's JWT_SECRET, sub, username, iss, aud, iat, exp). Checked against `GET /users/me`; if the
- * server refuses it, the caller falls back to logging in through the API.
- */
-export async function mintTokens(
-  base: string,
-  users: User[],
-  {
-    secret,
-    issuer,
-    audience,
-    ttlSeconds = 3600,
-  }: { secret: string; issuer: string; audience: string; ttlSeconds?: number },
-): Promise<boolean> {
-  const { SignJWT } = await import("jose");
-  const key = new TextEncoder().encode(secret);
-  const now = Math.floor(Date.now() / 1000);
-  for (const u of users) {
-    u.token = await new SignJWT({ username: u.username })
-      .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-      .setSubject(String(u.userId))
-      .setIssuer(issuer)
-      .setAudience(audience)
-      .setIssuedAt(now)
-      .setExpirationTime(now + ttlSeconds)
-      .sign(key);
-  }
-  const me = await request(base, "GET", "/users/me", { token: users[0].token });
-  return me.status === 200 && me.json().userId === users[0].userId;
 }

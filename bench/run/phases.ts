@@ -2,8 +2,8 @@
 // (each on a fresh server), and the wrangler dev comparison.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildBundle, migrateArgs, type WranglerSubset, wrangler, wranglerEnv } from "../../tools/harness/index.ts";
-import { createConversation, historySql, loginUsers, mintTokens, registerUsers, type User } from "../lib/seed.ts";
+import { buildBundle, migrateArgs, wrangler, wranglerEnv } from "../../tools/harness/index.ts";
+import { createConversation, historySql, loginUsers, registerUsers, type User } from "../lib/seed.ts";
 import { type PlainWorkerd, WranglerDev } from "../lib/servers.ts";
 import type { SocketGroup, SocketKind } from "../lib/sockets.ts";
 import { ceiling, history, type WriteConversation, write } from "../scenarios/http.ts";
@@ -42,21 +42,13 @@ export interface Seeded {
 }
 
 /** Users, tokens and conversations through the public API; the history messages with SQL, server stopped. */
-export async function seed(ctx: RunContext, server: PlainWorkerd, config: WranglerSubset): Promise<Seeded> {
+export async function seed(ctx: RunContext, server: PlainWorkerd): Promise<Seeded> {
   const { P } = ctx;
   await server.start();
   ctx.log(`workerd serve ready on ${server.base} (pid ${server.pid}); seeding ${P.users} users and conversations…`);
   const seedStart = Date.now();
   const users = await registerUsers(server.base, P.users);
-  const minted = await mintTokens(server.base, users, {
-    secret: ctx.secret,
-    issuer: config.vars.JWT_ISSUER ?? "",
-    audience: config.vars.JWT_AUDIENCE ?? "",
-  });
-  if (!minted) {
-    ctx.notes.push("tokens signed by the suite were refused: logged every user in through the API instead");
-    await loginUsers(server.base, users);
-  }
+  await loginUsers(server.base, users);
   const writeConversations: WriteConversation[] = [];
   for (let i = 0; i < 10; i++) {
     const members = [users[(2 * i) % P.users]!, users[(2 * i + 1) % P.users]!];
@@ -87,7 +79,7 @@ export async function seed(ctx: RunContext, server: PlainWorkerd, config: Wrangl
     const sqlFile = join(ctx.runDir, "history.sql");
     writeFileSync(
       sqlFile,
-      historySql({ conversationId: seeded.history.id, senderId: users[0]!.userId, count: P.historyMessages }),
+      historySql({ conversationId: seeded.history.id, sender: users[0]!, count: P.historyMessages }),
     );
     const started = Date.now();
     await wrangler(["d1", "execute", "DB", "--local", "--persist-to", ctx.persistDir, "--file", sqlFile, "--yes"], {

@@ -1,6 +1,6 @@
 // The final checks: each conversation's history (walked both ways) against what was acknowledged,
 // each member's view against the history, and the database itself through SQL.
-import type { Client } from "./client.ts";
+import type { Client, Held } from "./client.ts";
 import type { Message, RunContext, SentMessage } from "./context.ts";
 import { expect } from "./http.ts";
 import type { Population } from "./load.ts";
@@ -62,6 +62,7 @@ export async function verifyConversations(ctx: RunContext, population: Populatio
     const history = await readHistory(ctx, [...members][0]!, id);
     const ackedHere = acked.filter((r) => r.conversationId === id);
     checkDatabase(ctx, verdict, id, history, ackedHere);
+    if (ctx.removal?.conversationId === id) checkRotation(ctx, history);
     for (const client of members) checkMember(ctx, verdict, client, id, history, ackedHere);
     verdict.perConversation.push({
       conversationId: id,
@@ -124,6 +125,10 @@ function checkMember(
   ackedHere: SentMessage[],
 ) {
   const conv = client.convs.get(id)!;
+  if (conv.removed) {
+    checkRemovedMember(ctx, v, client, id, history);
+    return;
+  }
   const held = [...conv.held.values()].sort((a, b) => a.seq - b.seq);
   const clientGaps = missingSeqs(held.map((m) => m.seq));
   if (clientGaps)
@@ -164,6 +169,40 @@ function checkMember(
   }
 }
 
+/**
+ * The removed member: each message it holds once, as stored, none after its removal, and everything
+ * up to its last catch-up before the removal (what came between may be missing: it can no longer
+ * catch up).
+ */
+function checkRemovedMember(ctx: RunContext, v: Verdict, client: Client, id: number, history: Message[]) {
+  const { removed, held } = client.convs.get(id)! as Required<Pick<Held, "removed">> & Held;
+  const stored = new Map(history.map((m) => [m.messageId, m]));
+  const seqs = [...held.values()].map((m) => m.seq);
+  for (let seq = 1; seq <= removed.caughtUpTo; seq++) {
+    if (!seqs.includes(seq)) {
+      v.gaps += 1;
+      ctx.anomaly("removedMemberGap", { client: client.index, conversationId: id, seq });
+    }
+  }
+  for (const m of held.values()) {
+    if (m.seq > removed.seqAfter)
+      ctx.anomaly("removedMemberGotLater", { client: client.index, seq: m.seq, seqAfter: removed.seqAfter });
+    if (stored.get(m.messageId)?.seq !== m.seq)
+      ctx.anomaly("removedMemberHoldsUnknown", { client: client.index, messageId: m.messageId, seq: m.seq });
+  }
+}
+
+/** After the removal, every message committed later went under a newer epoch than the one the removed member held. */
+function checkRotation(ctx: RunContext, history: Message[]) {
+  const removal = ctx.removal!;
+  const later = history.filter((m) => m.seq > removal.seqAfter);
+  const stale = later.filter((m) => m.keyEpoch <= removal.epochAtRemoval);
+  if (stale.length)
+    ctx.anomaly("sentUnderOldEpochAfterRemoval", { count: stale.length, seqs: stale.slice(0, 5).map((m) => m.seq) });
+  removal.messagesAfter = later.length;
+  removal.epochsAfter = [...new Set(later.map((m) => m.keyEpoch))];
+}
+
 /** The same rows the history API showed, seen directly: failures of their own (not added to the counts). */
 export async function sqlChecks(ctx: RunContext, verdict: Verdict): Promise<SqlRows | null> {
   try {
@@ -177,6 +216,17 @@ export async function sqlChecks(ctx: RunContext, verdict: Verdict): Promise<SqlR
     const sqlTotal = sql.perConversation.reduce((n, r) => n + r.n, 0);
     const apiTotal = verdict.perConversation.reduce((n, c) => n + c.messages, 0);
     if (sqlTotal !== apiTotal) ctx.anomaly("sqlCountMismatch", { sql: sqlTotal, api: apiTotal });
+    const removal = ctx.removal;
+    if (removal) {
+      // No epoch after the removal was wrapped for the removed device.
+      const keyed = sql.epochKeys.filter(
+        (k) =>
+          k.conversation_id === removal.conversationId &&
+          k.epoch > removal.epochAtRemoval &&
+          k.device_id === removal.deviceId,
+      );
+      if (keyed.length) ctx.anomaly("removedDeviceStillKeyed", { epochs: keyed.map((k) => k.epoch) });
+    }
     return sql;
   } catch (err) {
     ctx.anomaly("sqlCheckFailed", { error: String((err as Error)?.message ?? err) });
@@ -205,6 +255,12 @@ const COUNTS_AS_FAILURE = new Set([
   "sqlCountMismatch",
   "sqlCheckFailed",
   "catchUpFailed",
+  "unexpectedRemoval",
+  "removedMemberNotCutOff",
+  "removedMemberGotLater",
+  "removedMemberHoldsUnknown",
+  "sentUnderOldEpochAfterRemoval",
+  "removedDeviceStillKeyed",
 ]);
 
 /** The run's failures, in words (none: it passed); adds the duplicate-like anomalies to `verdict`. */
@@ -223,6 +279,9 @@ export function failures(ctx: RunContext, verdict: Verdict, unacknowledged: numb
   if (stats.serverRestarts < 1) out.push("no server restart happened");
   if (stats.sent === 0 || stats.acknowledged === 0) out.push("nothing was sent");
   if (stats.receivedViaSocket === 0) out.push("no message arrived over a socket");
+  if (ctx.options.clients >= 3 && !ctx.removal) out.push("no removal happened");
+  if (ctx.removal && (ctx.removal.messagesAfter ?? 0) > 0 && stats.rotations === 0)
+    out.push("messages followed the removal but no client rotated");
   if (otherAnomalies.length)
     out.push(
       `${otherAnomalies.length} other anomalie(s): ${[...new Set(otherAnomalies.map((a) => a.kind))].join(", ")}`,

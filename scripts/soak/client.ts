@@ -1,7 +1,10 @@
-// A soak client: one user, its token, what it holds of each of its conversations (merged from its
-// sockets and from catch-ups, duplicates dropped by messageId), and its sockets.
+// A soak client: one user with an account key and one signed device, its session (access token and
+// single-use refresh token), the epoch it sends under in each conversation, what it holds of each of
+// its conversations (merged from its sockets and from catch-ups, duplicates dropped by messageId),
+// and its sockets.
 import { randomBytes } from "node:crypto";
 import type WebSocket from "ws";
+import { newIdentity, randomKeys } from "../../tools/wire/index.ts";
 import type { Message, RunContext } from "./context.ts";
 import { type ApiResponse, expect, NetworkError, request, requestRetrying } from "./http.ts";
 import { PAGE } from "./options.ts";
@@ -21,6 +24,12 @@ export interface Held {
   catchUpVia?: Via;
   catchUpRunning: Promise<void> | null;
   lastFrameAt?: number;
+  /** The epoch this client sends under (as last learnt). */
+  epoch: number;
+  /** No new sends: a removal of this client is coming. */
+  leaving: boolean;
+  /** This client was removed from the conversation: what it may hold ends at `seqAfter`. */
+  removed?: { seqBefore: number; seqAfter: number; caughtUpTo: number };
 }
 
 /** One of a client's sockets: a conversation's ("room") or the user's inbox. */
@@ -32,6 +41,8 @@ export interface SocketTarget {
   lastSeq: Map<number, number>;
   openedAt?: number;
   loop?: Promise<void>;
+  /** Stopped for good (its conversation removed this client). */
+  done?: boolean;
 }
 
 export class Client {
@@ -41,9 +52,12 @@ export class Client {
   readonly password = `pw-${b64(12)}`;
   /** Conversation sockets, or one inbox socket. */
   readonly mode: "rooms" | "inbox";
+  readonly identity = newIdentity("soak");
   userId = 0;
+  deviceId = 0;
   token = "";
-  loginPromise: Promise<void> | null = null;
+  refreshToken = "";
+  renewPromise: Promise<void> | null = null;
   counter = 0;
   readonly convs = new Map<number, Held>();
   readonly sockets: SocketTarget[] = [];
@@ -57,34 +71,57 @@ export class Client {
   }
 
   async register(): Promise<void> {
+    const { accountKey, device } = this.identity;
     const res = await requestRetrying(this.ctx, "POST", "/auth/register", {
-      body: { username: this.username, password: this.password, publicKey: b64(32) },
+      body: { username: this.username, password: this.password, accountKey, device },
     });
-    this.userId = expect(res, 201, `register ${this.username}`).userId;
+    const registered = expect(res, 201, `register ${this.username}`);
+    this.userId = registered.userId;
+    this.deviceId = registered.deviceId;
     await this.login();
   }
 
+  /** A new session on this client's device. */
   async login(): Promise<void> {
     const res = await requestRetrying(this.ctx, "POST", "/auth/login", {
-      body: { username: this.username, password: this.password },
+      body: { username: this.username, password: this.password, deviceId: this.deviceId },
     });
-    this.token = expect(res, 200, `login ${this.username}`).accessToken;
+    this.adopt(expect(res, 200, `login ${this.username}`));
   }
 
-  /** After a 401 or a 1008: one fresh login, shared by everything that saw the old token refused. */
-  async relogin(refused: string): Promise<void> {
+  private adopt(session: { accessToken: string; refreshToken: string }): void {
+    this.token = session.accessToken;
+    this.refreshToken = session.refreshToken;
+  }
+
+  /**
+   * After a 401, a 1008 or a 4001: one renewal shared by everything that saw the old token refused.
+   * The refresh token is spent (single use); if the server refuses it (its answer was lost to a
+   * SIGKILL and the retry counts as reuse, which ends the session), the client logs in again.
+   */
+  async renew(refused: string): Promise<void> {
     if (this.token !== refused) return;
-    if (!this.loginPromise) {
-      this.loginPromise = (async () => {
+    if (!this.renewPromise) {
+      this.renewPromise = (async () => {
         try {
+          const res = await requestRetrying(this.ctx, "POST", "/auth/refresh", {
+            body: { refreshToken: this.refreshToken },
+          });
+          if (res.status === 200) {
+            this.adopt(res.body);
+            this.ctx.stats.refreshes += 1;
+            return;
+          }
+          expect(res, 401, `refresh ${this.username}`);
+          this.ctx.stats.refreshRefused += 1;
           await this.login();
           this.ctx.stats.relogins += 1;
         } finally {
-          this.loginPromise = null;
+          this.renewPromise = null;
         }
       })();
     }
-    await this.loginPromise;
+    await this.renewPromise;
   }
 
   join(conversationId: number): void {
@@ -96,7 +133,36 @@ export class Client {
       contiguousId: 0,
       catchUpWanted: false,
       catchUpRunning: null,
+      epoch: 1,
+      leaving: false,
     });
+  }
+
+  /**
+   * A 409 on POST /messages: `rotation required` → commit the next epoch with a (random) wrap for
+   * exactly the conversation's current devices; a stale `keyEpoch` → learn the current one. A
+   * commit that loses a race (409) or meets a changed device set (422) starts over.
+   */
+  async resolveConflict(conv: Held, refusal: any): Promise<void> {
+    const { ctx } = this;
+    const rotate = (refusal?.error?.details ?? []).some((d: { path: string }) => d.path === "epoch");
+    for (;;) {
+      const current = expect(await this.authed("GET", `/conversations/${conv.id}`), 200, "get conversation");
+      conv.epoch = current.epoch;
+      if (!rotate || !current.rotationNeeded) return;
+      const devices = expect(await this.authed("GET", `/conversations/${conv.id}/devices`), 200, "devices");
+      const res = await this.authed("POST", `/conversations/${conv.id}/epochs`, {
+        epoch: current.epoch + 1,
+        keys: randomKeys(devices.map((d: { deviceId: number }) => d.deviceId)),
+      });
+      if (res.status === 201) {
+        conv.epoch = current.epoch + 1;
+        ctx.stats.rotations += 1;
+        return;
+      }
+      if (res.status !== 409 && res.status !== 422) expect(res, 201, "commit epoch");
+      ctx.stats.rotationRaces += 1; // another member rotated first (or a committed retry of ours): look again
+    }
   }
 
   /** An authenticated request, retried through network errors, 5xx, 429 and refused tokens. */
@@ -109,7 +175,7 @@ export class Client {
         const res = await request(ctx, method, path, { token, body });
         if (res.status === 401) {
           ctx.stats.status401 += 1;
-          await this.relogin(token);
+          await this.renew(token);
           continue;
         }
         if (res.status === 429 || res.status >= 500) {
@@ -212,6 +278,7 @@ export class Client {
 
   /** Coalesced per conversation: one fetch at a time, re-run if asked again meanwhile. Never rejects. */
   catchUp(conv: Held, via: Via): Promise<void> {
+    if (conv.removed) return Promise.resolve(); // the history is closed to a removed member
     conv.catchUpWanted = true;
     conv.catchUpVia = via;
     if (!conv.catchUpRunning) {
@@ -246,6 +313,7 @@ export class Client {
     let after = conv.contiguousId;
     for (;;) {
       const res = await this.authed("GET", `/conversations/${conv.id}/messages?after=${after}&limit=${PAGE}`);
+      if (res.status === 403 && (conv.removed || conv.leaving)) return; // removed meanwhile
       const page: Message[] = expect(res, 200, `client ${this.index} GET after`);
       for (const m of page) this.accept(conv, m, via);
       if (page.length < PAGE) return;
@@ -258,6 +326,7 @@ export class Client {
     for (;;) {
       const qs = before ? `before=${before}&limit=${PAGE}` : `limit=${PAGE}`;
       const res = await this.authed("GET", `/conversations/${conv.id}/messages?${qs}`);
+      if (res.status === 403 && (conv.removed || conv.leaving)) return; // removed meanwhile
       const page: Message[] = expect(res, 200, `client ${this.index} GET before`);
       for (const m of page) this.accept(conv, m, via);
       if (page.length < PAGE) return;
@@ -267,16 +336,23 @@ export class Client {
 
   /** The inbox recipe: GET /conversations, then `after` where `lastMessageId` is beyond what we hold. */
   async inboxCatchUp(): Promise<void> {
-    const res = await this.authed("GET", "/conversations");
-    if (res.status !== 200) {
-      this.ctx.anomaly("catchUpFailed", { client: this.index, status: res.status, body: res.body });
-      return;
-    }
-    const list: { conversationId: number; lastMessageId: number | null }[] = res.body;
+    // The list is paged (`{ conversations, nextCursor }`): every page.
+    const list: { conversationId: number; lastMessageId: number | null }[] = [];
+    let cursor: string | null = null;
+    do {
+      const qs: string = cursor === null ? "" : `&cursor=${encodeURIComponent(cursor)}`;
+      const res = await this.authed("GET", `/conversations?limit=100${qs}`);
+      if (res.status !== 200) {
+        this.ctx.anomaly("catchUpFailed", { client: this.index, status: res.status, body: res.body });
+        return;
+      }
+      list.push(...res.body.conversations);
+      cursor = res.body.nextCursor;
+    } while (cursor !== null);
     const tasks: Promise<void>[] = [];
     for (const c of list) {
       const conv = this.convs.get(c.conversationId);
-      if (!conv) {
+      if (!conv || conv.removed) {
         this.ctx.anomaly("foreignConversation", { client: this.index, conversationId: c.conversationId });
         continue;
       }

@@ -14,11 +14,28 @@ export type Message = MessageResponse;
 /** The body of a POST /messages a client made. */
 export interface SentBody {
   conversationId: number;
+  /** Set afresh on every attempt: the epoch the client currently knows. */
+  keyEpoch: number;
   nonce: string;
   ciphertext: string;
   authTag: string;
+  signature: string;
   clientMessageId: string;
   associatedData?: string;
+}
+
+/** The mid-run removal: who, where, and the conversation's state around it. */
+export interface Removal {
+  conversationId: number;
+  client: number;
+  deviceId: number;
+  /** lastSeq just before and just after the DELETE, and the epoch it left behind (needing rotation). */
+  seqBefore: number;
+  seqAfter: number;
+  epochAtRemoval: number;
+  /** Filled in by the checks: messages committed after the removal, and their epochs. */
+  messagesAfter?: number;
+  epochsAfter?: number[];
 }
 
 export interface Ack {
@@ -36,6 +53,8 @@ export interface SentMessage {
   ack: Ack | null;
   answers201: number;
   raced?: boolean;
+  /** Every POST of it (the first, races, the retry after the answer) is over. */
+  settled?: boolean;
 }
 
 export interface Anomaly {
@@ -61,6 +80,11 @@ export function createStats() {
     status5xx: 0,
     status429: 0,
     status401: 0,
+    status409: 0, // POST /messages refused for its epoch (rotation required, or a stale keyEpoch)
+    rotations: 0, // epochs committed by the clients
+    rotationRaces: 0, // epoch commits that lost to another member's (409) or met a changed device set (422)
+    refreshes: 0, // access tokens renewed with the refresh token
+    refreshRefused: 0, // refresh tokens refused (e.g. a retry after a lost answer counts as reuse): logged in again
     receivedViaSocket: 0, // messages a client first got from a socket
     caughtUpViaRest: 0, // ... from a catch-up (`after`/`before`) during the run
     caughtUpInFinal: 0, // ... only in the final catch-up (0 unless delivery lagged)
@@ -90,6 +114,8 @@ export class RunContext {
   readonly sentMessages = new Map<string, SentMessage>();
   /** Sockets this script is closing itself (their close is not the server's). */
   readonly closingByUs = new WeakSet<WebSocket>();
+  /** Set once the mid-run removal is done. */
+  removal: Removal | null = null;
   /** A background loop failed (the hard deadline, or a bug in this script): the run fails. */
   fatalError: unknown = null;
   inFlightPosts = 0;

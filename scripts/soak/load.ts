@@ -1,9 +1,11 @@
-// The run's phases before the checks: users and conversations, the load (senders, socket chaos and
-// the server killed at spread-out moments), then the quiet wait for live delivery.
-import { b64, Client, type Held } from "./client.ts";
+// The run's phases before the checks: users and conversations, the load (senders, socket chaos, the
+// server killed at spread-out moments, one member removed mid-run), then the quiet wait for live delivery.
+import { randomKeys } from "../../tools/wire/index.ts";
+import { Client, type Held } from "./client.ts";
 import { type RunContext, type SentMessage, SoakError, sleep } from "./context.ts";
 import { expect } from "./http.ts";
 import { LIVE_WAIT_MS } from "./options.ts";
+import { removeMidRun } from "./removal.ts";
 import { sendLoop } from "./send.ts";
 import { chaosLoop, startSockets, stopSockets } from "./sockets.ts";
 
@@ -26,14 +28,21 @@ export async function populate(ctx: RunContext): Promise<Population> {
       members[((i % conversations) + ctx.between(1, conversations - 1)) % conversations]!.add(client);
   });
   for (const set of members) if (set.size < 2) set.add(clients.find((c) => !set.has(c))!);
+  // One conversation keeps two members after the mid-run removal.
+  if (count >= 3 && members.every((set) => set.size < 3)) members[0]!.add(clients.find((c) => !members[0]!.has(c))!);
   const conversationIds: number[] = [];
   for (const set of members) {
     const [creator] = set;
     const res = await creator!.authed("POST", "/conversations", {
       title: "soak",
-      participants: [...set].map((c) => ({ username: c.username, encryptedKey: b64(48) })),
+      participants: [...set].map((c) => c.username),
+      keys: randomKeys([...set].map((c) => c.deviceId)), // epoch 1, one (random) wrap per device
     });
     const id: number = expect(res, 201, "create conversation").conversationId;
+    // Contract v2's consent: the others join as message requests and must accept before posting.
+    for (const c of set) {
+      if (c !== creator) expect(await c.authed("POST", `/conversations/${id}/accept`), 200, "accept conversation");
+    }
     conversationIds.push(id);
     for (const c of set) c.join(id);
   }
@@ -44,7 +53,8 @@ export async function populate(ctx: RunContext): Promise<Population> {
 }
 
 /** The load phase; resolves once the load, the restarts and the chaos are over. */
-export async function load(ctx: RunContext, { clients }: Population): Promise<() => void> {
+export async function load(ctx: RunContext, population: Population): Promise<() => void> {
+  const { clients } = population;
   const { seconds, restarts: restartCount, restartAt } = ctx.options;
   for (const client of clients) startSockets(client);
   const loadStart = Date.now();
@@ -72,19 +82,29 @@ export async function load(ctx: RunContext, { clients }: Population): Promise<()
     }
   })().catch(ctx.fatal);
 
+  const removal = (async () => {
+    await sleep(Math.max(0, loadStart + seconds * 1000 * (0.35 + 0.2 * ctx.rng()) - Date.now()));
+    await removeMidRun(ctx, population);
+  })().catch(ctx.fatal);
+
   await Promise.all(senders);
   ctx.loadOver = true;
   if (ctx.fatalError) throw ctx.fatalError;
   ctx.log(
     `load over: ${ctx.stats.sent} sent, ${ctx.stats.acknowledged} acknowledged; waiting for restarts and retries to finish`,
   );
-  await Promise.all([restarts, ...chaos]);
+  await Promise.all([restarts, removal, ...chaos]);
   return () => clearInterval(progress);
 }
 
-/** Acknowledged messages of `conv` that `client`'s view lacks. */
+/** Acknowledged messages of `conv` that `client`'s view lacks (for a removed member: up to its last catch-up). */
 const missingFrom = (acked: SentMessage[], conv: Held) =>
-  acked.filter((r) => r.conversationId === conv.id && !conv.held.has(r.ack!.messageId));
+  acked.filter(
+    (r) =>
+      r.conversationId === conv.id &&
+      !conv.held.has(r.ack!.messageId) &&
+      (!conv.removed || r.ack!.seq <= conv.removed.caughtUpTo),
+  );
 
 export interface LiveDelivery {
   liveWait: {

@@ -6,9 +6,13 @@
 // `clientMessageId`s and retry them at random (sequentially, concurrently, after network errors and
 // after answers they threw away on purpose); their sockets (conversation sockets for half of them,
 // the inbox socket for the other half) drop and reconnect at random with the contract's recipe
-// (socket first, then `after`); tokens are short-lived so clients also log in again when a token is
-// refused; and the whole dev server process group is killed with SIGKILL and restarted, at least
-// once, on the same port and storage. Then everything quiesces, every client makes a final catch-up,
+// (socket first, then `after`); every client has an account key and one signed device, and sends
+// under the conversation's current key epoch (a 409 makes it rotate or catch up on the epoch); access
+// tokens are short-lived so clients renew them with their single-use refresh token (and log in again
+// on the same device if a refresh whose answer was lost counts as reuse); one member of the largest
+// conversation is removed mid-run, after which the next sender commits a new epoch without its device
+// and the removed client expects nothing more there; and the whole dev server process group is killed
+// with SIGKILL and restarted, at least once, on the same port and storage. Then everything quiesces, every client makes a final catch-up,
 // and the script checks that each client holds every acknowledged message of its conversations
 // exactly once, seq 1..last with no gap, and that the database holds each clientMessageId once
 // (history API, and SQL on the local D1 once the server is stopped).

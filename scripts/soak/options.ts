@@ -28,11 +28,11 @@ export const hardDeadlineMs = (o: Options): number => (o.seconds + 300 + o.resta
 
 const HELP = `npm run soak -- [options]
   --seconds N        load phase length (default 60)
-  --clients M        clients, each its own user (default 8)
+  --clients M        clients, each its own user with one device (default 8; 3 or more for the mid-run removal)
   --conversations K  conversations (default 3; each client is in 1 or 2)
   --restarts R       SIGKILL + restarts of the dev server (default max(1, seconds/30))
   --restart-at T,…   kill at these seconds into the load phase instead (sets --restarts)
-  --token-ttl S      TOKEN_TTL_SECONDS for the run, so tokens expire and clients log in again (default 15)
+  --token-ttl S      TOKEN_TTL_SECONDS for the run, so tokens expire and clients refresh them (default 15)
   --interval-ms T    mean pause between a client's messages (default 250)
   --seed S           seed of the random choices (printed at the start)
   --bundle-dir DIR   serve DIR/index.js (a \`wrangler deploy --dry-run --outdir DIR\` bundle) instead of bundling src/

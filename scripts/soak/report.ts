@@ -53,6 +53,7 @@ export function writeReport(ctx: RunContext, o: Outcome): void {
     },
     details: { ...stats, anomalies: anomalies.length },
     conversations: verdict.perConversation,
+    removal: ctx.removal,
     liveWait: live.liveWait,
     liveMisses: live.liveMisses,
     sql: o.sql && { duplicateRows: o.sql.dupes.length, perConversation: o.sql.perConversation },
@@ -97,7 +98,21 @@ export function printReport(ctx: RunContext, o: Outcome): number {
     "sockets opened",
     stats.socketsOpened,
     `(${stats.socketDropsByClient} dropped by clients, ${stats.socketConnectFailures} failed connects, ` +
-      `${stats.relogins} re-logins, ${stats.serverClosesLingering} server closes whose connection lingered)`,
+      `${stats.serverClosesLingering} server closes whose connection lingered)`,
+  );
+  row(
+    "tokens refreshed",
+    stats.refreshes,
+    `(${stats.refreshRefused} refresh tokens refused, then ${stats.relogins} logins on the same device)`,
+  );
+  const r = ctx.removal;
+  row(
+    "epochs committed",
+    stats.rotations,
+    `(${stats.status409} POSTs answered 409, ${stats.rotationRaces} commits lost a race; ` +
+      (r
+        ? `c${r.client} removed from conversation ${r.conversationId} at seq ${r.seqBefore}..${r.seqAfter}, epoch ${r.epochAtRemoval}; ${r.messagesAfter ?? 0} messages after it under epochs ${JSON.stringify(r.epochsAfter ?? [])})`
+        : "no removal)"),
   );
   row(
     "server restarts (SIGKILL)",

@@ -1,5 +1,8 @@
 // A client's sending: messages at random intervals, each POSTed until answered with the same
 // clientMessageId, sometimes raced, retried after the answer, or its answer thrown away on purpose.
+// Each attempt goes under the epoch the client last learnt; a 409 makes it rotate (rotation
+// required) or learn the current epoch, then the same message goes again.
+import { randomSignature } from "../../tools/wire/index.ts";
 import { b64, type Client } from "./client.ts";
 import { type SentBody, type SentMessage, sleep } from "./context.ts";
 import { type ApiResponse, NetworkError, request } from "./http.ts";
@@ -10,18 +13,21 @@ type Why = "first" | "concurrent" | "afterAck";
 export async function sendLoop(client: Client, loadEndsAt: number): Promise<void> {
   const { ctx } = client;
   const { intervalMs } = ctx.options;
-  const convs = [...client.convs.values()];
   while (Date.now() < loadEndsAt) {
     await sleep(ctx.between(intervalMs / 2, (intervalMs * 3) / 2));
     if (Date.now() >= loadEndsAt || ctx.fatalError) break;
     while (client.pending.size >= 3) await Promise.race(client.pending); // at most 3 of my messages in flight
+    const convs = [...client.convs.values()].filter((c) => !c.leaving && !c.removed);
+    if (convs.length === 0) continue; // removed from its only conversation
     const conv = ctx.pick(convs);
     const clientMessageId = `${client.username}#${++client.counter}`;
     const body: SentBody = {
       conversationId: conv.id,
+      keyEpoch: conv.epoch,
       nonce: b64(ctx.between(12, 24)),
       ciphertext: b64(ctx.between(1, 700)),
       authTag: b64(16),
+      signature: randomSignature(),
       clientMessageId,
     };
     if (ctx.chance(0.3)) body.associatedData = b64(ctx.between(0, 64));
@@ -35,7 +41,11 @@ export async function sendLoop(client: Client, loadEndsAt: number): Promise<void
     };
     ctx.sentMessages.set(record.key, record);
     ctx.stats.sent += 1;
-    const task = sendOne(client, record).catch(ctx.fatal);
+    const task = sendOne(client, record)
+      .catch(ctx.fatal)
+      .finally(() => {
+        record.settled = true;
+      });
     client.pending.add(task);
     task.finally(() => client.pending.delete(task));
     if (ctx.chance(0.4)) await task; // sometimes wait for the answer, sometimes keep going
@@ -72,6 +82,8 @@ async function post(client: Client, record: SentMessage, why: Why): Promise<void
     if (attempt > 0 || why !== "first") stats.retried += 1;
     if (attempt > 0) stats.retriedAfterError += 1;
     const token = client.token;
+    const conv = client.convs.get(record.conversationId)!;
+    record.body.keyEpoch = conv.epoch;
     // Now and then, give up on the answer a few ms in: the request may or may not have committed.
     const discard = ctx.chance(0.04);
     let res: ApiResponse;
@@ -97,7 +109,12 @@ async function post(client: Client, record: SentMessage, why: Why): Promise<void
     }
     if (res.status === 401) {
       stats.status401 += 1;
-      await client.relogin(token);
+      await client.renew(token);
+      continue;
+    }
+    if (res.status === 409) {
+      stats.status409 += 1;
+      await client.resolveConflict(conv, res.body);
       continue;
     }
     if (res.status === 429) {

@@ -23,6 +23,7 @@ export interface SqlRows {
   dupes: Record<string, unknown>[];
   perConversation: { conversation_id: number; n: number; seqs: number; lo: number; hi: number }[];
   convRows: { id: number; last_seq: number; last_message_id: number }[];
+  epochKeys: { conversation_id: number; epoch: number; device_id: number }[];
 }
 
 export class SoakServer {
@@ -121,6 +122,7 @@ export class SoakServer {
       "SELECT conversation_id, sender_id, client_message_id, COUNT(*) AS n FROM messages GROUP BY 1, 2, 3 HAVING n > 1",
       "SELECT conversation_id, COUNT(*) AS n, COUNT(DISTINCT seq) AS seqs, MIN(seq) AS lo, MAX(seq) AS hi FROM messages GROUP BY 1",
       "SELECT id, last_seq, last_message_id FROM conversations",
+      "SELECT conversation_id, epoch, device_id FROM epoch_keys",
     ].join("; ");
     const out = join(this.persistDir, "sql.json");
     const args = ["d1", "execute", "DB", "--local", "--persist-to", this.persistDir, "--json", "--command", query];
@@ -129,9 +131,9 @@ export class SoakServer {
     } catch {
       throw new SoakError(`wrangler d1 execute failed: ${readFileSync(out, "utf8").slice(0, 500)}`);
     }
-    const [dupes, perConversation, convRows] = JSON.parse(readFileSync(out, "utf8")).map(
+    const [dupes, perConversation, convRows, epochKeys] = JSON.parse(readFileSync(out, "utf8")).map(
       (r: { results: unknown }) => r.results,
     );
-    return { dupes, perConversation, convRows };
+    return { dupes, perConversation, convRows, epochKeys };
   }
 }

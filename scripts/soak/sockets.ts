@@ -18,6 +18,11 @@ async function socketLoop(client: Client, target: SocketTarget): Promise<void> {
   let failures = 0;
   while (!ctx.socketsStopping) {
     ctx.checkDeadline();
+    if (target.conv?.removed) {
+      target.ready = true;
+      target.done = true;
+      return;
+    }
     const token = client.token;
     const qs = target.kind === "room" ? `conversationId=${target.conv!.id}&token=${token}` : `token=${token}`;
     const ws = new WebSocket(`${ctx.server.baseUrl.replace(/^http/, "ws")}/ws?${qs}`, {
@@ -69,8 +74,16 @@ async function socketLoop(client: Client, target: SocketTarget): Promise<void> {
     target.ready = false;
     const key = `${code}${reason ? ` ${reason}` : ""}`;
     stats.socketCloses[key] = (stats.socketCloses[key] ?? 0) + 1;
-    if (code === 1008) await client.relogin(token); // the token was refused or has expired
+    if (code === 1008 || code === 4001) await client.renew(token); // token refused or expired; session ended
     await catchUp;
+    if (code === 4003) {
+      // Removed from the conversation: this socket is done for good.
+      if (!target.conv?.removed && !target.conv?.leaving)
+        ctx.anomaly("unexpectedRemoval", { client: client.index, conversationId: target.conv?.id });
+      target.ready = true;
+      target.done = true;
+      return;
+    }
     if (!ctx.socketsStopping) await sleep(ctx.between(20, 400));
   }
 }

@@ -23,6 +23,8 @@ import {
   type MessageBinding,
   messageAssociatedData,
   openProvisioning,
+  PROVISIONED_KEY_BYTES,
+  provisioningCapacity,
   SignatureError,
   sealProvisioning,
   signDevice,
@@ -388,7 +390,7 @@ describe("provisioning envelope", () => {
       { userId: 1, deviceId: 9, identityKey: keys.identity.publicKeyRaw },
     );
     expect(envelope.byteLength).toBeLessThanOrEqual(MAX_PROVISIONING_BYTES);
-    expect(envelope[0]).toBe(1);
+    expect(envelope[0]).toBe(2);
     const self = {
       userId: 1,
       deviceId: 9,
@@ -411,5 +413,81 @@ describe("provisioning envelope", () => {
     await expect(
       importAccountKeys(await exportAccountPrivateKey(stranger), account.publicKeyRaw),
     ).rejects.toBeInstanceOf(SignatureError);
+  });
+
+  it("v2 carries earlier epoch keys, newest first, in the documented layout, and refuses more than 4 KiB", async () => {
+    const account = await generateAccountKeys();
+    const { keys } = await device();
+    const pkcs8 = await exportAccountPrivateKey(account);
+    expect(pkcs8.byteLength).toBe(48);
+    const capacity = provisioningCapacity(pkcs8.byteLength);
+    expect(capacity).toBe(87);
+    const epochKeys = Array.from({ length: capacity }, (_, i) => ({
+      conversationId: 1000 + i,
+      epoch: capacity - i,
+      bound: i % 2 === 0,
+      key: bytes(crypto.getRandomValues(new Uint8Array(32))),
+    }));
+    const recipient = { userId: 7, deviceId: 9, identityKey: keys.identity.publicKeyRaw };
+    const envelope = await sealProvisioning(
+      { accountPublicKey: account.publicKeyRaw, accountPrivateKeyPkcs8: pkcs8, epochKeys },
+      recipient,
+    );
+    expect(envelope[0]).toBe(2);
+    expect(envelope.byteLength).toBe(61 + 32 + 4 + 48 + 2 + capacity * PROVISIONED_KEY_BYTES);
+    expect(envelope.byteLength).toBeLessThanOrEqual(MAX_PROVISIONING_BYTES);
+
+    // Independently: X25519 + HKDF(info = label ‖ eph ‖ identityKey ‖ binding) + AES-GCM(aad = label ‖ 0x02 ‖ eph ‖ binding).
+    const l = label("parley/provisioning/v2");
+    const eph = envelope.slice(1, 33);
+    const bound = concatBytes(be(7, 8), be(9, 8));
+    const ephKey = await subtle.importKey("raw", eph, { name: "X25519" }, false, []);
+    const shared = await subtle.deriveBits({ name: "X25519", public: ephKey } as any, keys.identity.privateKey, 256);
+    const ikm = await subtle.importKey("raw", shared, "HKDF", false, ["deriveKey"]);
+    const kek = await subtle.deriveKey(
+      {
+        name: "HKDF",
+        hash: "SHA-256",
+        salt: new Uint8Array(32),
+        info: concatBytes(l, eph, keys.identity.publicKeyRaw, bound),
+      },
+      ikm,
+      { name: "AES-GCM", length: 256 },
+      false,
+      ["decrypt"],
+    );
+    const plain = bytes(
+      await subtle.decrypt(
+        { name: "AES-GCM", iv: envelope.slice(33, 45), additionalData: concatBytes(l, Uint8Array.of(2), eph, bound) },
+        kek,
+        envelope.slice(45),
+      ),
+    );
+    const view = new DataView(plain.buffer);
+    expect(toHex(plain.slice(0, 32))).toBe(toHex(account.publicKeyRaw));
+    expect(view.getUint32(32)).toBe(48);
+    expect(view.getUint16(36 + 48)).toBe(capacity);
+    const second = 38 + 48 + PROVISIONED_KEY_BYTES;
+    expect(Number(view.getBigUint64(second))).toBe(1001);
+    expect(view.getUint32(second + 8)).toBe(capacity - 1);
+    expect(plain[second + 12]).toBe(0); // not bound
+    expect(toHex(plain.slice(second + 13, second + 45))).toBe(toHex(epochKeys[1]!.key));
+
+    const opened = await openProvisioning(envelope, {
+      userId: 7,
+      deviceId: 9,
+      privateKey: keys.identity.privateKey,
+      publicKeyRaw: keys.identity.publicKeyRaw,
+    });
+    expect(opened.epochKeys!.map((k) => [k.conversationId, k.epoch, k.bound, toHex(k.key)])).toEqual(
+      epochKeys.map((k) => [k.conversationId, k.epoch, k.bound, toHex(k.key)]),
+    );
+    const oneMore = [...epochKeys, { ...epochKeys[0]!, conversationId: 5 }];
+    await expect(
+      sealProvisioning(
+        { accountPublicKey: account.publicKeyRaw, accountPrivateKeyPkcs8: pkcs8, epochKeys: oneMore },
+        recipient,
+      ),
+    ).rejects.toBeInstanceOf(CryptoFormatError);
   });
 });

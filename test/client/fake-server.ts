@@ -26,11 +26,12 @@ interface WrapRow {
   wrappedKey: string;
   signature: string;
   by: { userId: number; deviceId: number };
+  createdAt: string;
 }
 interface ConversationRow {
   conversationId: number;
   title: string | null;
-  participants: { userId: number; joinedAt: string }[];
+  participants: { userId: number; joinedAt: string; role: "admin" | "member"; status: "member" | "invited" }[];
   epoch: number;
   rotationNeeded: boolean;
   keys: Map<number, Map<number, WrapRow>>;
@@ -58,6 +59,8 @@ export class FakeParley {
   >();
   access = new Map<string, { sessionId: number; exp: number }>();
   conversations = new Map<number, ConversationRow>();
+  /** `blocker:blocked` user id pairs. */
+  blocks = new Set<string>();
   tickets: string[] = [];
   /** Every request: method, path, parsed body. */
   log: { method: string; path: string; body: any }[] = [];
@@ -153,6 +156,7 @@ export class FakeParley {
       createdAt: ts(),
       lastMessageId: c.messages.at(-1)?.messageId ?? null,
       lastSeq: c.messages.length,
+      status: c.participants.find((p) => p.userId === caller.userId)?.status ?? "member",
       epoch: c.epoch,
       rotationNeeded: c.rotationNeeded,
       participants: c.participants.map((p) => ({ ...p, username: this.users.get(p.userId)!.username })),
@@ -160,7 +164,7 @@ export class FakeParley {
     };
   }
   private keyView(w: WrapRow, epoch: number) {
-    return { epoch, wrappedKey: w.wrappedKey, wrappedBy: w.by, signature: w.signature, createdAt: ts() };
+    return { epoch, wrappedKey: w.wrappedKey, wrappedBy: w.by, signature: w.signature, createdAt: w.createdAt };
   }
 
   /** Stores an epoch's keys if they cover exactly the participants' active devices. */
@@ -172,7 +176,11 @@ export class FakeParley {
     if (JSON.stringify(want) !== JSON.stringify(got))
       return err(422, "validation_failed", [{ path: "keys", message: `want ${want}` }]);
     const by = { userId: caller.userId, deviceId: caller.deviceId };
-    c.keys.set(epoch, new Map(keys.map((k) => [k.deviceId, { wrappedKey: k.wrappedKey, signature: k.signature, by }])));
+    const createdAt = new Date(this.now()).toISOString();
+    c.keys.set(
+      epoch,
+      new Map(keys.map((k) => [k.deviceId, { wrappedKey: k.wrappedKey, signature: k.signature, by, createdAt }])),
+    );
     c.epoch = epoch;
     c.rotationNeeded = false;
     return undefined;
@@ -313,17 +321,39 @@ export class FakeParley {
           wrappedKey: k.wrappedKey,
           signature: k.signature,
           by: { userId: caller.userId, deviceId: caller.deviceId },
+          createdAt: c.keys.get(c.epoch)!.values().next().value!.createdAt,
         });
       }
       Object.assign(d, { status: "active", signature: body.signature, provisioning: body.provisioning });
       return ok(200, this.publicDevice(d));
     }
+    if (m(/^(PUT|DELETE) \/users\/me\/blocked\/[^/]+$/)) {
+      const u = this.userByName(seg[4]!);
+      if (!u) return err(404, "not_found");
+      if (method === "PUT") this.blocks.add(`${caller.userId}:${u.userId}`);
+      else this.blocks.delete(`${caller.userId}:${u.userId}`);
+      return ok(204, null);
+    }
+    if (m(/^GET \/users\/me\/blocked$/)) {
+      const out = [...this.blocks]
+        .map((pair) => pair.split(":").map(Number))
+        .filter(([by]) => by === caller.userId)
+        .map(([, id]) => ({ userId: id, username: this.users.get(id!)!.username, blockedAt: ts() }));
+      return ok(200, out);
+    }
     if (m(/^POST \/conversations$/)) {
-      const users = body.participants.map((n: string) => this.userByName(n)!);
+      const users: UserRow[] = body.participants.map((n: string) => this.userByName(n)!);
+      if (users.some((u) => this.blocks.has(`${u.userId}:${caller.userId}`)))
+        return err(403, "forbidden", [], "this user cannot be added");
       const c: ConversationRow = {
         conversationId: this.id(),
         title: body.title ?? null,
-        participants: users.map((u: UserRow) => ({ userId: u.userId, joinedAt: ts() })),
+        participants: users.map((u) => ({
+          userId: u.userId,
+          joinedAt: ts(),
+          role: u.userId === caller.userId ? "admin" : "member",
+          status: u.userId === caller.userId ? "member" : "invited",
+        })),
         epoch: 0,
         rotationNeeded: false,
         keys: new Map(),
@@ -368,15 +398,30 @@ export class FakeParley {
     if (c && m(/^POST \/conversations\/\d+\/participants$/)) {
       const u = this.userByName(body.username);
       if (!u) return err(422, "validation_failed");
+      if (this.blocks.has(`${u.userId}:${caller.userId}`))
+        return err(403, "forbidden", [], "this user cannot be added");
       const failed = this.commit(c, body.epoch, body.keys, caller, u.userId);
       if (failed) return failed;
-      c.participants.push({ userId: u.userId, joinedAt: ts() });
+      c.participants.push({ userId: u.userId, joinedAt: ts(), role: "member", status: "invited" });
       return ok(201, this.view(c, caller));
     }
     if (c && m(/^DELETE \/conversations\/\d+\/participants\/([^/]+)$/)) {
       const u = this.userByName(seg[4]!)!;
       c.participants = c.participants.filter((p) => p.userId !== u.userId);
       c.rotationNeeded = true;
+      return ok(204, null);
+    }
+    if (c && m(/^POST \/conversations\/\d+\/accept$/)) {
+      c.participants.find((p) => p.userId === caller.userId)!.status = "member";
+      return ok(200, this.view(c, caller));
+    }
+    if (c && m(/^POST \/conversations\/\d+\/decline$/)) {
+      const me = c.participants.find((p) => p.userId === caller.userId)!;
+      if (me.status !== "invited") return err(409, "conflict");
+      c.participants = c.participants.filter((p) => p !== me);
+      c.rotationNeeded = true;
+      const admin = c.participants.find((p) => p.role === "admin");
+      if (body?.block && admin) this.blocks.add(`${caller.userId}:${admin.userId}`);
       return ok(204, null);
     }
     if (c && m(/^GET \/conversations\/\d+\/messages$/)) {
@@ -386,7 +431,9 @@ export class FakeParley {
     }
     if (m(/^POST \/messages$/)) {
       const target = this.conversations.get(body.conversationId);
-      if (!target?.participants.some((p) => p.userId === caller.userId)) return err(403, "forbidden");
+      const me = target?.participants.find((p) => p.userId === caller.userId);
+      if (!target || !me) return err(403, "forbidden");
+      if (me.status === "invited") return err(403, "forbidden", [], "accept the conversation first");
       const dup = target.messages.find(
         (x) => x.senderId === caller.userId && x.clientMessageId === body.clientMessageId,
       );
@@ -423,6 +470,6 @@ export class FakeParley {
 function ok(status: number, body: unknown) {
   return { status, body };
 }
-function err(status: number, code: string, details?: { path: string; message: string }[]) {
-  return { status, body: { error: { code, message: code, ...(details ? { details } : {}) } } };
+function err(status: number, code: string, details?: { path: string; message: string }[], message = code) {
+  return { status, body: { error: { code, message, ...(details?.length ? { details } : {}) } } };
 }

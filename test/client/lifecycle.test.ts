@@ -140,6 +140,7 @@ describe("sessions", () => {
     const bob = make();
     await bob.register("bob", "battery staple");
     const { conversationId } = await alice.createConversation(["bob"]);
+    await bob.acceptConversation(conversationId);
     await bob.sendMessage(conversationId, "hi alice");
 
     const reloaded = make({ store });
@@ -170,10 +171,10 @@ describe("key epochs", () => {
     await alice.sendMessage(conversationId, "after carol left");
 
     const posts = server.log.filter((r) => r.path === "/messages").slice(1);
-    expect(posts.map((p) => p.body.keyEpoch)).toEqual([1, 2]);
+    expect(posts.map((p) => p.body.keyEpoch)).toEqual([2, 3]);
     expect(new Set(posts.map((p) => p.body.clientMessageId)).size).toBe(1);
-    const commit = server.log.find((r) => r.path.endsWith("/epochs"))!;
-    expect(commit.body.epoch).toBe(2);
+    const commit = server.log.findLast((r) => r.path.endsWith("/epochs"))!;
+    expect(commit.body.epoch).toBe(3);
     const carolDevice = server.activeDevices(carolId)[0]!;
     const bobId = [...server.users.values()].find((u) => u.username === "bob")!.userId;
     expect(commit.body.keys.map((k: { deviceId: number }) => k.deviceId).sort()).toEqual(
@@ -182,13 +183,14 @@ describe("key epochs", () => {
         .sort(),
     );
     expect(commit.body.keys.map((k: { deviceId: number }) => k.deviceId)).not.toContain(carolDevice.deviceId);
+    await bob.acceptConversation(conversationId);
     await bob.sendMessage(conversationId, "bob was here");
 
     const read = await alice.messages(conversationId, { limit: 10 });
     expect(read.map((m) => [m.keyEpoch, m.ok && m.text])).toEqual([
-      [2, "bob was here"],
-      [2, "after carol left"],
-      [1, "epoch one"],
+      [3, "bob was here"],
+      [3, "after carol left"],
+      [2, "epoch one"],
     ]);
     // Bob holds both epochs' keys and reads everything too.
     expect((await bob.messages(conversationId, { limit: 10 })).every((m) => m.ok)).toBe(true);
@@ -200,7 +202,8 @@ describe("key epochs", () => {
     await alice.register("alice", "correct horse");
     await bob.register("bob", "battery staple");
     const { conversationId } = await alice.createConversation(["bob"]);
-    await bob.sendMessage(conversationId, "bound"); // bob rotates off alice's creation wrap (epoch 2)
+    await bob.acceptConversation(conversationId);
+    await bob.sendMessage(conversationId, "bound"); // epoch 2, committed by alice at creation
     server.conversations.get(conversationId)!.rotationNeeded = true;
     let raced = false;
     server.before = async (method, path) => {
@@ -365,8 +368,8 @@ describe("a malicious server", () => {
     expect((await bob.messages(two.conversationId))[0]).toMatchObject({ ok: true });
     c2.messages[0] = { ...original, senderDeviceId: original.senderDeviceId + 1000 };
     expect((await bob.messages(two.conversationId))[0]).toMatchObject({ ok: false });
-    // Moved into conversation one (whose key bob does not hold) and, separately, relabelled epoch 2.
-    c2.messages[0] = { ...original, keyEpoch: 2 };
+    // Moved into conversation one (whose key bob does not hold) and, separately, relabelled epoch 1.
+    c2.messages[0] = { ...original, keyEpoch: 1 };
     expect((await bob.messages(two.conversationId))[0]).toMatchObject({ ok: false });
     const moved = { ...original, conversationId: one.conversationId };
     expect(await bob.decrypt(moved)).toMatchObject({ ok: false });

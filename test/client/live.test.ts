@@ -60,7 +60,7 @@ describe("HTTP retries", () => {
     await alice.register("alice", "correct horse");
     const conversation = await alice.createConversation(["bob"]);
     const sent = await alice.sendMessage(conversation.conversationId, "hello");
-    expect(sent).toMatchObject({ seq: 1, keyEpoch: 1 });
+    expect(sent).toMatchObject({ seq: 1, keyEpoch: 2 }); // epoch 2 was committed at creation
     expect(bodies).toHaveLength(4);
     expect(new Set(bodies.map((b) => b.clientMessageId))).toEqual(new Set([sent.clientMessageId]));
     expect(sent.clientMessageId).toMatch(/^[0-9a-f-]{36}$/);

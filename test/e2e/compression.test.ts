@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import type { Socket } from "node:net";
@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
+  developmentVapid,
   migrateArgs,
   type Proc,
   readWranglerConfig,
@@ -14,6 +15,7 @@ import {
   wrangler,
   wranglerEnv,
 } from "../../tools/harness/index.ts";
+import { newIdentity } from "../../tools/wire/index.ts";
 import { baseUrl, closeAll, inboxSocketUrl, newUser, openSocket, type TestSocket } from "./helpers.js";
 
 /*
@@ -29,12 +31,22 @@ import { baseUrl, closeAll, inboxSocketUrl, newUser, openSocket, type TestSocket
 
 const FLAG = "no_web_socket_compression";
 
-/** An HS256 token like the Worker's own, for a Worker whose secret this test chose. */
-function mintToken(secret: string, claims: { sub: string; username: string; iss: string; aud: string }): string {
-  const now = Math.floor(Date.now() / 1000);
-  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const unsigned = `${part({ alg: "HS256", typ: "JWT" })}.${part({ ...claims, iat: now, exp: now + 600 })}`;
-  return `${unsigned}.${createHmac("sha256", secret).update(unsigned).digest("base64url")}`;
+/** Registers a fresh user (signed device) on the server at `base` and logs in: a real session's access token. */
+async function sessionToken(base: string): Promise<string> {
+  const { accountKey, device } = newIdentity();
+  const username = `deflate_${randomBytes(6).toString("hex")}`;
+  const password = "compression probe";
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${base}${path}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+    return res.json() as Promise<Record<string, unknown>>;
+  };
+  const { deviceId } = await post("/auth/register", { username, password, accountKey, device });
+  return String((await post("/auth/login", { username, password, deviceId })).accessToken);
 }
 
 interface UpgradeResult {
@@ -89,8 +101,6 @@ describe("WebSocket compression", () => {
 
   describe("plain workerd serving the deployable bundle", () => {
     const secret = randomBytes(32).toString("hex");
-    const issuer = "parley-e2e";
-    const audience = "parley-e2e-clients";
     let dir: string;
     const servers: Proc[] = [];
     let configured: string; // wrangler.toml's flags
@@ -100,9 +110,8 @@ describe("WebSocket compression", () => {
       dir = mkdtempSync(join(tmpdir(), "parley-e2e-workerd-"));
       const vars = {
         ...toml.vars,
+        ...developmentVapid(),
         JWT_SECRET: secret,
-        JWT_ISSUER: issuer,
-        JWT_AUDIENCE: audience,
         ALLOWED_ORIGINS: "",
         RATE_LIMITS: "off",
       };
@@ -136,10 +145,15 @@ describe("WebSocket compression", () => {
       if (dir) rmSync(dir, { recursive: true, force: true });
     });
 
-    const token = () => mintToken(secret, { sub: "4242", username: "compression-probe", iss: issuer, aud: audience });
+    // A real session on each server (the token's session must be live in that server's D1).
+    const tokens = new Map<string, Promise<string>>();
+    const tokenFor = (host: string) => {
+      if (!tokens.has(host)) tokens.set(host, sessionToken(`http://${host}`));
+      return tokens.get(host)!;
+    };
 
     it("answers an upgrade that offers permessage-deflate with a 101 that carries no Sec-WebSocket-Extensions", async () => {
-      const accepted = await rawUpgrade(`http://${configured}/ws?token=${token()}`);
+      const accepted = await rawUpgrade(`http://${configured}/ws?token=${await tokenFor(configured)}`);
       expect(accepted.status).toBe(101);
       expect(accepted.keyAccepted).toBe(true);
       expect(accepted.headers["sec-websocket-extensions"]).toBeUndefined();
@@ -150,13 +164,13 @@ describe("WebSocket compression", () => {
       expect(refused.headers["sec-websocket-extensions"]).toBeUndefined();
 
       // Control: the same bundle without the flag negotiates compression, so the check above can fail.
-      const compressed = await rawUpgrade(`http://${control}/ws?token=${token()}`);
+      const compressed = await rawUpgrade(`http://${control}/ws?token=${await tokenFor(control)}`);
       expect(compressed.status).toBe(101);
       expect(compressed.headers["sec-websocket-extensions"]).toMatch(/^permessage-deflate/);
     });
 
     it("gives Node's WebSocket (which always offers compression) an uncompressed, working socket", async () => {
-      const socket = await openSocket(`ws://${configured}/ws?token=${token()}`);
+      const socket = await openSocket(`ws://${configured}/ws?token=${await tokenFor(configured)}`);
       try {
         expect(socket.ws.extensions).toBe("");
         socket.send("ping");

@@ -2,10 +2,12 @@ import { randomBytes } from "node:crypto";
 import { inject } from "vitest";
 
 // The wire contract, shared by the server and the client library.
-import type { Conversation, MessageResponse, ServerFrame } from "../../contract/index.ts";
+import type { Conversation, MessageResponse, PublicUser, ServerFrame, Session } from "../../contract/index.ts";
+import { b64, newIdentity, type RawIdentity, randomB64, randomKeys, randomSignature } from "../../tools/wire/index.ts";
 
-export type { Conversation, MessageResponse };
+export type { Conversation, MessageResponse, Session };
 export type Frame = ServerFrame;
+export { b64, randomB64 };
 
 export interface ApiResponse<T = unknown> {
   status: number;
@@ -13,16 +15,21 @@ export interface ApiResponse<T = unknown> {
   body: T;
 }
 
+/** A user with one active device and a session on it (raw protocol: random bytes stand in for keys). */
 export interface TestUser {
   userId: number;
   username: string;
+  password: string;
+  deviceId: number;
+  /** The session's access token. */
   token: string;
+  refreshToken: string;
+  sessionId: number;
+  /** The account key: signs further devices (approval). */
+  identity: RawIdentity;
 }
 
 export const baseUrl = (): string => inject("baseUrl");
-
-export const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64");
-export const randomB64 = (n: number): string => b64(randomBytes(n));
 
 let counter = 0;
 /** A username no other test (or earlier run against the same storage) uses: 3–32 of [a-zA-Z0-9_.-]. */
@@ -51,23 +58,43 @@ export async function api<T = unknown>(
   return { status: res.status, headers: res.headers, body: (isJson && text ? JSON.parse(text) : null) as T };
 }
 
-function expectStatus(res: ApiResponse, status: number, what: string): void {
+export function expectStatus(res: ApiResponse, status: number, what: string): void {
   if (res.status !== status) {
     throw new Error(`${what}: expected ${status}, got ${res.status} ${JSON.stringify(res.body)}`);
   }
 }
 
-/** Registers and logs in a fresh user with a unique name. */
+/** Logs in on a known device: a new session (its own access and refresh tokens). */
+export async function login(user: Pick<TestUser, "username" | "password" | "deviceId">): Promise<Session> {
+  const res = await api<Session>("POST", "/auth/login", {
+    body: { username: user.username, password: user.password, deviceId: user.deviceId },
+  });
+  expectStatus(res, 200, `login ${user.username}`);
+  return res.body;
+}
+
+/** Registers a fresh user (account key, one signed device) with a unique name and logs in on that device. */
 export async function newUser(prefix = "user"): Promise<TestUser> {
   const username = uniqueName(prefix);
   const password = `pw-${randomB64(12)}`;
-  const registered = await api<{ userId: number; username: string }>("POST", "/auth/register", {
-    body: { username, password, publicKey: randomB64(32) },
+  const identity = newIdentity();
+  const { accountKey, device } = identity;
+  const registered = await api<{ userId: number; username: string; deviceId: number }>("POST", "/auth/register", {
+    body: { username, password, accountKey, device },
   });
   expectStatus(registered, 201, `register ${username}`);
-  const login = await api<{ accessToken: string }>("POST", "/auth/login", { body: { username, password } });
-  expectStatus(login, 200, `login ${username}`);
-  return { userId: registered.body.userId, username, token: login.body.accessToken };
+  const { userId, deviceId } = registered.body;
+  const session = await login({ username, password, deviceId });
+  return {
+    userId,
+    username,
+    password,
+    deviceId,
+    token: session.accessToken,
+    refreshToken: session.refreshToken,
+    sessionId: session.sessionId,
+    identity,
+  };
 }
 
 export async function newUsers(n: number, prefix = "user"): Promise<TestUser[]> {
@@ -76,35 +103,73 @@ export async function newUsers(n: number, prefix = "user"): Promise<TestUser[]> 
   return users;
 }
 
-export interface CreatedConversation extends Conversation {
-  /** Each participant's own wrapped key, as sent, by username. */
-  keys: Map<string, string>;
+/** The active device ids of a user, as anyone may look them up. */
+export async function activeDevices(asker: TestUser, username: string): Promise<number[]> {
+  const res = await api<PublicUser>("GET", `/users/${username}`, { token: asker.token });
+  expectStatus(res, 200, `look up ${username}`);
+  return res.body.devices.map((d) => d.deviceId);
 }
 
-/** `creator` creates a conversation with `others`; every participant gets a distinct wrapped key. */
+export interface CreatedConversation extends Conversation {
+  /** Each device's wrapped key of epoch 1, as sent, by device id. */
+  keys: Map<number, string>;
+}
+
+/**
+ * `creator` creates a conversation with `others`; every active device of every participant gets a
+ * distinct wrapped key. Each of the others then accepts it (contract v2's consent: a participant
+ * who never accepted a conversation with the creator joins `invited` and cannot post); pass
+ * `{ accept: false }` to leave the message requests pending.
+ */
 export async function createConversation(
   creator: TestUser,
   others: TestUser[],
   title?: string,
+  options: { accept?: boolean } = {},
 ): Promise<CreatedConversation> {
-  const keys = new Map([creator, ...others].map((u) => [u.username, randomB64(48)]));
+  const participants = [creator, ...others].map((u) => u.username);
+  const deviceIds: number[] = [];
+  for (const username of participants) deviceIds.push(...(await activeDevices(creator, username)));
+  const keys = randomKeys(deviceIds);
   const res = await api<Conversation>("POST", "/conversations", {
     token: creator.token,
-    body: {
-      ...(title === undefined ? {} : { title }),
-      participants: [...keys].map(([username, encryptedKey]) => ({ username, encryptedKey })),
-    },
+    body: { ...(title === undefined ? {} : { title }), participants, keys },
   });
   expectStatus(res, 201, "create conversation");
-  return { ...res.body, keys };
+  if (options.accept ?? true) {
+    for (const other of others) {
+      const accepted = await api("POST", `/conversations/${res.body.conversationId}/accept`, { token: other.token });
+      expectStatus(accepted, 200, `${other.username} accepts`);
+    }
+  }
+  return { ...res.body, keys: new Map(keys.map((k) => [k.deviceId, k.wrappedKey])) };
+}
+
+/** Commits the next epoch of a conversation with random wraps for exactly its current devices. */
+export async function rotate(user: TestUser, conversationId: number): Promise<number> {
+  const conversation = await api<Conversation>("GET", `/conversations/${conversationId}`, { token: user.token });
+  expectStatus(conversation, 200, "get conversation");
+  const devices = await api<{ deviceId: number }[]>("GET", `/conversations/${conversationId}/devices`, {
+    token: user.token,
+  });
+  expectStatus(devices, 200, "conversation devices");
+  const epoch = conversation.body.epoch + 1;
+  const res = await api<{ epoch: number }>("POST", `/conversations/${conversationId}/epochs`, {
+    token: user.token,
+    body: { epoch, keys: randomKeys(devices.body.map((d) => d.deviceId)) },
+  });
+  expectStatus(res, 201, "commit epoch");
+  return epoch;
 }
 
 export interface SentMessage {
   conversationId: number;
+  keyEpoch: number;
   nonce: string;
   ciphertext: string;
   authTag: string;
   associatedData: string | null;
+  signature: string;
   clientMessageId: string | null;
 }
 
@@ -116,27 +181,34 @@ export interface PostedMessage {
   sender: TestUser;
 }
 
-/** Posts a message of random bytes (with associated data and a client id every other time). */
+/**
+ * Posts a message of random bytes under `keyEpoch` (default 1: a conversation never rotated), with a
+ * random 64-byte signature, and associated data and a client id every other time.
+ */
 export async function postMessage(
   sender: TestUser,
   conversationId: number,
-  options: { withExtras?: boolean } = {},
+  options: { withExtras?: boolean; keyEpoch?: number } = {},
 ): Promise<PostedMessage> {
   const withExtras = options.withExtras ?? counter % 2 === 0;
   counter += 1;
   const sent: SentMessage = {
     conversationId,
+    keyEpoch: options.keyEpoch ?? 1,
     nonce: randomB64(12 + (counter % 13)),
     ciphertext: randomB64(1 + ((counter * 37) % 300)),
     authTag: randomB64(16),
     associatedData: withExtras ? randomB64(20) : null,
+    signature: randomSignature(),
     clientMessageId: withExtras ? `cm-${randomB64(9)}` : null,
   };
   const body: Record<string, unknown> = {
     conversationId,
+    keyEpoch: sent.keyEpoch,
     nonce: sent.nonce,
     ciphertext: sent.ciphertext,
     authTag: sent.authTag,
+    signature: sent.signature,
   };
   if (sent.associatedData !== null) body.associatedData = sent.associatedData;
   if (sent.clientMessageId !== null) body.clientMessageId = sent.clientMessageId;
@@ -170,6 +242,13 @@ export function wsUrl(params: Record<string, string | number>): string {
 export const conversationSocketUrl = (user: TestUser, conversationId: number) =>
   wsUrl({ conversationId, token: user.token });
 export const inboxSocketUrl = (user: TestUser) => wsUrl({ token: user.token });
+
+/** A single-use socket ticket for the user's session (`POST /ws/tickets`). */
+export async function ticket(user: TestUser): Promise<string> {
+  const res = await api<{ ticket: string }>("POST", "/ws/tickets", { token: user.token });
+  expectStatus(res, 201, "socket ticket");
+  return res.body.ticket;
+}
 
 export interface CloseInfo {
   code: number;
@@ -341,5 +420,5 @@ function summarise(frames: Frame[]): string {
 
 /** Never print a token. */
 function redact(url: string): string {
-  return url.replace(/token=[^&]*/, "token=…");
+  return url.replace(/(token|ticket)=[^&]*/, "$1=…");
 }

@@ -36,7 +36,9 @@ describe("inbox socket", () => {
     for (const conv of [withBob, withCarol]) {
       const got = byId.get(conv.conversationId);
       expect(got, `conversationCreated for ${conv.conversationId}`).toBeDefined();
-      expect(got!.encryptedKey).toBe(conv.keys.get(alice.username));
+      // The key is the one wrapped for alice's device, not the creator's.
+      expect(got!.key?.wrappedKey).toBe(conv.keys.get(alice.deviceId));
+      expect(got!.epoch).toBe(1);
       expect(got!.title).toBe(conv.title);
       expect(got!.participants.map((p) => p.userId).sort((a, b) => a - b)).toEqual(
         conv.participants.map((p) => p.userId).sort((a, b) => a - b),
@@ -63,8 +65,8 @@ describe("inbox socket", () => {
     const bobCreated = bobInbox.frames.find(
       (f) => f.type === "conversationCreated" && f.data.conversationId === notHers.conversationId,
     );
-    expect(bobCreated?.type === "conversationCreated" && bobCreated.data.encryptedKey).toBe(
-      notHers.keys.get(bob.username),
+    expect(bobCreated?.type === "conversationCreated" && bobCreated.data.key?.wrappedKey).toBe(
+      notHers.keys.get(bob.deviceId),
     );
     // ... by which time alice's inbox has seen nothing of it.
     await sleep(300);

@@ -10,6 +10,8 @@ import {
   newUsers,
   type PostedMessage,
   postMessage,
+  randomB64,
+  rotate,
   sleep,
   type TestUser,
   waitForMessages,
@@ -265,7 +267,23 @@ describe("conversation socket: removal", () => {
     expect((await api("GET", `/conversations/${conv.conversationId}/messages`, { token: bob.token })).status).toBe(403);
     const again = track(connectSocket(conversationSocketUrl(bob, conv.conversationId)));
     expect((await again.closed).code).toBe(1008);
-    const posted = await postMessage(carol, conv.conversationId);
+    // The removal calls for a new epoch: refused under the old one, accepted once Carol rotates.
+    const stale = await api("POST", "/messages", {
+      token: carol.token,
+      body: {
+        conversationId: conv.conversationId,
+        keyEpoch: 1,
+        nonce: randomB64(12),
+        ciphertext: randomB64(8),
+        authTag: randomB64(16),
+        signature: randomB64(64),
+      },
+    });
+    expect(stale.status).toBe(409);
+    expect(stale.body).toMatchObject({ error: { details: [{ path: "epoch", message: "rotation required" }] } });
+    const epoch = await rotate(carol, conv.conversationId);
+    expect(epoch).toBe(2);
+    const posted = await postMessage(carol, conv.conversationId, { keyEpoch: epoch });
     for (const ws of [aliceWs, carolWs]) expectMatchesPosted((await waitForMessages(ws, 1))[0]!, posted);
     expect(aliceWs.isClosed() || carolWs.isClosed()).toBe(false);
   });

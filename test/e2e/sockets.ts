@@ -27,12 +27,16 @@ export function expectMatchesPosted(received: MessageResponse, posted: PostedMes
     conversationId: posted.sent.conversationId,
     senderId: posted.sender.userId,
     senderUsername: posted.sender.username,
+    senderDeviceId: posted.sender.deviceId,
+    keyEpoch: posted.sent.keyEpoch,
     timestamp: posted.timestamp,
     nonce: posted.sent.nonce,
     ciphertext: posted.sent.ciphertext,
     authTag: posted.sent.authTag,
     associatedData: posted.sent.associatedData,
+    signature: posted.sent.signature,
     clientMessageId: posted.sent.clientMessageId,
+    deleted: false,
   });
 }
 

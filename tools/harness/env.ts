@@ -1,4 +1,5 @@
 // Where things are, and the environment every wrangler and workerd child gets: quiet and offline.
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -48,3 +49,16 @@ export function requireModernNode(what: string): void {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The development VAPID pair of .dev.vars.example: a Worker served outside `wrangler dev` (plain
+ * workerd for the benchmark and the compression check) needs it to pass its configuration check.
+ */
+export function developmentVapid(): Record<string, string> {
+  const lines = readFileSync(join(ROOT, ".dev.vars.example"), "utf8").split("\n");
+  return Object.fromEntries(
+    lines
+      .filter((line) => /^VAPID_[A-Z_]+=/.test(line))
+      .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1).trim()]),
+  );
+}
