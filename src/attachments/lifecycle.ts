@@ -1,4 +1,5 @@
 import {
+  abandonedAttachments,
   attachmentIdsOfUser,
   attachmentIdsUsedBy,
   attachmentKey,
@@ -54,6 +55,13 @@ export async function deleteUnusedAttachments(
 ): Promise<number> {
   const cutoff = new Date(now.getTime() - UNUSED_ATTACHMENT_TTL_MS).toISOString();
   const ids = await unusedAttachmentsBefore(store.db, cutoff, limit);
+  await deleteAttachments(store, ids);
+  return ids.length;
+}
+
+/** One bounded pass over what interrupted deletions left (see `abandonedAttachments`). */
+export async function deleteAbandonedAttachments(store: AttachmentStore, limit = CLEANUP_BATCH): Promise<number> {
+  const ids = await abandonedAttachments(store.db, limit);
   await deleteAttachments(store, ids);
   return ids.length;
 }

@@ -1,6 +1,6 @@
 import { and, asc, eq, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import type { Database } from "../env";
-import { attachments, conversations, messages, participants } from "./schema";
+import { attachments, conversations, messages, participants, users } from "./schema";
 
 /** At most this many ids in one `IN (…)`: D1 binds at most 100 parameters per statement. */
 export const IDS_PER_STATEMENT = 90;
@@ -171,6 +171,24 @@ export async function unusedAttachmentsBefore(db: Database, cutoff: string, limi
     .from(attachments)
     .where(and(isNull(attachments.usedByMessageId), lt(attachments.createdAt, cutoff)))
     .orderBy(asc(attachments.createdAt))
+    .limit(limit);
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Up to `limit` attachments nobody may download any more but still stored: those of deleted
+ * (tombstoned) messages, and unused uploads of accounts that no longer exist. What an interrupted
+ * deletion leaves behind, for the cleanup job.
+ */
+export async function abandonedAttachments(db: Database, limit: number): Promise<number[]> {
+  const rows = await db
+    .select({ id: attachments.id })
+    .from(attachments)
+    .where(
+      sql`${attachments.usedByMessageId} in (select ${messages.id} from ${messages} where ${messages.deleted} = 1)
+        or (${attachments.usedByMessageId} is null and ${attachments.uploaderId} not in (select ${users.id} from ${users}))`,
+    )
+    .orderBy(asc(attachments.id))
     .limit(limit);
   return rows.map((r) => r.id);
 }

@@ -1,7 +1,7 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../env";
 import { inIds } from "./ids";
-import { consents } from "./schema";
+import { consents, participants } from "./schema";
 
 /** Which of `userIds` have consented to `peerId`: they join what `peerId` puts them in as members. */
 export async function consentingTo(db: Database, userIds: number[], peerId: number): Promise<Set<number>> {
@@ -13,16 +13,49 @@ export async function consentingTo(db: Database, userIds: number[], peerId: numb
   return new Set(rows.map((r) => r.userId));
 }
 
-/** Records that `userId` accepts contact from each of `peerIds` (idempotent). */
-export async function recordConsents(db: Database, userId: number, peerIds: number[]): Promise<void> {
+/**
+ * A statement recording that `userId` accepts contact from each of `peerIds` (idempotent), for the
+ * batch of the conversation write that implies it, so both happen or neither. (Consent is account
+ * data: once accounts and conversations live in different databases this becomes its own write.)
+ */
+export function recordConsentsStatement(db: Database, userId: number, peerIds: number[], guard = sql`1`) {
   const createdAt = new Date().toISOString();
-  const others = [...new Set(peerIds)].filter((peerId) => peerId !== userId);
-  if (others.length === 0) return;
-  // D1 binds at most 100 parameters per statement: 3 a row.
-  for (let i = 0; i < others.length; i += 30) {
-    await db
-      .insert(consents)
-      .values(others.slice(i, i + 30).map((peerId) => ({ userId, peerId, createdAt })))
-      .onConflictDoNothing();
-  }
+  const others = JSON.stringify([...new Set(peerIds)].filter((peerId) => peerId !== userId));
+  return db
+    .insert(consents)
+    .select(
+      db
+        .select({
+          userId: sql<number>`${userId}`.as("user_id"),
+          peerId: sql<number>`j.value`.as("peer_id"),
+          createdAt: sql<string>`${createdAt}`.as("created_at"),
+        })
+        .from(sql`json_each(${others}) j`)
+        .where(guard),
+    )
+    .onConflictDoNothing();
+}
+
+/** A statement: `userId` accepts contact from whoever added them to `conversationId`. */
+export function consentToAdderStatement(db: Database, userId: number, conversationId: number) {
+  const createdAt = new Date().toISOString();
+  return db
+    .insert(consents)
+    .select(
+      db
+        .select({
+          userId: participants.userId,
+          peerId: sql<number>`${participants.addedBy}`.as("peer_id"),
+          createdAt: sql<string>`${createdAt}`.as("created_at"),
+        })
+        .from(participants)
+        .where(
+          and(
+            eq(participants.conversationId, conversationId),
+            eq(participants.userId, userId),
+            sql`${participants.addedBy} is not null and ${participants.addedBy} <> ${userId}`,
+          ),
+        ),
+    )
+    .onConflictDoNothing();
 }

@@ -1,5 +1,6 @@
 import { and, desc, eq, gte, inArray, sql } from "drizzle-orm";
 import type { Database } from "../env";
+import { recordConsentsStatement } from "./consents";
 import { coverageMismatch } from "./coverage";
 import { insertKeysStatements, type KeyRow, type WrappedKey } from "./keys";
 import { conversations, epochKeys, epochs, participants } from "./schema";
@@ -107,6 +108,12 @@ export async function createConversation(
       .update(conversations)
       .set({ rotationNeeded: true })
       .where(and(eq(conversations.id, newId), coverageMismatch(newId, 1))),
+    // The creator started contact with everyone in it.
+    recordConsentsStatement(
+      db,
+      input.by.userId,
+      input.members.map((m) => m.userId),
+    ),
   ]);
   const conversation = created[0]!;
   const own = input.keys.find((k) => k.deviceId === input.by.deviceId);

@@ -1,5 +1,6 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../env";
+import { recordConsentsStatement } from "./consents";
 import {
   type ConversationView,
   conversationViewStatements,
@@ -102,6 +103,8 @@ export async function commitEpochAndRead(db: Database, commit: EpochCommit): Pro
         rotationNeeded: sql`${coverageMismatch(conversationId, epoch)}`,
       })
       .where(and(eq(conversations.id, conversationId), won)),
+    // The adder started contact with the newcomer.
+    ...(newcomer ? [recordConsentsStatement(db, by.userId, [newcomer.userId], won)] : []),
     ...view,
   ]);
   const inserted = results[0] as unknown[];

@@ -1,5 +1,6 @@
 import { and, count, eq, sql } from "drizzle-orm";
 import type { Database } from "../env";
+import { consentToAdderStatement } from "./consents";
 import { inIds } from "./ids";
 import { conversations, participants } from "./schema";
 
@@ -39,18 +40,21 @@ export async function removeParticipant(db: Database, conversationId: number, us
   return rows.length > 0;
 }
 
-/** An invited participant accepts: they become a member. Whoever added them is returned. */
+/** An invited participant accepts: they become a member and consent to whoever added them, in one batch. */
 export async function acceptInvitation(
   db: Database,
   conversationId: number,
   userId: number,
 ): Promise<{ addedBy: number | null } | undefined> {
-  const [row] = await db
-    .update(participants)
-    .set({ status: "member" })
-    .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)))
-    .returning({ addedBy: participants.addedBy });
-  return row;
+  const [rows] = await db.batch([
+    db
+      .update(participants)
+      .set({ status: "member" })
+      .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)))
+      .returning({ addedBy: participants.addedBy }),
+    consentToAdderStatement(db, userId, conversationId),
+  ]);
+  return rows[0];
 }
 
 /** How many conversations each of `userIds` is in (users in none are left out). */

@@ -1,4 +1,4 @@
-import { deleteUnusedAttachments } from "../attachments/lifecycle";
+import { deleteAbandonedAttachments, deleteUnusedAttachments } from "../attachments/lifecycle";
 import { createDb } from "../db/client";
 import { pruneDailyBytes } from "../db/daily-bytes";
 
@@ -6,7 +6,8 @@ import { pruneDailyBytes } from "../db/daily-bytes";
 export async function handleScheduled(controller: ScheduledController, env: Env): Promise<void> {
   const db = createDb(env.DB);
   const now = new Date(controller.scheduledTime);
-  const deleted = await deleteUnusedAttachments({ db, bucket: env.ATTACHMENTS }, now);
+  const store = { db, bucket: env.ATTACHMENTS };
+  const deleted = (await deleteUnusedAttachments(store, now)) + (await deleteAbandonedAttachments(store));
   await pruneDailyBytes(db, now);
   if (deleted > 0) console.log(`cleanup: deleted ${deleted} unused attachments`);
 }

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { blockUser } from "../db/blocks";
-import { consentingTo, recordConsents } from "../db/consents";
+import { consentingTo } from "../db/consents";
 import { createConversation, findConversationForUser, listConversationsForUser } from "../db/conversations";
 import { activeDevicesOf } from "../db/devices";
 import { acceptInvitation, invitation, removeParticipant } from "../db/membership";
@@ -160,8 +160,6 @@ export const conversationRoutes = createRouter()
       members,
       keys: body.keys,
     });
-    // The creator started contact with everyone in it (account data, written after the conversation).
-    await recordConsents(c.var.db, me.userId, others);
     const now = conversation.createdAt;
     const keys = body.keys.map((k) => ({
       ...k,
@@ -217,7 +215,6 @@ export const conversationRoutes = createRouter()
     const me = c.var.user;
     const accepted = await acceptInvitation(c.var.db, id, me.userId);
     if (!accepted) throw notAParticipant();
-    if (accepted.addedBy !== null) await recordConsents(c.var.db, me.userId, [accepted.addedBy]);
     const conversation = await findConversationForUser(c.var.db, id, me);
     if (!conversation) throw notAParticipant();
     return c.json(presentConversation(conversation), 200);

@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { consentingTo, recordConsents } from "../db/consents";
+import { consentingTo } from "../db/consents";
 import { findConversationForUser, keysForDevice, participation } from "../db/conversations";
 import { activeDevicesOfParticipants } from "../db/coverage";
 import { activeDevicesOf } from "../db/devices";
@@ -150,8 +150,6 @@ export const epochRoutes = createRouter()
       if (now.participants.some((p) => p.userId === user.id)) throw alreadyIn(user.username);
       throw staleEpoch(now.epoch);
     }
-    // The adder started contact with the newcomer (account data, written after the commit).
-    await recordConsents(c.var.db, me.userId, [user.id]);
     // Read in the commit's own batch: a read failing after the commit would answer 500 for a committed add.
     const updated = outcome.view;
     if (!updated) throw notAParticipant();

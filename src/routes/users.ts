@@ -99,7 +99,8 @@ export const userRoutes = createRouter()
     const user = await requirePassword(await findUserById(c.var.db, me.userId), c.req.valid("json").password);
     const { conversations } = await listConversationsForUser(c.var.db, me, { limit: Number.MAX_SAFE_INTEGER - 1 });
     await deleteAccount(c.var.db, me.userId);
-    // The account is gone already: a failure here is logged (the tombstones hide what is left), not answered.
+    // The account is gone already: a failure here is logged, not answered; the tombstones hide what is
+    // left and the cleanup job deletes it (deleteAbandonedAttachments).
     await deleteAttachmentsOfUser({ db: c.var.db, bucket: c.env.ATTACHMENTS }, me.userId).catch((err) =>
       console.error(`account deletion: attachments not all deleted: ${err instanceof Error ? err.name : "error"}`),
     );

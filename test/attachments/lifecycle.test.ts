@@ -102,4 +102,22 @@ describe("deleting attachments", () => {
     expect(await row(used)).not.toBeNull();
     expect(await row(fresh)).not.toBeNull();
   });
+
+  it("the scheduled job deletes what an interrupted deletion left: a tombstone's files, a deleted account's uploads", async () => {
+    const [alice, bob] = await registerUsers("aban", "aban");
+    const conversationId = await createConversation(alice, bob);
+    const used = await uploadOk(alice.token, conversationId, randomBytes(10));
+    const unused = await uploadOk(bob.token, conversationId, randomBytes(10));
+    const kept = await uploadOk(alice.token, conversationId, randomBytes(10));
+    const messageId = await postWithAttachments(alice, conversationId, [used]);
+    // As if the deletions had committed and the Worker died before their attachments went.
+    await env.DB.prepare("update messages set deleted = 1, ciphertext = null where id = ?").bind(messageId).run();
+    await env.DB.prepare("delete from users where id = ?").bind(bob.userId).run();
+    await handleScheduled(createScheduledController({ scheduledTime: Date.now(), cron: "*/5 * * * *" }), env);
+    expect(await row(used)).toBeNull();
+    expect(await row(unused)).toBeNull();
+    expect(await env.ATTACHMENTS.get(`attachments/${used}`)).toBeNull();
+    expect(await env.ATTACHMENTS.get(`attachments/${unused}`)).toBeNull();
+    expect(await row(kept), "a live upload of a live account stays").not.toBeNull();
+  });
 });

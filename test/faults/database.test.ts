@@ -27,9 +27,22 @@ import { dump, inconsistencies } from "../helpers/state";
 
 let address = 0;
 
+/**
+ * Reads of who is online decide only where events go (a failure costs an event, never the write):
+ * they are not this test's subject.
+ */
+const SPARED = /inbox_presence/;
+
 /** Sends a request to the app with a D1 binding whose `failAt`th statement fails. */
-async function callWithFault(failAt: number, method: string, path: string, token: string | undefined, body?: unknown) {
-  const fault = failingD1(env.DB, failAt);
+async function callWithFault(
+  failAt: number,
+  method: string,
+  path: string,
+  token: string | undefined,
+  body?: unknown,
+  spare = SPARED,
+) {
+  const fault = failingD1(env.DB, failAt, spare);
   address += 1;
   const headers = new Headers({
     "Content-Type": "application/json",
@@ -58,11 +71,17 @@ async function callWithFault(failAt: number, method: string, path: string, token
  * failed attempt must answer 500 in the error shape, leak no SQL, and leave every row of every
  * table exactly as it was. The last attempt runs with no fault and is returned.
  */
-async function expectAtomic(method: string, path: string, token: string | undefined, body: () => unknown) {
+async function expectAtomic(
+  method: string,
+  path: string,
+  token: string | undefined,
+  body: () => unknown,
+  spare = SPARED,
+) {
   let attempts = 0;
   for (let failAt = 1; ; failAt++) {
     const before = await dump();
-    const { res, text, reached } = await callWithFault(failAt, method, path, token, body());
+    const { res, text, reached } = await callWithFault(failAt, method, path, token, body(), spare);
     if (!reached) return { attempts, final: res, text };
     attempts++;
     expect(res.status, `statement ${failAt}`).toBe(500);
@@ -238,7 +257,15 @@ describe("the database failing mid-request", () => {
     const [alice, bob] = await Promise.all([registerUser("flt"), registerUser("flt")]);
     const id = await createConversation(alice, bob);
     expect((await sendMessage(bob, id)).status).toBe(201);
-    const { attempts, final } = await expectAtomic("DELETE", "/users/me", bob.token, () => ({ password: PASSWORD }));
+    // The attachments' deletion follows the account's batch and is finished by the cleanup job if it
+    // fails (test/attachments), so its statements are spared here.
+    const { attempts, final } = await expectAtomic(
+      "DELETE",
+      "/users/me",
+      bob.token,
+      () => ({ password: PASSWORD }),
+      /inbox_presence|"attachments"/,
+    );
     expect(attempts).toBeGreaterThanOrEqual(1);
     expect(final.status).toBe(204);
     expect((await call("GET", `/users/${bob.username}`, { token: alice.token })).status).toBe(404);
