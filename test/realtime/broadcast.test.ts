@@ -118,7 +118,16 @@ describe("conversation socket broadcast", () => {
     const bob = await registerUser("bc");
     const id = await createConversation(alice, bob);
     const cap = 40; // MAX_SOCKETS_PER_OBJECT in vitest.config.ts
-    const held = await Promise.all(Array.from({ length: cap }, () => conversationSocket(id, alice.token)));
+    // A device holds at most 8 sockets on one object: alice fills the room from 5 devices.
+    const devices = [alice];
+    for (let i = 0; i < 4; i++) {
+      const pending = await loginPendingDevice(alice, `device ${i}`);
+      expect((await approve(alice, pending)).status).toBe(200);
+      devices.push(pending);
+    }
+    const held = await Promise.all(
+      Array.from({ length: cap }, (_, i) => conversationSocket(id, devices[i % devices.length]!.token)),
+    );
     const extra = await conversationSocket(id, bob.token);
     expect((await extra.closed).code).toBe(1013);
     held[0]!.ws.close(1000, "done");

@@ -58,7 +58,7 @@ describe("blocking", () => {
     });
     expect(created.status).toBe(403);
     expect(await errorOf(created)).toMatchObject({ code: "forbidden", message: "this user cannot be added" });
-    expect(await json(await call("GET", "/conversations", { token: bob.token }))).toEqual([]);
+    expect((await json(await call("GET", "/conversations", { token: bob.token }))).conversations).toEqual([]);
 
     const id = await createConversation(alice, carol);
     const added = await addParticipant(alice, id, bob);

@@ -1,6 +1,8 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import {
+  accept,
   addBody,
+  allConversations,
   b64,
   call,
   createConversation,
@@ -24,7 +26,8 @@ let bob: TestUser;
 let carol: TestUser;
 let outsider: TestUser;
 
-beforeAll(async () => {
+// Fresh people for every test: creating and adding are limited to 20 a minute per user.
+beforeEach(async () => {
   [alice, bob, carol, outsider] = await registerUsers("alice", "bob", "Carol", "outsider");
 });
 
@@ -67,6 +70,8 @@ describe("POST /conversations/{id}/participants", () => {
       userId: carol.userId,
       username: carol.username,
       joinedAt: expect.stringMatching(ISO_MS),
+      role: "member",
+      status: "invited",
     });
     expect(answer.participants).toHaveLength(3);
 
@@ -78,6 +83,9 @@ describe("POST /conversations/{id}/participants", () => {
       (await json(await call("GET", `/conversations/${id}/keys`, { token: carol.token }))).map((k: any) => k.epoch),
     ).toEqual([2]);
     expect(await history(carol, id)).toEqual([]);
+    // A message request: carol never accepted bob; once she does, she writes.
+    expect((await sendMessage(carol, id, { keyEpoch: 2 })).status).toBe(403);
+    await accept(carol, id);
     const fromCarol = await sendMessage(carol, id, { keyEpoch: 2 });
     expect(fromCarol.status).toBe(201);
     expect((await history(carol, id)).map((m) => m.messageId)).toEqual([fromCarol.body.messageId]);
@@ -162,7 +170,7 @@ describe("DELETE /conversations/{id}/participants/{username}", () => {
     await expectLockedOut(bob, id);
     // Not even an idempotent retry of a message sent while still a member gets through.
     expect((await sendMessage(bob, id, { clientMessageId: "bob-1" })).status).toBe(403);
-    const bobsList = await json(await call("GET", "/conversations", { token: bob.token }));
+    const bobsList = await allConversations(bob);
     expect(bobsList.map((c: any) => c.conversationId)).not.toContain(id);
     expect(await memberIds(alice, id)).toEqual(ids([alice.userId, carol.userId]));
     expect((await history(alice, id)).map((m) => m.messageId)).toEqual([retry.body.messageId]);

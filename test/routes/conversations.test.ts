@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import {
   addBody,
+  allConversations,
   b64,
   call,
   createConversation,
@@ -24,7 +25,8 @@ let bob: TestUser;
 let carol: TestUser;
 let outsider: TestUser;
 
-beforeAll(async () => {
+// Fresh people for every test: creating and adding are limited to 20 a minute per user.
+beforeEach(async () => {
   [alice, bob, carol, outsider] = await registerUsers("alice", "Bob", "carol", "outsider");
 });
 
@@ -43,7 +45,7 @@ const bodyFor = (users: TestUser[], extra: Record<string, unknown> = {}) => ({
 });
 const create = (creator: TestUser, body: unknown) => call("POST", "/conversations", { token: creator.token, body });
 const listIds = async (user: TestUser): Promise<number[]> =>
-  (await json(await call("GET", "/conversations", { token: user.token }))).map((c: any) => c.conversationId);
+  (await allConversations(user)).map((c: any) => c.conversationId);
 
 async function expectValidationError(res: Response, path: string) {
   expect(res.status).toBe(422);
@@ -67,6 +69,7 @@ describe("POST /conversations", () => {
       createdAt: expect.stringMatching(ISO_MS),
       lastMessageId: null,
       lastSeq: 0,
+      status: "member",
       epoch: 1,
       rotationNeeded: false,
       participants: expect.any(Array),
@@ -82,7 +85,14 @@ describe("POST /conversations", () => {
     const members = [...body.participants].sort((a: any, b: any) => a.userId - b.userId);
     const expected = [alice, bob, carol].sort((a, b) => a.userId - b.userId);
     expect(members).toEqual(
-      expected.map((u) => ({ userId: u.userId, username: u.username, joinedAt: expect.stringMatching(ISO_MS) })),
+      expected.map((u) => ({
+        userId: u.userId,
+        username: u.username,
+        joinedAt: expect.stringMatching(ISO_MS),
+        // The creator is the admin; the others have not accepted yet (a message request).
+        role: u === alice ? "admin" : "member",
+        status: u === alice ? "member" : "invited",
+      })),
     );
   });
 
@@ -96,9 +106,7 @@ describe("POST /conversations", () => {
       const single = await getConversation(user, conversationId);
       expect(single.key).toMatchObject({ wrappedKey: own.wrappedKey, signature: own.signature, epoch: 1 });
       expect(single.title).toBeNull();
-      const listed = (await json(await call("GET", "/conversations", { token: user.token }))).find(
-        (c: any) => c.conversationId === conversationId,
-      );
+      const listed = (await allConversations(user)).find((c: any) => c.conversationId === conversationId);
       expect(listed).toEqual(single);
       const stored = await json(await call("GET", `/conversations/${conversationId}/keys`, { token: user.token }));
       expect(stored).toEqual([single.key]);

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import {
+  allConversations,
   call,
   createConversation,
   errorOf,
@@ -102,7 +103,7 @@ describe("GET /conversations/{id}/messages", () => {
 
   it("gives lastMessageId of the conversation as the newest messageId", async () => {
     expect((await getConversation(bob, conversationId)).lastMessageId).toBe(ids.at(-1));
-    const listed = await json(await call("GET", "/conversations", { token: alice.token }));
+    const listed = await allConversations(alice);
     expect(listed.find((c: any) => c.conversationId === conversationId).lastMessageId).toBe(ids.at(-1));
   });
 });

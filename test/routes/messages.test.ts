@@ -69,6 +69,7 @@ describe("POST /messages", () => {
       senderId: alice.userId,
       senderUsername: alice.username,
       senderDeviceId: alice.deviceId,
+      attachments: [],
       deleted: false,
       ...sent,
     });
