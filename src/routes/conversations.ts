@@ -1,4 +1,4 @@
-import { createRoute, z } from "@hono/zod-openapi";
+import { createRoute } from "@hono/zod-openapi";
 import { blockUser } from "../db/blocks";
 import { consentingTo } from "../db/consents";
 import { createConversation, findConversationForUser, listConversationsForUser } from "../db/conversations";

@@ -6,7 +6,6 @@ import {
   errorOf,
   getConversation,
   history,
-  json,
   registerUsers,
   sendMessage,
   type TestUser,
