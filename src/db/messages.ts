@@ -5,6 +5,7 @@ import type { HistoryQuery } from "../schemas/messages";
 import { isMember } from "./conversations";
 import { senderMayPost } from "./coverage";
 import { onlineInboxesQuery } from "./presence";
+import { relationProblem, relationTargetQuery, relationValid } from "./relations";
 import { conversations, messages, participants } from "./schema";
 
 export interface NewMessage {
@@ -16,6 +17,8 @@ export interface NewMessage {
   associatedData: Uint8Array | null;
   signature: Uint8Array;
   clientMessageId: string | null;
+  /** Issue #13: a reply, an edit or a reaction (checked in the INSERT itself, see `relationValid`). */
+  relatesTo?: { messageId: number; kind: "reply" | "edit" | "reaction" } | null;
 }
 
 export type StoredMessage = typeof messages.$inferSelect;
@@ -66,6 +69,16 @@ export async function insertMessage(db: Database, message: NewMessage, sender: I
             clientMessageId: sql<string | null>`${message.clientMessageId}`.as("client_message_id"),
             deleted: sql<boolean>`0`.as("deleted"),
             createdAt: sql<string>`${createdAt}`.as("created_at"),
+            relatesToId: sql<number | null>`${message.relatesTo?.messageId ?? null}`.as("relates_to_id"),
+            relatesToKind: sql<"reply" | "edit" | "reaction" | null>`${message.relatesTo?.kind ?? null}`.as(
+              "relates_to_kind",
+            ),
+            // Disappearing messages: the conversation's TTL at the moment of the commit.
+            expiresAt: sql<
+              string | null
+            >`case when ${conversations.messageTtlSeconds} is null then null else strftime('%Y-%m-%dT%H:%M:%fZ', ${createdAt}, '+' || ${conversations.messageTtlSeconds} || ' seconds') end`.as(
+              "expires_at",
+            ),
           })
           .from(conversations)
           .where(
@@ -75,6 +88,7 @@ export async function insertMessage(db: Database, message: NewMessage, sender: I
               eq(conversations.rotationNeeded, false),
               isMember(conversationId, sender.userId),
               senderMayPost(sender),
+              relationValid(conversationId, sender.userId, message.relatesTo ?? null),
             ),
           ),
       )
@@ -105,12 +119,13 @@ export type Refusal =
   | { kind: "invited" }
   | { kind: "duplicate"; message: StoredMessage }
   | { kind: "staleEpoch"; current: number }
+  | { kind: "badRelation"; message: string }
   | { kind: "rotationNeeded" };
 
 /** Why the conversation side refused a message (the session side is checked by the caller). */
 export async function whyRefused(db: Database, message: NewMessage, senderId: number): Promise<Refusal> {
   const { conversationId } = message;
-  const [[state], duplicates] = await db.batch([
+  const [[state], duplicates, relation] = await db.batch([
     db
       .select({ epoch: conversations.epoch, status: participants.status })
       .from(conversations)
@@ -126,11 +141,14 @@ export async function whyRefused(db: Database, message: NewMessage, senderId: nu
           eq(messages.clientMessageId, message.clientMessageId ?? ""),
         ),
       ),
+    relationTargetQuery(db, conversationId, message.relatesTo?.messageId ?? 0),
   ]);
   if (!state) return { kind: "notParticipant" };
   if (state.status === "invited") return { kind: "invited" };
   // Idempotency wins over epochs: a retry of a committed message gets its first answer.
   if (message.clientMessageId !== null && duplicates[0]) return { kind: "duplicate", message: duplicates[0] };
+  const badRelation = relationProblem(message.relatesTo ?? null, relation[0], senderId);
+  if (badRelation) return { kind: "badRelation", message: badRelation };
   if (state.epoch !== message.keyEpoch) return { kind: "staleEpoch", current: state.epoch };
   return { kind: "rotationNeeded" };
 }

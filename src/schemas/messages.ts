@@ -5,6 +5,10 @@ import { requestOf, responseOf } from "./wire";
 
 export const MAX_CIPHERTEXT_BYTES = 64 * 1024;
 
+const relatesToSchema = z
+  .object({ messageId: id, kind: z.enum(["reply", "edit", "reaction"]) })
+  .openapi("RelatesTo", { description: "a reply, an edit (of one's own message) or a reaction" });
+
 export const sendMessageBody = requestOf<Wire.SendMessageRequest>()(
   z.object({
     conversationId: id,
@@ -15,6 +19,7 @@ export const sendMessageBody = requestOf<Wire.SendMessageRequest>()(
     associatedData: base64Bytes(0, 1024).nullish(),
     signature,
     clientMessageId: wellFormed.min(1).max(64).optional(),
+    relatesTo: relatesToSchema.nullish(),
   }),
 );
 
@@ -57,7 +62,13 @@ export const messageSchema = responseOf<Wire.MessageResponse>()(
       associatedData: base64Out.nullable(),
       signature: base64Out.nullable(),
       clientMessageId: z.string().nullable(),
+      relatesTo: relatesToSchema.nullable(),
+      expiresAt: timestamp.nullable(),
       deleted: z.boolean(),
     })
     .openapi("MessageResponse"),
 );
+
+export const messageIdParam = z.object({
+  messageId: idString.openapi({ param: { name: "messageId", in: "path" }, type: "string", example: "43" }),
+});

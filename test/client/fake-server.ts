@@ -410,6 +410,8 @@ export class FakeParley {
         associatedData: body.associatedData ?? null,
         signature: body.signature,
         clientMessageId: body.clientMessageId ?? null,
+        relatesTo: body.relatesTo ?? null,
+        expiresAt: null,
         deleted: false,
       };
       target.messages.push(msg);

@@ -232,6 +232,8 @@ function message(seq: number): MessageResponse {
     associatedData: null,
     signature: "",
     clientMessageId: null,
+    relatesTo: null,
+    expiresAt: null,
     deleted: false,
   };
 }
