@@ -70,6 +70,7 @@ export async function commitEpoch(db: Database, commit: EpochCommit): Promise<bo
                 role: sql<"member">`'member'`.as("role"),
                 status: sql<"member" | "invited">`${newcomer.status}`.as("status"),
                 addedBy: sql<number>`${by.userId}`.as("added_by"),
+                lastReadSeq: sql<number>`0`.as("last_read_seq"),
               })
               .from(conversations)
               .where(and(eq(conversations.id, conversationId), won)),

@@ -112,20 +112,32 @@ export abstract class SocketHub extends DurableObject<Env> {
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const identity = identityOf(ws);
     if (identity.exp <= Date.now() / 1000) return safeClose(ws, CLOSE.policy, CLOSE_REASON.tokenExpired);
+    // Decided before the first await, so frames that arrive together cannot both pass the throttle.
+    const { reply, relay } = this.typingDecision(ws, identity, typingFrame(message));
     if (config(this.env).rateLimits) {
       const { success } = await this.env.FRAME_RATE_LIMITER.limit({ key: `frames:${identity.socketId}` });
       if (!success) return safeClose(ws, CLOSE.policy, CLOSE_REASON.tooManyFrames);
     }
-    const typing = typingFrame(message);
-    if (typing === undefined) return ws.send(JSON.stringify(NOT_A_COMMAND));
-    // Typing is relayed from what the object already holds (the attachment, its own storage): never
-    // stored, never a D1 query. Refusals answer with the error frame; the rate limit drops silently.
+    if (reply) ws.send(JSON.stringify(reply));
+    if (relay !== undefined) await this.relayTyping(relay, identity.userId);
+  }
+
+  /**
+   * Typing is relayed from what the object already holds (the socket's attachment, its own storage):
+   * never stored, never a D1 query. Refusals answer with the error frame; the throttle drops silently.
+   */
+  private typingDecision(
+    ws: WebSocket,
+    identity: SocketAttachment,
+    typing: number | null | undefined,
+  ): { reply?: ServerFrame; relay?: number } {
+    if (typing === undefined) return { reply: NOT_A_COMMAND };
     const target = this.typingTarget(identity, typing);
-    if (typeof target !== "number") return ws.send(JSON.stringify(target));
+    if (typeof target !== "number") return { reply: target };
     const now = Date.now();
-    if (identity.typingAt !== undefined && now - identity.typingAt < TYPING_INTERVAL_MS) return;
+    if (identity.typingAt !== undefined && now - identity.typingAt < TYPING_INTERVAL_MS) return {};
     updateIdentity(ws, { typingAt: now });
-    await this.relayTyping(target, identity.userId);
+    return { relay: target };
   }
 
   /** The conversation a `typing` frame (its id, or `null` if left out) is about, or the error frame refusing it. */
