@@ -12,13 +12,14 @@ export const TYPING_DISPLAY_MS = 4_000;
 /** Who is typing where, each entry expiring `displayMs` after its last `typing` frame. */
 export class TypingTracker {
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly onChange: (conversationId: number, userIds: number[]) => void;
+  private readonly displayMs: number;
 
-  constructor(
-    /** Called whenever the set of typists of a conversation changes. */
-    private readonly onChange: (conversationId: number, userIds: number[]) => void,
-    private readonly displayMs = TYPING_DISPLAY_MS,
-  ) {
+  /** `onChange` runs whenever the set of typists of a conversation changes. */
+  constructor(onChange: (conversationId: number, userIds: number[]) => void, displayMs = TYPING_DISPLAY_MS) {
     if (displayMs < 3_000 || displayMs > 5_000) throw new RangeError("show typing for 3 to 5 seconds");
+    this.onChange = onChange;
+    this.displayMs = displayMs;
   }
 
   /** Feed every `typing` frame here. */

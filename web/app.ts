@@ -363,6 +363,8 @@ async function send(): Promise<void> {
     keyEpoch: sent.keyEpoch,
     timestamp: sent.timestamp,
     clientMessageId: sent.clientMessageId,
+    relatesTo: null,
+    expiresAt: null,
     deleted: false,
     ok: true,
     text,

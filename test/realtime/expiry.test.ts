@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject as runIn } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../src/db/client";
@@ -7,6 +7,11 @@ import { call, createConversation, history, registerUsers, sendMessage, type Tes
 import { conversationSocket, sleep } from "../helpers/sockets";
 
 const room = (id: number): DurableObjectStub => env.CONVERSATION_ROOM.getByName(String(id));
+/** `runInDurableObject` with the room's private methods reachable (and without its deep generic types). */
+const runInDurableObject = runIn as unknown as <R>(
+  stub: DurableObjectStub,
+  fn: (instance: any, state: DurableObjectState) => R | Promise<R>,
+) => Promise<R>;
 const store = () => ({ db: createDb(env.DB), bucket: env.ATTACHMENTS });
 
 /** Moves every message of a conversation's expiry into the past (as if its TTL had run out). */
