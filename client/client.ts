@@ -11,6 +11,7 @@ import type {
   MembershipChange,
   MessageAck,
   MessageResponse,
+  RelatesTo,
   SendMessageRequest,
   ServerFrame,
   SocketTicket,
@@ -49,6 +50,8 @@ export interface SendOptions {
   /** Defaults to a fresh `crypto.randomUUID()`; every resend (retry, rotation) reuses it. */
   clientMessageId?: string;
   signal?: AbortSignal;
+  /** A reply, an edit or a reaction (see `reply`, `edit`, `react`). */
+  relatesTo?: RelatesTo;
 }
 
 export interface SendResult extends MessageAck {
@@ -59,6 +62,8 @@ export interface SendResult extends MessageAck {
 
 export interface SubscribeOptions extends ConversationFeedOptions {
   onMembership?: (event: { type: "participantAdded" | "participantRemoved"; data: MembershipChange }) => void;
+  /** Every other frame of the conversation: `typing`, `read`, `messageDeleted`, `settingsChanged`, `epochChanged`. */
+  onEvent?: (frame: ServerFrame) => void;
 }
 
 export interface InboxOptions extends LiveOptions {
@@ -252,6 +257,7 @@ export class ParleyClient extends LinkingClient {
         associatedData: toBase64(sealed.associatedData),
         signature: toBase64(sealed.signature),
         clientMessageId,
+        ...(options.relatesTo ? { relatesTo: options.relatesTo } : {}),
       };
       try {
         const ack = await this.http.request<MessageAck>("POST", "/messages", {
@@ -267,6 +273,40 @@ export class ParleyClient extends LinkingClient {
         if (rotate) this.current.set(conversationId, { epoch: fresh.epoch, rotationNeeded: true });
       }
     }
+  }
+
+  // ---- issue #13: relations, deletion, read state, disappearing messages ---------------------
+
+  /** A reply to `messageId`: an ordinary encrypted message that points at it. */
+  reply(conversationId: number, messageId: number, text: string, options: SendOptions = {}): Promise<SendResult> {
+    return this.sendMessage(conversationId, text, { ...options, relatesTo: { messageId, kind: "reply" } });
+  }
+
+  /** The new text of one of the caller's own messages (the server refuses others': 422). */
+  edit(conversationId: number, messageId: number, text: string, options: SendOptions = {}): Promise<SendResult> {
+    return this.sendMessage(conversationId, text, { ...options, relatesTo: { messageId, kind: "edit" } });
+  }
+
+  /** A reaction (e.g. an emoji), encrypted like a message; `applyRelations` folds it into its target. */
+  react(conversationId: number, messageId: number, reaction: string, options: SendOptions = {}): Promise<SendResult> {
+    return this.sendMessage(conversationId, reaction, { ...options, relatesTo: { messageId, kind: "reaction" } });
+  }
+
+  /** Deletes one of the caller's messages for everyone (a tombstone stays; deleting again is fine). */
+  async deleteMessage(messageId: number): Promise<void> {
+    await this.http.request<void>("DELETE", `/messages/${messageId}`);
+  }
+
+  /** Marks everything up to `seq` read (a lower value than the current watermark changes nothing). */
+  async markRead(conversationId: number, seq: number): Promise<void> {
+    await this.http.request<void>("POST", `/conversations/${conversationId}/read`, { body: { seq }, idempotent: true });
+  }
+
+  /** Disappearing messages: `null` (never) or 30 to 31,536,000 seconds, for messages sent from now on. */
+  setMessageTtl(conversationId: number, messageTtlSeconds: number | null): Promise<Conversation> {
+    return this.http.request<Conversation>("PUT", `/conversations/${conversationId}/settings`, {
+      body: { messageTtlSeconds },
+    });
   }
 
   /** Verifies and decrypts one message; failures are reported in the result, never thrown. */
@@ -386,6 +426,7 @@ export class ParleyClient extends LinkingClient {
       onEvent: async (frame) => {
         await this.observe(frame);
         if (frame.type === "participantAdded" || frame.type === "participantRemoved") options.onMembership?.(frame);
+        else options.onEvent?.(frame);
       },
       onSessionEnded: this.sessionEnded,
       options,

@@ -26,7 +26,7 @@
  */
 
 export type * from "../contract/index.ts";
-export { CLOSE, CLOSE_REASON, DEVICE_SIGNATURE_CONTEXT, ERROR_STATUS } from "../contract/index.ts";
+export { CLOSE, CLOSE_REASON, DEVICE_SIGNATURE_CONTEXT, ERROR_STATUS, TYPING_INTERVAL_MS } from "../contract/index.ts";
 export * from "./account.ts";
 export * from "./bytes.ts";
 export * from "./client.ts";
@@ -34,6 +34,7 @@ export * from "./crypto/keys.ts";
 export * from "./crypto/message.ts";
 export * from "./crypto/primitives.ts";
 export * from "./crypto/wrap.ts";
+export * from "./features.ts";
 export * from "./http.ts";
 export * from "./idb-store.ts";
 export { MissingKeyError } from "./keyring.ts";

@@ -17,7 +17,14 @@
  * close (1000, 1001, 1006, 1011, 1013, …) is reconnected.
  */
 
-import { CLOSE, CREDENTIAL_CLOSE_REASONS, type MessageResponse, type ServerFrame } from "../contract/index.ts";
+import {
+  CLOSE,
+  CREDENTIAL_CLOSE_REASONS,
+  type MessageResponse,
+  type ServerFrame,
+  TYPING_INTERVAL_MS,
+  type TypingFrame,
+} from "../contract/index.ts";
 import { backoffDelay, ParleyError, type TokenProvider } from "./http.ts";
 
 /** The part of the WebSocket API the library uses (browsers', Node's and Workers' all fit). */
@@ -95,6 +102,12 @@ export interface Subscription {
   /** Resolves when the subscription stops for good. */
   readonly closed: Promise<CloseInfo>;
   close(): void;
+  /**
+   * Sends `{ type: "typing" }` on the socket if it is open (false otherwise): on a conversation
+   * socket `conversationId` may be left out; the inbox needs it. The server relays at most one per
+   * 2 s per socket, so calling it on every keystroke is fine.
+   */
+  sendTyping(conversationId?: number): boolean;
 }
 
 export interface SocketHandlers {
@@ -128,6 +141,7 @@ export class LiveConnection implements Subscription {
   private readonly policy: ReconnectPolicy;
   private readonly random: () => number;
   private ws: WebSocketLike | undefined;
+  private lastTypingAt = Number.NEGATIVE_INFINITY;
   private attempts = 0;
   private tokenRetried = false;
   private forceRefresh = false;
@@ -154,6 +168,17 @@ export class LiveConnection implements Subscription {
     return this.currentState;
   }
 
+  /** See `Subscription.sendTyping`; throttled here too (one per TYPING_INTERVAL_MS), so nothing is sent in vain. */
+  sendTyping(conversationId?: number): boolean {
+    const ws = this.ws;
+    if (!ws || this.currentState !== "open" || ws.readyState !== 1) return false;
+    const now = Date.now();
+    if (now - this.lastTypingAt < TYPING_INTERVAL_MS) return true;
+    this.lastTypingAt = now;
+    const frame: TypingFrame = conversationId === undefined ? { type: "typing" } : { type: "typing", conversationId };
+    ws.send(JSON.stringify(frame));
+    return true;
+  }
   close(): void {
     this.stop("client", CLOSE.normal, "");
     this.ws?.close(CLOSE.normal, "client closed");
@@ -448,5 +473,6 @@ export function subscribeConversationFeed(params: {
     },
     closed: connection.closed,
     close: () => connection.close(),
+    sendTyping: (conversationId?: number) => connection.sendTyping(conversationId),
   };
 }

@@ -170,6 +170,8 @@ export interface Participant {
   joinedAt: string;
   role: ParticipantRole;
   status: ParticipantStatus;
+  /** Their read watermark, or `null` when their `settings.readReceipts` is off. */
+  lastReadSeq: number | null;
 }
 
 /** The current epoch's key wrapped for the caller's device. */
@@ -192,6 +194,15 @@ export interface Conversation {
   epoch: number;
   /** True after a removal, a leave or a revoked device: the next sender commits a new epoch first. */
   rotationNeeded: boolean;
+  /** Disappearing messages: each new message expires this long after it is sent; `null`: never. */
+  messageTtlSeconds: number | null;
+  /** The caller's read watermark (0 until they first mark something read). */
+  lastReadSeq: number;
+  /**
+   * Messages after the caller's watermark (and after their join) that others sent and that are not
+   * tombstones (deleted or expired): exact at the moment of the read.
+   */
+  unreadCount: number;
   participants: Participant[];
   /** `null` when the caller's device has no key for the current epoch. */
   key: Key | null;
@@ -238,7 +249,31 @@ export interface AddParticipantRequest {
   keys: WrappedKeyUpload[];
 }
 
+/** `POST /conversations/{id}/read`: everything up to `seq` is read (a lower value than the current one changes nothing). */
+export interface MarkReadRequest {
+  /** 0 to the conversation's `lastSeq`; beyond it: 422. */
+  seq: number;
+}
+
+/** `PUT /conversations/{id}/settings` (any member). */
+export interface ConversationSettingsRequest {
+  /** `null` (messages never expire) or 30 to 31,536,000 seconds; applies to messages sent from then on. */
+  messageTtlSeconds: number | null;
+}
+
 // ---- Messages ----
+
+export type RelationKind = "reply" | "edit" | "reaction";
+
+/**
+ * What a message relates to. The server checks only that `messageId` is a message of the same
+ * conversation (and, for an edit, one of the sender's own); the reply text, the new text or the
+ * emoji are inside the ciphertext like any message body.
+ */
+export interface RelatesTo {
+  messageId: number;
+  kind: RelationKind;
+}
 
 export interface SendMessageRequest {
   conversationId: number;
@@ -256,6 +291,8 @@ export interface SendMessageRequest {
    * used by another message (422 naming the others). They are linked to the message atomically.
    */
   attachments?: number[];
+  /** A reply, an edit (of one's own message) or a reaction; omitted or null for a plain message. */
+  relatesTo?: RelatesTo | null;
 }
 
 export interface MessageAck {
@@ -281,7 +318,11 @@ export interface MessageResponse {
   clientMessageId: string | null;
   /** The ids of the attachments the message carries, ascending; `[]` when none, `null` on a tombstone. */
   attachments: number[] | null;
-  /** A tombstone (deleted, or its sender's account was): content fields are `null`, `seq` stays. */
+  /** Kept on a tombstone. */
+  relatesTo: RelatesTo | null;
+  /** Set when the conversation had a `messageTtlSeconds` at send; from then on it reads as a tombstone. */
+  expiresAt: string | null;
+  /** A tombstone (deleted, expired, or its sender's account was deleted): content fields are `null`, `seq` stays. */
   deleted: boolean;
 }
 

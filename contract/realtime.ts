@@ -25,10 +25,41 @@ export interface IdentityChange {
   username: string;
 }
 
-/** The error frame: a client frame the server does not understand. The socket stays open. */
+/** `messageDeleted`: the message is a tombstone from now on (its `seq` stays). */
+export interface MessageDeleted {
+  conversationId: number;
+  messageId: number;
+  seq: number;
+}
+
+/** `settingsChanged`: `by` is the member who changed it. */
+export interface SettingsChange {
+  conversationId: number;
+  messageTtlSeconds: number | null;
+  by: number;
+}
+
+/** `read`: `userId` has read everything up to `seq` (only for users who share read receipts; always to their own devices). */
+export interface ReadReceipt {
+  conversationId: number;
+  userId: number;
+  seq: number;
+}
+
+/** `typing`: relayed, never stored; a client shows it for 3 to 5 seconds unless it is repeated. */
+export interface Typing {
+  conversationId: number;
+  userId: number;
+}
+
+/**
+ * The error frame: a client frame the server does not understand (`bad_request`), or `typing` from
+ * an invited participant or about a conversation the socket cannot speak for (`forbidden`). The
+ * socket stays open.
+ */
 export interface ErrorFrame {
   type: "error";
-  error: { code: "bad_request"; message: string };
+  error: { code: "bad_request" | "forbidden"; message: string };
 }
 
 /** One JSON text frame the server sends on a conversation or inbox socket. */
@@ -37,6 +68,10 @@ export type ServerFrame =
   | { type: "participantAdded"; data: MembershipChange }
   | { type: "participantRemoved"; data: MembershipChange }
   | { type: "epochChanged"; data: EpochChange }
+  | { type: "messageDeleted"; data: MessageDeleted }
+  | { type: "settingsChanged"; data: SettingsChange }
+  | { type: "read"; data: ReadReceipt }
+  | { type: "typing"; data: Typing }
   /** Inbox sockets only, from here down. */
   | { type: "conversationCreated"; data: Conversation }
   | { type: "deviceAdded"; data: DeviceChange }
@@ -48,9 +83,25 @@ export type ServerFrame =
 
 export type ServerFrameType = ServerFrame["type"];
 
-/** The only frame a client sends: answered with `PONG` without waking the server's object. */
+/** A client frame answered with `PONG` without waking the server's object. */
 export const PING = "ping";
 export const PONG = "pong";
+
+/**
+ * The one JSON frame a client sends: "I am typing". On a conversation socket `conversationId` may
+ * be left out; on the inbox socket it is required. At most one is relayed per 2 seconds per socket
+ * (the rest are dropped silently); an invited participant gets the error frame.
+ */
+export interface TypingFrame {
+  type: "typing";
+  conversationId?: number;
+}
+
+/** Everything a client may send: `PING` (text) or a JSON `TypingFrame`. */
+export type ClientFrame = typeof PING | TypingFrame;
+
+/** At most one `typing` is relayed per socket in this many milliseconds. */
+export const TYPING_INTERVAL_MS = 2_000;
 
 /** WebSocket close codes the server uses, and what a client should do about each. */
 export const CLOSE = {

@@ -72,6 +72,9 @@ export function presentConversation(conversation: ConversationView): Wire.Conver
     status: conversation.status,
     epoch: conversation.epoch,
     rotationNeeded: conversation.rotationNeeded,
+    messageTtlSeconds: conversation.messageTtlSeconds,
+    lastReadSeq: conversation.lastReadSeq,
+    unreadCount: conversation.unreadCount,
     participants: conversation.participants,
     key: conversation.key ? presentKey(conversation.key) : null,
   };
@@ -79,9 +82,13 @@ export function presentConversation(conversation: ConversationView): Wire.Conver
 
 const optional = (bytes: Uint8Array | null) => (bytes ? encodeBase64(bytes) : null);
 
-/** A message, or its tombstone (content and attachments erased, `seq` kept). */
-export function presentMessage(message: MessageRow): Wire.MessageResponse {
-  const content = !message.deleted;
+/**
+ * A message, or its tombstone (content erased, `seq` kept): deleted, or expired at `now` (from
+ * `expiresAt` on, every read is a tombstone, whether or not the sweep has erased the bytes yet).
+ */
+export function presentMessage(message: MessageRow, now = new Date().toISOString()): Wire.MessageResponse {
+  const expired = message.expiresAt !== null && message.expiresAt <= now;
+  const content = !message.deleted && !expired;
   return {
     messageId: message.id,
     seq: message.seq,
@@ -98,6 +105,11 @@ export function presentMessage(message: MessageRow): Wire.MessageResponse {
     signature: content ? optional(message.signature) : null,
     clientMessageId: message.clientMessageId,
     attachments: content ? message.attachments : null,
-    deleted: message.deleted,
+    relatesTo:
+      message.relatesToId !== null && message.relatesToKind !== null
+        ? { messageId: message.relatesToId, kind: message.relatesToKind }
+        : null,
+    expiresAt: message.expiresAt,
+    deleted: !content,
   };
 }

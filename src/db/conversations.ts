@@ -3,6 +3,7 @@ import type { Database } from "../env";
 import { recordConsentsStatement } from "./consents";
 import { coverageMismatch } from "./coverage";
 import { insertKeysStatements, type KeyRow, type WrappedKey } from "./keys";
+import { sharedLastReadSql, unreadCountSql } from "./read-state";
 import { conversations, epochKeys, epochs, participants } from "./schema";
 
 export type Role = "admin" | "member";
@@ -14,6 +15,8 @@ export interface ParticipantSummary {
   joinedAt: string;
   role: Role;
   status: ParticipantStatus;
+  /** Their watermark, `null` unless they share read receipts. */
+  lastReadSeq: number | null;
 }
 
 export interface ConversationView {
@@ -24,8 +27,12 @@ export interface ConversationView {
   lastSeq: number;
   epoch: number;
   rotationNeeded: boolean;
+  messageTtlSeconds: number | null;
   /** The reader's own status. */
   status: ParticipantStatus;
+  /** The reader's own watermark, and the exact count of others' live messages after it (and after their join). */
+  lastReadSeq: number;
+  unreadCount: number;
   participants: ParticipantSummary[];
   /** The current epoch's key for the device this view was read for. */
   key: KeyRow | null;
@@ -43,6 +50,8 @@ export interface Member {
 export interface Joining extends Member {
   role: Role;
   status: ParticipantStatus;
+  /** Their `settings.readReceipts` (shown as `lastReadSeq: 0` or `null` in the answer); default true. */
+  shareReceipts?: boolean;
 }
 
 // D1 binds at most 100 parameters per statement; a participant row takes 9.
@@ -121,8 +130,17 @@ export async function createConversation(
     ...conversation,
     // In the order every later read lists them (joinedAt, then userId), whatever order the request gave.
     status: "member",
+    lastReadSeq: 0,
+    unreadCount: 0,
     participants: input.members
-      .map((m) => ({ userId: m.userId, username: m.username, joinedAt: now, role: m.role, status: m.status }))
+      .map((m) => ({
+        userId: m.userId,
+        username: m.username,
+        joinedAt: now,
+        role: m.role,
+        status: m.status,
+        lastReadSeq: m.shareReceipts === false ? null : 0,
+      }))
       .sort((a, b) => a.userId - b.userId),
     key: own
       ? {
@@ -163,6 +181,8 @@ export function conversationViewStatements(
         joinedSeq: participants.joinedSeq,
         joinedEpoch: participants.joinedEpoch,
         status: participants.status,
+        lastReadSeq: participants.lastReadSeq,
+        unreadCount: unreadCountSql(new Date().toISOString()),
       })
       .from(conversations)
       .innerJoin(participants, eq(participants.conversationId, conversations.id))
@@ -184,6 +204,8 @@ export function viewFrom([[own], members, [key]]: ViewRows): ConversationView | 
   return {
     ...own.conversation,
     status: own.status,
+    lastReadSeq: own.lastReadSeq,
+    unreadCount: own.unreadCount,
     joinedSeq: own.joinedSeq,
     joinedEpoch: own.joinedEpoch,
     key: key?.key ?? null,
@@ -209,7 +231,8 @@ export interface ListPosition {
 /**
  * A page of the conversations a user is in, most recent activity first, with keys for the reader's
  * device: one batch (one round trip) however many conversations the user has, since the page's ids
- * are a subquery of the two reads that follow it. `next` is where the following page starts.
+ * are a subquery of the two reads that follow it. Each row's unread count is a correlated COUNT in
+ * the first read, not a query per conversation. `next` is where the following page starts.
  */
 export async function listConversationsForUser(
   db: Database,
@@ -237,6 +260,8 @@ export async function listConversationsForUser(
         joinedSeq: participants.joinedSeq,
         joinedEpoch: participants.joinedEpoch,
         status: participants.status,
+        lastReadSeq: participants.lastReadSeq,
+        unreadCount: unreadCountSql(new Date().toISOString()),
       })
       .from(participants)
       .innerJoin(conversations, eq(conversations.id, participants.conversationId))
@@ -248,9 +273,11 @@ export async function listConversationsForUser(
   ]);
   const byConversation = Map.groupBy(members, (m) => m.conversationId);
   const keyByConversation = new Map(keys.map((k) => [k.key.conversationId, k.key]));
-  const views = rows.slice(0, page.limit).map(({ conversation, joinedSeq, joinedEpoch, status }) => ({
+  const views = rows.slice(0, page.limit).map(({ conversation, joinedSeq, joinedEpoch, status, ...read }) => ({
     ...conversation,
     status,
+    lastReadSeq: read.lastReadSeq,
+    unreadCount: read.unreadCount,
     joinedSeq,
     joinedEpoch,
     key: keyByConversation.get(conversation.id) ?? null,
@@ -270,6 +297,7 @@ function participantsQuery(db: Database, where: ReturnType<typeof eq>) {
       joinedAt: participants.joinedAt,
       role: participants.role,
       status: participants.status,
+      lastReadSeq: sharedLastReadSql(),
     })
     .from(participants)
     .where(where)
@@ -301,19 +329,21 @@ export async function peersOf(db: Database, userId: number): Promise<number[]> {
   return rows.map((r) => r.userId);
 }
 
-/** The conversation's last seq and the caller's join point if the user takes part in it; `undefined` otherwise. */
+/**
+ * The conversation's last seq and the user's status in it if they take part in it; `undefined`
+ * otherwise (socket admission: the status goes into the socket's attachment).
+ */
 export async function lastSeqForParticipant(
   db: Database,
   conversationId: number,
   userId: number,
-): Promise<number | undefined> {
-  const row = await db
-    .select({ lastSeq: conversations.lastSeq })
+): Promise<{ lastSeq: number; status: ParticipantStatus } | undefined> {
+  return db
+    .select({ lastSeq: conversations.lastSeq, status: participants.status })
     .from(conversations)
     .innerJoin(participants, eq(participants.conversationId, conversations.id))
     .where(and(eq(conversations.id, conversationId), eq(participants.userId, userId)))
     .get();
-  return row?.lastSeq;
 }
 
 /** The user's participation (their join point), or `undefined` if they are not in the conversation. */

@@ -89,6 +89,7 @@ export async function commitEpochAndRead(db: Database, commit: EpochCommit): Pro
                 role: sql<"member">`'member'`.as("role"),
                 status: sql<"member" | "invited">`${newcomer.status}`.as("status"),
                 addedBy: sql<number>`${by.userId}`.as("added_by"),
+                lastReadSeq: sql<number>`0`.as("last_read_seq"),
               })
               .from(conversations)
               .where(and(eq(conversations.id, conversationId), won)),

@@ -1,6 +1,7 @@
 import { and, count, eq, sql } from "drizzle-orm";
 import type { Database } from "../env";
 import { consentToAdderStatement } from "./consents";
+import { isMember } from "./conversations";
 import { inIds } from "./ids";
 import { conversations, participants } from "./schema";
 
@@ -79,4 +80,23 @@ export async function invitation(
     .from(participants)
     .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)))
     .get();
+}
+
+/**
+ * Sets a conversation's disappearing-message TTL, if `userId` is a member who accepted it: the
+ * settings of `PUT /conversations/{id}/settings`. `false` if nothing was updated (the caller then
+ * tells a non-participant from an invited one with `invitation`).
+ */
+export async function setMessageTtl(
+  db: Database,
+  conversationId: number,
+  userId: number,
+  messageTtlSeconds: number | null,
+): Promise<boolean> {
+  const rows = await db
+    .update(conversations)
+    .set({ messageTtlSeconds })
+    .where(and(eq(conversations.id, conversationId), isMember(conversationId, userId)))
+    .returning({ id: conversations.id });
+  return rows.length > 0;
 }

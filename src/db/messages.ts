@@ -15,6 +15,7 @@ import { isMember } from "./conversations";
 import { pushCandidatesQuery, senderMayPost } from "./coverage";
 import { chargeDailyBytesIf, fitsDailyBudget, secondsToNextUtcMidnight } from "./daily-bytes";
 import { onlineInboxesQuery } from "./presence";
+import { relationProblem, relationTargetQuery, relationValid } from "./relations";
 import { conversations, messages, participants } from "./schema";
 
 export interface NewMessage {
@@ -28,6 +29,8 @@ export interface NewMessage {
   clientMessageId: string | null;
   /** Distinct attachment ids (at most 10), claimed in the same batch; none when omitted. */
   attachmentIds?: number[];
+  /** Issue #13: a reply, an edit or a reaction (checked in the INSERT itself, see `relationValid`). */
+  relatesTo?: { messageId: number; kind: "reply" | "edit" | "reaction" } | null;
 }
 
 export type StoredMessage = typeof messages.$inferSelect;
@@ -107,6 +110,16 @@ export async function insertMessage(
           clientMessageId: sql<string | null>`${message.clientMessageId}`.as("client_message_id"),
           deleted: sql<boolean>`0`.as("deleted"),
           createdAt: sql<string>`${createdAt}`.as("created_at"),
+          relatesToId: sql<number | null>`${message.relatesTo?.messageId ?? null}`.as("relates_to_id"),
+          relatesToKind: sql<"reply" | "edit" | "reaction" | null>`${message.relatesTo?.kind ?? null}`.as(
+            "relates_to_kind",
+          ),
+          // Disappearing messages: the conversation's TTL at the moment of the commit.
+          expiresAt: sql<
+            string | null
+          >`case when ${conversations.messageTtlSeconds} is null then null else strftime('%Y-%m-%dT%H:%M:%fZ', ${createdAt}, '+' || ${conversations.messageTtlSeconds} || ' seconds') end`.as(
+            "expires_at",
+          ),
         })
         .from(conversations)
         .where(
@@ -116,6 +129,7 @@ export async function insertMessage(
             eq(conversations.rotationNeeded, false),
             isMember(conversationId, sender.userId),
             senderMayPost(sender),
+            relationValid(conversationId, sender.userId, message.relatesTo ?? null),
             attachmentsClaimable(claim),
             fitsDailyBudget(sender.userId, bytes, charge.budget, charge.now),
           ),
@@ -165,6 +179,7 @@ export type Refusal =
   | { kind: "rotationNeeded" }
   | { kind: "unusableAttachments"; attachmentIds: number[] }
   | { kind: "overBudget"; retryAfterSeconds: number }
+  | { kind: "badRelation"; message: string }
   | { kind: "raced" };
 
 /**
@@ -180,7 +195,7 @@ export async function whyRefused(
 ): Promise<Refusal> {
   const { conversationId } = message;
   const fits = fitsDailyBudget(senderId, message.ciphertext.byteLength, charge.budget, charge.now);
-  const [[state], duplicates] = await db.batch([
+  const [[state], duplicates, relation] = await db.batch([
     db
       .select({
         epoch: conversations.epoch,
@@ -201,11 +216,14 @@ export async function whyRefused(
           eq(messages.clientMessageId, message.clientMessageId ?? ""),
         ),
       ),
+    relationTargetQuery(db, conversationId, message.relatesTo?.messageId ?? 0),
   ]);
   if (!state) return { kind: "notParticipant" };
   if (state.status === "invited") return { kind: "invited" };
   // Idempotency wins over epochs: a retry of a committed message gets its first answer.
   if (message.clientMessageId !== null && duplicates[0]) return { kind: "duplicate", message: duplicates[0] };
+  const badRelation = relationProblem(message.relatesTo ?? null, relation[0], senderId);
+  if (badRelation) return { kind: "badRelation", message: badRelation };
   if (state.epoch !== message.keyEpoch) return { kind: "staleEpoch", current: state.epoch };
   if (state.rotationNeeded) return { kind: "rotationNeeded" };
   const unusable = await findUnclaimableAttachments(db, {

@@ -41,7 +41,7 @@ export async function goOnline(
   db: Database,
   userId: number,
   version: number,
-): Promise<{ conversationId: number; lastSeq: number; joinedAt: string }[]> {
+): Promise<{ conversationId: number; lastSeq: number; joinedAt: string; status: "member" | "invited" }[]> {
   const [, rows] = await db.batch([
     presenceUpsert(db, userId, true, version, Date.now()),
     db
@@ -49,6 +49,7 @@ export async function goOnline(
         conversationId: participants.conversationId,
         lastSeq: conversations.lastSeq,
         joinedAt: participants.joinedAt,
+        status: participants.status,
       })
       .from(participants)
       .innerJoin(conversations, eq(conversations.id, participants.conversationId))

@@ -102,6 +102,8 @@ export const conversations = sqliteTable("conversations", {
   lastActivityAt: text("last_activity_at").notNull(),
   epoch: integer("epoch").notNull().default(1),
   rotationNeeded: integer("rotation_needed", { mode: "boolean" }).notNull().default(false),
+  /** Disappearing messages (issue #13): new messages get `expires_at` = sent + this; null: never. */
+  messageTtlSeconds: integer("message_ttl_seconds"),
 });
 
 export const participants = sqliteTable(
@@ -127,6 +129,8 @@ export const participants = sqliteTable(
       .default("member"),
     /** Who added them (the creator for a new conversation): the one a decline may block. */
     addedBy: integer("added_by"),
+    /** Their read watermark (issue #13): only ever raised. 0 until they first mark something read. */
+    lastReadSeq: integer("last_read_seq").notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.conversationId, t.userId] }), index("participants_user_idx").on(t.userId)],
 );
@@ -189,9 +193,20 @@ export const messages = sqliteTable(
     clientMessageId: text("client_message_id"),
     deleted: integer("deleted", { mode: "boolean" }).notNull().default(false),
     createdAt: text("created_at").notNull(),
+    // Issue #13, last so the insert-select in src/db/messages.ts only appends: a relation (kept on
+    // tombstones) and, under disappearing messages, when it turns into a tombstone.
+    relatesToId: integer("relates_to_id"),
+    relatesToKind: text("relates_to_kind", { enum: ["reply", "edit", "reaction"] }),
+    expiresAt: text("expires_at"),
   },
   (t) => [
     index("messages_conversation_id_idx").on(t.conversationId, t.id),
+    // Only messages still waiting for the expiry sweep (small, whatever the history's size): per
+    // conversation for the room's alarm, and by time alone for the cron's backstop pass.
+    index("messages_expiry_idx")
+      .on(t.conversationId, t.expiresAt)
+      .where(sql`${t.expiresAt} is not null and ${t.deleted} = 0`),
+    index("messages_expiry_time_idx").on(t.expiresAt).where(sql`${t.expiresAt} is not null and ${t.deleted} = 0`),
     index("messages_sender_idx").on(t.senderId),
     uniqueIndex("messages_conversation_seq_unique").on(t.conversationId, t.seq),
     uniqueIndex("messages_client_message_id_unique").on(t.conversationId, t.senderId, t.clientMessageId),

@@ -79,11 +79,11 @@ export async function findUserById(db: Database, id: number): Promise<UserRow | 
 export async function findUsersByUsernames(
   db: Database,
   usernames: string[],
-): Promise<Pick<UserRow, "id" | "username">[]> {
+): Promise<Pick<UserRow, "id" | "username" | "readReceipts">[]> {
   const valid = usernames.filter(isUsername);
   if (valid.length === 0) return [];
   return db
-    .select({ id: users.id, username: users.username })
+    .select({ id: users.id, username: users.username, readReceipts: users.readReceipts })
     .from(users)
     .where(sql`lower(${users.username}) in (select value from json_each(${JSON.stringify(valid.map(usernameKey))}))`);
 }

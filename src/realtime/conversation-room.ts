@@ -1,14 +1,23 @@
 import { CLOSE, CLOSE_REASON, type MessageResponse, type ServerFrame } from "../../contract";
 import { createDb } from "../db/client";
 import { callerIsParticipant } from "../db/conversations";
+import { nextExpiry } from "../db/message-erasure";
 import { listMessagesAfterSeq } from "../db/messages";
 import { onlineInboxes } from "../db/presence";
+import { erasePass, SWEEP_BATCH } from "../jobs/expiry";
 import { presentMessage } from "../presenters";
 import { type MembershipFrame, messageFrame, type SequencedFrame, type SocketAttachment } from "./frames";
-import { SocketHub } from "./socket-hub";
-import { LAST_SEQ_HEADER, refuseSocket, safeClose, sendToAll, userTag } from "./sockets";
+import { SocketHub, typingRefused } from "./socket-hub";
+import { identityOf, LAST_SEQ_HEADER, refuseSocket, safeClose, sendToAll, updateIdentity, userTag } from "./sockets";
 
 const GAP_FILL_BATCH = 100;
+
+/** Retry a failed expiry sweep this much later. */
+const SWEEP_RETRY_MS = 10_000;
+/** When the next expiry sweep is due (ms), while one is. */
+const SWEEP_AT = "sweep:at";
+/** Participants whose inbox had a device connected at the last publish (or who typed from one since). */
+const INBOXES = "typing:inboxes";
 
 const removedKey = (userId: number) => `removed:${userId}`;
 const joinedKey = (userId: number) => `joined:${userId}`;
@@ -57,12 +66,74 @@ export class ConversationRoom extends SocketHub {
     this.sequencer.startAt(this.conversationId, 0);
     const { ready, held } = this.sequencer.accept(messageFrame(message, recipients));
     this.deliver(ready);
+    if (recipients) this.rememberInboxes(recipients);
     await this.scheduleGapFill(held);
+    if (message.expiresAt !== null) await this.scheduleSweep(Date.parse(message.expiresAt));
   }
 
-  /** A conversation event that is not a message (e.g. `epochChanged`): to every socket as is. */
-  async broadcast(frame: ServerFrame): Promise<void> {
-    sendToAll(this.ctx.getWebSockets(), JSON.stringify(frame));
+  /**
+   * A conversation event that is not a message (e.g. `epochChanged`): to every socket as is, or
+   * only to `onlyUserId`'s (a `read` of someone who does not share receipts).
+   */
+  async broadcast(frame: ServerFrame, onlyUserId?: number): Promise<void> {
+    const sockets = onlyUserId === undefined ? this.ctx.getWebSockets() : this.ctx.getWebSockets(userTag(onlyUserId));
+    sendToAll(sockets, JSON.stringify(frame));
+  }
+
+  /** `userId` accepted the conversation: their sockets may type from now on. */
+  async accepted(userId: number): Promise<void> {
+    for (const ws of this.ctx.getWebSockets(userTag(userId))) updateIdentity(ws, { invited: false });
+  }
+
+  // ---- typing: relayed from what this object holds, never stored, no D1 query ----
+
+  protected override typingTarget(identity: SocketAttachment, conversationId: number | null): number | ServerFrame {
+    if (conversationId !== null && conversationId !== this.conversationId) {
+      return typingRefused("this socket is for another conversation");
+    }
+    if (identity.invited) return typingRefused("accept the conversation first");
+    return this.conversationId;
+  }
+
+  protected override async relayTyping(_conversationId: number, userId: number): Promise<void> {
+    await this.typing(userId);
+  }
+
+  /**
+   * `typing` of `userId` (from one of this room's sockets, or forwarded by their inbox, which checked
+   * it): to every socket here but theirs, and to the inboxes that were connected at the last publish
+   * (kept in this object's storage; see docs/realtime.md for what that misses).
+   */
+  async typing(userId: number): Promise<void> {
+    const text = JSON.stringify({
+      type: "typing",
+      data: { conversationId: this.conversationId, userId },
+    } satisfies ServerFrame);
+    sendToAll(
+      this.ctx.getWebSockets().filter((ws) => identityOf(ws).userId !== userId),
+      text,
+    );
+    const inboxes = this.knownInboxes();
+    // A user typing from their inbox has one connected: remember it for the others' typing too.
+    if (!inboxes.includes(userId)) this.rememberInboxes([...inboxes, userId]);
+    const others = inboxes.filter((id) => id !== userId);
+    if (others.length === 0) return;
+    this.ctx.waitUntil(
+      Promise.allSettled(
+        others.map((id) => this.env.USER_INBOX.getByName(String(id)).deliverTyping(text, this.conversationId)),
+      ).then(() => undefined),
+    );
+  }
+
+  private knownInboxes(): number[] {
+    return this.ctx.storage.kv.get<number[]>(INBOXES) ?? [];
+  }
+
+  private rememberInboxes(userIds: number[]): void {
+    const sorted = [...new Set(userIds)].sort((a, b) => a - b);
+    const current = this.knownInboxes();
+    if (sorted.length === current.length && sorted.every((id, i) => id === current[i])) return;
+    this.ctx.storage.kv.put(INBOXES, sorted);
   }
 
   async membership(event: MembershipEvent): Promise<void> {
@@ -71,6 +142,9 @@ export class ConversationRoom extends SocketHub {
     const joined = kv.get<string>(joinedKey(userId)) ?? "";
     // A removal of an earlier membership, retried after the user was added back: not about now.
     if (event.removedUserId !== undefined && event.joinedAt !== undefined && event.joinedAt < joined) return;
+    if (event.removedUserId !== undefined) {
+      this.rememberInboxes(this.knownInboxes().filter((id) => id !== event.removedUserId));
+    }
     if (event.frame.type === "participantAdded") {
       kv.delete(removedKey(userId));
       if (event.joinedAt !== undefined) kv.put(joinedKey(userId), event.joinedAt);
@@ -87,6 +161,50 @@ export class ConversationRoom extends SocketHub {
 
   override async alarm(): Promise<void> {
     await this.gapRound();
+    await this.sweepIfDue();
+  }
+
+  // ---- the expiry sweep (disappearing messages): this conversation's alarm ----
+
+  /** Runs the sweep at `at` (ms) unless one is due sooner. */
+  private async scheduleSweep(at: number): Promise<void> {
+    const current = this.ctx.storage.kv.get<number>(SWEEP_AT);
+    if (current !== undefined && current <= at) return;
+    this.ctx.storage.kv.put(SWEEP_AT, at);
+    await this.armAlarm(at);
+  }
+
+  /**
+   * One bounded pass (SWEEP_BATCH messages), then the alarm again: at once if the pass was full, else
+   * at the next expiry D1 knows of. Each alarm is its own invocation, so a backlog cannot hit a limit.
+   */
+  async sweepIfDue(now = Date.now()): Promise<number> {
+    const kv = this.ctx.storage.kv;
+    const at = kv.get<number>(SWEEP_AT);
+    if (at === undefined) return 0;
+    if (at > now) {
+      await this.armAlarm(at);
+      return 0;
+    }
+    kv.delete(SWEEP_AT);
+    const db = createDb(this.env.DB);
+    let next: number | null;
+    let erased = 0;
+    try {
+      erased = await erasePass(
+        { db, bucket: this.env.ATTACHMENTS },
+        { now: new Date(now), conversationId: this.conversationId },
+      );
+      const later = erased < SWEEP_BATCH ? await nextExpiry(db, this.conversationId) : null;
+      next = erased >= SWEEP_BATCH ? now : later === null ? null : Date.parse(later);
+    } catch (err) {
+      console.error(
+        `expiry sweep failed (conversation ${this.conversationId}): ${err instanceof Error ? err.name : "error"}`,
+      );
+      next = now + SWEEP_RETRY_MS;
+    }
+    if (next !== null) await this.scheduleSweep(next);
+    return erased;
   }
 
   protected override async fillGaps(): Promise<boolean> {

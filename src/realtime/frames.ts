@@ -18,6 +18,10 @@ export interface SequencedFrame {
 export interface SocketAttachment extends Identity {
   /** Set by the object at accept time: the key of the per-socket frame rate limit. */
   socketId?: string;
+  /** Conversation sockets: the user was an invited participant at admission (cleared on `accept`). */
+  invited?: boolean;
+  /** When this socket last had a `typing` relayed (ms): at most one per TYPING_INTERVAL_MS. */
+  typingAt?: number;
 }
 
 export function messageFrame(message: MessageResponse, recipients?: number[]): SequencedFrame {

@@ -152,6 +152,36 @@ export function publishEpochChanged(
   );
 }
 
+/**
+ * A conversation event that is not a message (`messageDeleted`, `settingsChanged`, `read`): to the
+ * conversation's sockets and to the connected inboxes of `userIds`. With `onlyUserId`, the room
+ * sends it to that user's sockets only (a `read` of someone who does not share receipts).
+ */
+export function publishConversationEvent(
+  c: Context<AppEnv>,
+  frame: ServerFrame & { data: { conversationId: number } },
+  userIds: number[],
+  options: { onlyUserId?: number | undefined } = {},
+): void {
+  const { conversationId } = frame.data;
+  c.executionCtx.waitUntil(
+    room(c.env, conversationId)
+      .broadcast(frame, options.onlyUserId)
+      .catch(logFailure(`${frame.type} event`, `conversation ${conversationId}`)),
+  );
+  toOnlineInboxes(c, userIds, `conversation ${conversationId}`, (stub) => stub.deliverEvent(frame, conversationId, {}));
+}
+
+/**
+ * A message request accepted: the room and the user's inbox update what their sockets may do
+ * (`typing` is refused to invited participants without a D1 query: see docs/realtime.md).
+ */
+export async function publishAccepted(c: Context<AppEnv>, conversationId: number, userId: number): Promise<void> {
+  const subject = `conversation ${conversationId}`;
+  toOnlineInboxes(c, [userId], subject, (stub) => stub.accepted(conversationId));
+  await room(c.env, conversationId).accepted(userId).catch(logFailure("accept event", subject));
+}
+
 /** A device or identity event to some users' inbox sockets (optionally only some devices of one user). */
 export function publishToInboxes(
   c: Context<AppEnv>,

@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { CLOSE, CLOSE_REASON, PING, PONG, type ServerFrame } from "../../contract";
+import { CLOSE, CLOSE_REASON, PING, PONG, type ServerFrame, TYPING_INTERVAL_MS } from "../../contract";
 import { config } from "../config";
 import type { SequencedFrame, SocketAttachment } from "./frames";
 import { Sequencer } from "./sequencer";
@@ -11,6 +11,7 @@ import {
   refuseSocket,
   safeClose,
   socketTags,
+  updateIdentity,
 } from "./sockets";
 
 /** One device may hold this many sockets on one object (tabs, retries); the next is refused with 1013. */
@@ -31,8 +32,28 @@ const GAP_ROUND = "gap:round";
 
 const NOT_A_COMMAND: ServerFrame = {
   type: "error",
-  error: { code: "bad_request", message: 'the only message a client may send is "ping"' },
+  error: { code: "bad_request", message: 'a client may send only "ping" or a "typing" frame' },
 };
+
+export const typingRefused = (message: string): ServerFrame => ({
+  type: "error",
+  error: { code: "forbidden", message },
+});
+
+/** A `typing` client frame's conversation id (`null`: left out), or `undefined` if it is not one. */
+function typingFrame(message: string | ArrayBuffer): number | null | undefined {
+  if (typeof message !== "string" || message.length > 200) return undefined;
+  let frame: unknown;
+  try {
+    frame = JSON.parse(message);
+  } catch {
+    return undefined;
+  }
+  if (typeof frame !== "object" || frame === null || (frame as { type?: unknown }).type !== "typing") return undefined;
+  const id = (frame as { conversationId?: unknown }).conversationId;
+  if (id === undefined) return null;
+  return typeof id === "number" && Number.isSafeInteger(id) && id > 0 ? id : undefined;
+}
 
 /**
  * What the conversation room and the user inbox share: hibernatable sockets admitted by the Worker
@@ -100,15 +121,42 @@ export abstract class SocketHub extends DurableObject<Env> {
   /** Runs before the 101 goes back, so the client sees its socket open only once this is done. */
   protected async onAccepted(_request: Request): Promise<void> {}
 
-  override async webSocketMessage(ws: WebSocket): Promise<void> {
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const identity = identityOf(ws);
     if (identity.exp <= Date.now() / 1000) return safeClose(ws, CLOSE.policy, CLOSE_REASON.tokenExpired);
+    // Decided before the first await, so frames that arrive together cannot both pass the throttle.
+    const { reply, relay } = this.typingDecision(ws, identity, typingFrame(message));
     if (config(this.env).rateLimits) {
       const { success } = await this.env.FRAME_RATE_LIMITER.limit({ key: `frames:${identity.socketId}` });
       if (!success) return safeClose(ws, CLOSE.policy, CLOSE_REASON.tooManyFrames);
     }
-    ws.send(JSON.stringify(NOT_A_COMMAND));
+    if (reply) ws.send(JSON.stringify(reply));
+    if (relay !== undefined) await this.relayTyping(relay, identity.userId);
   }
+
+  /**
+   * Typing is relayed from what the object already holds (the socket's attachment, its own storage):
+   * never stored, never a D1 query. Refusals answer with the error frame; the throttle drops silently.
+   */
+  private typingDecision(
+    ws: WebSocket,
+    identity: SocketAttachment,
+    typing: number | null | undefined,
+  ): { reply?: ServerFrame; relay?: number } {
+    if (typing === undefined) return { reply: NOT_A_COMMAND };
+    const target = this.typingTarget(identity, typing);
+    if (typeof target !== "number") return { reply: target };
+    const now = Date.now();
+    if (identity.typingAt !== undefined && now - identity.typingAt < TYPING_INTERVAL_MS) return {};
+    updateIdentity(ws, { typingAt: now });
+    return { relay: target };
+  }
+
+  /** The conversation a `typing` frame (its id, or `null` if left out) is about, or the error frame refusing it. */
+  protected abstract typingTarget(identity: SocketAttachment, conversationId: number | null): number | ServerFrame;
+
+  /** Relays `typing` of `userId` in `conversationId` to the other participants' sockets. */
+  protected abstract relayTyping(conversationId: number, userId: number): Promise<void>;
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     reciprocateClose(ws, code, reason);

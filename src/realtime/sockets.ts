@@ -13,6 +13,14 @@ export function identityOf(ws: WebSocket): SocketAttachment {
   return identity;
 }
 
+/** Changes a socket's attachment (it survives hibernation; no storage write). */
+export function updateIdentity(ws: WebSocket, patch: Partial<SocketAttachment>): SocketAttachment {
+  const identity = { ...identityOf(ws), ...patch };
+  ws.serializeAttachment(identity);
+  identities.set(ws, identity);
+  return identity;
+}
+
 export const userTag = (userId: number) => `user:${userId}`;
 export const deviceTag = (deviceId: number) => `device:${deviceId}`;
 export const sessionTag = (sessionId: number) => `session:${sessionId}`;

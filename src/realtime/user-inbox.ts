@@ -4,8 +4,8 @@ import { callerIsParticipant } from "../db/conversations";
 import { listMessagesAfterSeq } from "../db/messages";
 import { goOnline, PRESENCE_RENEW_MS, setInboxPresence } from "../db/presence";
 import { presentMessage } from "../presenters";
-import { messageFrame, type SequencedFrame } from "./frames";
-import { SocketHub } from "./socket-hub";
+import { messageFrame, type SequencedFrame, type SocketAttachment } from "./frames";
+import { SocketHub, typingRefused } from "./socket-hub";
 import { deviceTag, sendToAll } from "./sockets";
 
 const GAP_FILL_BATCH = 100;
@@ -44,10 +44,11 @@ export class UserInbox extends SocketHub {
     // Events reach only inboxes with a device connected, so what this inbox remembers of memberships
     // may be stale: start again from what D1 says now.
     const kv = this.ctx.storage.kv;
-    for (const [key] of [...kv.list({ prefix: "left:" }), ...kv.list({ prefix: "joined:" })]) kv.delete(key);
-    for (const { conversationId, lastSeq, joinedAt } of since) {
+    for (const prefix of ["left:", "joined:", "invited:"]) for (const [key] of kv.list({ prefix })) kv.delete(key);
+    for (const { conversationId, lastSeq, joinedAt, status } of since) {
       this.sequencer.startAt(conversationId, lastSeq);
       kv.put(`joined:${conversationId}`, joinedAt);
+      if (status === "invited") kv.put(`invited:${conversationId}`, true);
     }
     await this.armAlarm(Date.now() + PRESENCE_RENEW_MS);
   }
@@ -117,6 +118,8 @@ export class UserInbox extends SocketHub {
     const aboutMe = frame.type === "participantRemoved" && frame.data.userId === this.userId;
     if (frame.type === "conversationCreated") {
       kv.delete(`left:${conversationId}`);
+      if (frame.data.status === "invited") kv.put(`invited:${conversationId}`, true);
+      else kv.delete(`invited:${conversationId}`);
       if (joinedAt !== undefined) kv.put(`joined:${conversationId}`, joinedAt);
       this.sequencer.startAt(conversationId, lastSeq);
     } else if (this.hasLeft(conversationId)) return;
@@ -138,6 +141,39 @@ export class UserInbox extends SocketHub {
       this.sequencer.forget(conversationId);
       kv.put(`left:${conversationId}`, true);
     }
+  }
+
+  // ---- typing: checked against what this inbox holds (memberships and message requests from D1 at
+  // its first device's connect, kept up to date by events), never stored, no D1 query ----
+
+  protected override typingTarget(_identity: SocketAttachment, conversationId: number | null): number | ServerFrame {
+    if (conversationId === null) return typingRefused("name the conversation: conversationId");
+    const kv = this.ctx.storage.kv;
+    if (kv.get(`joined:${conversationId}`) === undefined || this.hasLeft(conversationId)) {
+      return typingRefused("not a participant of this conversation");
+    }
+    if (kv.get(`invited:${conversationId}`) === true) return typingRefused("accept the conversation first");
+    return conversationId;
+  }
+
+  /** To the conversation's room, which relays it to its sockets and the other connected inboxes. */
+  protected override async relayTyping(conversationId: number, userId: number): Promise<void> {
+    try {
+      await this.env.CONVERSATION_ROOM.getByName(String(conversationId)).typing(userId);
+    } catch {
+      // Typing is best effort: nothing to retry or report.
+    }
+  }
+
+  /** `typing` from a room (already serialised): to every inbox socket, unless the user left. */
+  async deliverTyping(text: string, conversationId: number): Promise<void> {
+    if (this.hasLeft(conversationId)) return;
+    sendToAll(this.ctx.getWebSockets(), text);
+  }
+
+  /** The user accepted the conversation: their inbox sockets may type in it. */
+  async accepted(conversationId: number): Promise<void> {
+    this.ctx.storage.kv.delete(`invited:${conversationId}`);
   }
 
   /** A device or identity event: to every inbox socket, or only to those of `deviceIds`. */

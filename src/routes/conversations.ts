@@ -12,7 +12,7 @@ import { isUsername, usernameKey } from "../lib/usernames";
 import { requireAuth } from "../middleware/auth";
 import { conversationRateLimit } from "../middleware/rate-limit";
 import { presentConversation } from "../presenters";
-import { publishConversationCreated, publishMembership } from "../realtime/publish";
+import { publishAccepted, publishConversationCreated, publishMembership } from "../realtime/publish";
 import { conversationIdParam } from "../schemas/common";
 import {
   conversationPageSchema,
@@ -144,6 +144,7 @@ export const conversationRoutes = createRouter()
         username: user.username,
         role: creator ? ("admin" as const) : ("member" as const),
         status: creator || consenting.has(user.id) ? ("member" as const) : ("invited" as const),
+        shareReceipts: user.readReceipts,
       };
     });
     const devices = await activeDevicesOf(
@@ -215,6 +216,7 @@ export const conversationRoutes = createRouter()
     const me = c.var.user;
     const accepted = await acceptInvitation(c.var.db, id, me.userId);
     if (!accepted) throw notAParticipant();
+    await publishAccepted(c, id, me.userId);
     const conversation = await findConversationForUser(c.var.db, id, me);
     if (!conversation) throw notAParticipant();
     return c.json(presentConversation(conversation), 200);

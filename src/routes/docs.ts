@@ -28,6 +28,28 @@ const identityChangeSchema = responseOf<Wire.IdentityChange>()(
   z.object({ userId: z.number().int(), username: z.string() }).openapi("IdentityChange"),
 );
 const inboxOnly = { description: "inbox socket only" };
+const messageDeletedSchema = responseOf<Wire.MessageDeleted>()(
+  z
+    .object({ conversationId: z.number().int(), messageId: z.number().int(), seq: z.number().int() })
+    .openapi("MessageDeleted"),
+);
+const settingsChangeSchema = responseOf<Wire.SettingsChange>()(
+  z
+    .object({
+      conversationId: z.number().int(),
+      messageTtlSeconds: z.number().int().nullable(),
+      by: z.number().int(),
+    })
+    .openapi("SettingsChange"),
+);
+const readReceiptSchema = responseOf<Wire.ReadReceipt>()(
+  z
+    .object({ conversationId: z.number().int(), userId: z.number().int(), seq: z.number().int() })
+    .openapi("ReadReceipt"),
+);
+const typingSchema = responseOf<Wire.Typing>()(
+  z.object({ conversationId: z.number().int(), userId: z.number().int() }).openapi("Typing"),
+);
 
 /** The frames a socket receives, documented as schemas (OpenAPI has no WebSocket operations). */
 export const frameSchema = responseOf<Wire.ServerFrame>()(
@@ -37,6 +59,14 @@ export const frameSchema = responseOf<Wire.ServerFrame>()(
       z.object({ type: z.literal("participantAdded"), data: membershipSchema }),
       z.object({ type: z.literal("participantRemoved"), data: membershipSchema }),
       z.object({ type: z.literal("epochChanged"), data: epochChangeSchema }),
+      z.object({ type: z.literal("messageDeleted"), data: messageDeletedSchema }),
+      z.object({ type: z.literal("settingsChanged"), data: settingsChangeSchema }),
+      z
+        .object({ type: z.literal("read"), data: readReceiptSchema })
+        .openapi({ description: "only for users who share read receipts (and always to the reader's own devices)" }),
+      z
+        .object({ type: z.literal("typing"), data: typingSchema })
+        .openapi({ description: "relayed, never stored: show it for 3 to 5 seconds" }),
       z.object({ type: z.literal("conversationCreated"), data: conversationSchema }).openapi(inboxOnly),
       z.object({ type: z.literal("deviceAdded"), data: deviceChangeSchema }).openapi(inboxOnly),
       z.object({ type: z.literal("deviceRemoved"), data: deviceChangeSchema }).openapi(inboxOnly),
@@ -47,7 +77,10 @@ export const frameSchema = responseOf<Wire.ServerFrame>()(
       z
         .object({ type: z.literal("devicePending"), data: z.object({ deviceId: z.number().int(), name: z.string() }) })
         .openapi(inboxOnly),
-      z.object({ type: z.literal("error"), error: z.object({ code: z.literal("bad_request"), message: z.string() }) }),
+      z.object({
+        type: z.literal("error"),
+        error: z.object({ code: z.enum(["bad_request", "forbidden"]), message: z.string() }),
+      }),
     ])
     .openapi("ServerFrame"),
 );
@@ -58,8 +91,10 @@ query: \`ticket\` (from \`POST /ws/tickets\`: single use, 30 s) or \`token\` (th
 the URL before anything past admission sees it, and never logged. A pending device may open only its inbox.
 
 Server → client: one JSON text frame per event (schema \`ServerFrame\`). Each socket receives a conversation's
-\`newMessage\` frames in increasing \`seq\`, each once. Client → server: \`ping\` is answered \`pong\`; anything else
-gets an \`error\` frame (more than 20 frames in 10 s closes the socket with 1008).
+\`newMessage\` frames in increasing \`seq\`, each once. Client → server: \`ping\` is answered \`pong\`;
+\`{"type":"typing","conversationId":7}\` (the id may be left out on a conversation socket) relays \`typing\` to the other
+participants' sockets, at most one per 2 s per socket, never stored (an invited participant gets an \`error\` frame
+with code \`forbidden\`); anything else gets an \`error\` frame (more than 20 frames in 10 s closes the socket with 1008).
 
 Refusals after the handshake (the socket is accepted, then closed at once): **1008** bad/missing/expired token or
 ticket, ended session, not a participant, unknown conversation, \`device not linked yet\`. Other close codes: 1000

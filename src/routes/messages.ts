@@ -1,5 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { deleteAttachmentsOfMessages } from "../attachments/lifecycle";
 import { participation } from "../db/conversations";
+import { deleteForEveryone } from "../db/message-erasure";
 import { insertMessage, listMessages, whyRefused } from "../db/messages";
 import { liveSession } from "../db/sessions";
 import { AppError, notAcceptedYet, notAParticipant } from "../lib/errors";
@@ -8,9 +10,9 @@ import { deviceNotLinked, requireAuth, requireToken } from "../middleware/auth";
 import { messageRateLimit } from "../middleware/rate-limit";
 import { presentMessage } from "../presenters";
 import { pushToOfflineDevices } from "../push/offline";
-import { publishMessage } from "../realtime/publish";
+import { publishConversationEvent, publishMessage } from "../realtime/publish";
 import { conversationIdParam } from "../schemas/common";
-import { historyQuery, messageAckSchema, messageSchema, sendMessageBody } from "../schemas/messages";
+import { historyQuery, messageAckSchema, messageIdParam, messageSchema, sendMessageBody } from "../schemas/messages";
 
 const send = createRoute({
   operationId: "sendMessage",
@@ -44,6 +46,21 @@ const history = createRoute({
   responses: { 200: json(z.array(messageSchema), "A page of messages"), ...errors(401, 403, 422) },
 });
 
+const remove = createRoute({
+  operationId: "deleteMessage",
+  method: "delete",
+  path: "/messages/{messageId}",
+  tags: ["messages"],
+  summary: "Delete a message for everyone (its sender only): it becomes a tombstone, its ciphertext is erased",
+  security: bearer,
+  middleware: [requireAuth],
+  request: { params: messageIdParam },
+  responses: {
+    204: { description: "Deleted (again: 204); every connected device gets `messageDeleted`" },
+    ...errors(401, 403, 422),
+  },
+});
+
 /** Messages: sending (`/messages`) and a conversation's history (`/conversations/{id}/messages`). */
 export const messageRoutes = createRouter()
   .openapi(history, async (c) => {
@@ -51,7 +68,11 @@ export const messageRoutes = createRouter()
     const joined = await participation(c.var.db, id, c.var.user.userId);
     if (!joined) throw notAParticipant();
     const page = await listMessages(c.var.db, id, c.req.valid("query"), joined.joinedSeq);
-    return c.json(page.map(presentMessage), 200);
+    const now = new Date().toISOString();
+    return c.json(
+      page.map((m) => presentMessage(m, now)),
+      200,
+    );
   })
   .openapi(send, async (c) => {
     const body = c.req.valid("json");
@@ -66,6 +87,7 @@ export const messageRoutes = createRouter()
       signature: body.signature,
       clientMessageId: body.clientMessageId ?? null,
       attachmentIds: body.attachments ?? [],
+      relatesTo: body.relatesTo ?? null,
     };
     const charge = { budget: c.var.config.attachments.dailyBytesPerUser, now: new Date() };
     const outcome = await insertMessage(c.var.db, message, me, charge);
@@ -102,6 +124,10 @@ export const messageRoutes = createRouter()
         throw new AppError("conflict", "keyEpoch is not the current epoch", {
           details: [{ path: "keyEpoch", message: `current is ${refusal.current}` }],
         });
+      case "badRelation":
+        throw new AppError("validation_failed", "relatesTo is not valid", {
+          details: [{ path: "relatesTo.messageId", message: refusal.message }],
+        });
       case "rotationNeeded":
         throw new AppError("conflict", "the epoch needs rotating: commit a new epoch first", {
           details: [{ path: "epoch", message: "rotation required" }],
@@ -122,4 +148,22 @@ export const messageRoutes = createRouter()
       case "raced":
         throw new AppError("conflict", "the conversation changed while the message was written; retry");
     }
+  })
+  .openapi(remove, async (c) => {
+    const { messageId } = c.req.valid("param");
+    const me = c.var.user;
+    const outcome = await deleteForEveryone(c.var.db, messageId, me.userId);
+    if (outcome.kind === "notVisible") throw new AppError("forbidden", "not a message you can see");
+    if (outcome.kind === "notSender") throw new AppError("forbidden", "only its sender can delete a message");
+    // Every time, not only the first: a DELETE retried after a failure here finishes the job.
+    await deleteAttachmentsOfMessages({ db: c.var.db, bucket: c.env.ATTACHMENTS }, [messageId]);
+    if (outcome.first) {
+      const { conversationId, seq } = outcome;
+      publishConversationEvent(
+        c,
+        { type: "messageDeleted", data: { conversationId, messageId, seq } },
+        outcome.participantIds,
+      );
+    }
+    return c.body(null, 204);
   });

@@ -101,12 +101,15 @@ export const wsRoutes = createRouter()
     }
     if (admitted.deviceStatus !== "active") return refuseSocket(CLOSE.policy, CLOSE_REASON.deviceNotLinked);
     const conversationId = rawConversationId.length === 1 ? idString.safeParse(rawConversationId[0]) : undefined;
-    const lastSeq = conversationId?.success
+    const participant = conversationId?.success
       ? await lastSeqForParticipant(c.var.db, conversationId.data, userId)
       : undefined;
-    if (!conversationId?.success || lastSeq === undefined) {
+    if (!conversationId?.success || participant === undefined) {
       return refuseSocket(CLOSE.policy, CLOSE_REASON.notParticipant);
     }
+    // The status at admission rides in the socket's attachment (the room clears it on `accept`):
+    // how the room refuses an invited participant's `typing` without a D1 query.
+    if (participant.status === "invited") headers.set(IDENTITY_HEADER, JSON.stringify({ ...identity, invited: true }));
     const room = c.env.CONVERSATION_ROOM.getByName(String(conversationId.data));
-    return room.fetch(forward([LAST_SEQ_HEADER, String(lastSeq)]));
+    return room.fetch(forward([LAST_SEQ_HEADER, String(participant.lastSeq)]));
   });

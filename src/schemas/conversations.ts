@@ -61,6 +61,11 @@ export const participantSummarySchema = responseOf<Wire.Participant>()(
       joinedAt: timestamp,
       role: z.enum(["admin", "member"]),
       status: z.enum(["member", "invited"]),
+      lastReadSeq: z
+        .number()
+        .int()
+        .nullable()
+        .openapi({ description: "their read watermark; null unless they share read receipts" }),
     })
     .openapi("Participant"),
 );
@@ -88,6 +93,11 @@ export const conversationSchema = responseOf<Wire.Conversation>()(
       status: z.enum(["member", "invited"]).openapi({ description: "the caller's own status" }),
       epoch: z.number().int(),
       rotationNeeded: z.boolean(),
+      messageTtlSeconds: z.number().int().nullable().openapi({ description: "disappearing messages; null: never" }),
+      lastReadSeq: z.number().int().openapi({ description: "the caller's read watermark" }),
+      unreadCount: z.number().int().openapi({
+        description: "others' messages after the caller's watermark and join that are not tombstones (exact)",
+      }),
       participants: z.array(participantSummarySchema),
       key: keySchema.nullable().openapi({ description: "the current epoch's key for the caller's device" }),
     })
@@ -114,3 +124,21 @@ export const listQuery = z.object({
 });
 
 export const declineBody = requestOf<Wire.DeclineRequest>()(z.object({ block: z.boolean().optional() }));
+
+export const markReadBody = requestOf<Wire.MarkReadRequest>()(
+  z.object({ seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }),
+);
+
+export const MIN_MESSAGE_TTL_SECONDS = 30;
+export const MAX_MESSAGE_TTL_SECONDS = 31_536_000;
+
+export const settingsBody = requestOf<Wire.ConversationSettingsRequest>()(
+  z.object({
+    messageTtlSeconds: z
+      .number()
+      .int()
+      .min(MIN_MESSAGE_TTL_SECONDS, "must be null or 30 to 31536000")
+      .max(MAX_MESSAGE_TTL_SECONDS, "must be null or 30 to 31536000")
+      .nullable(),
+  }),
+);

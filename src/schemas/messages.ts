@@ -7,6 +7,10 @@ export const MAX_CIPHERTEXT_BYTES = 64 * 1024;
 /** Attachments one message may carry. */
 export const MAX_ATTACHMENTS = 10;
 
+const relatesToSchema = z
+  .object({ messageId: id, kind: z.enum(["reply", "edit", "reaction"]) })
+  .openapi("RelatesTo", { description: "a reply, an edit (of one's own message) or a reaction" });
+
 export const sendMessageBody = requestOf<Wire.SendMessageRequest>()(
   z.object({
     conversationId: id,
@@ -22,6 +26,7 @@ export const sendMessageBody = requestOf<Wire.SendMessageRequest>()(
       .max(MAX_ATTACHMENTS, `at most ${MAX_ATTACHMENTS} attachments`)
       .refine((ids) => new Set(ids).size === ids.length, "must not repeat an attachment id")
       .optional(),
+    relatesTo: relatesToSchema.nullish(),
   }),
 );
 
@@ -65,7 +70,13 @@ export const messageSchema = responseOf<Wire.MessageResponse>()(
       signature: base64Out.nullable(),
       clientMessageId: z.string().nullable(),
       attachments: z.array(z.number().int()).nullable(),
+      relatesTo: relatesToSchema.nullable(),
+      expiresAt: timestamp.nullable(),
       deleted: z.boolean(),
     })
     .openapi("MessageResponse"),
 );
+
+export const messageIdParam = z.object({
+  messageId: idString.openapi({ param: { name: "messageId", in: "path" }, type: "string", example: "43" }),
+});

@@ -189,6 +189,19 @@ export class FakeParley {
   private async route(method: string, path: string, q: URLSearchParams, body: any, caller: Caller | undefined) {
     const m = (re: RegExp) => re.exec(`${method} ${path}`);
     const seg = path.split("/").map(decodeURIComponent);
+    // Issue #13: just enough to see what the library sends (checked by the Workers tests for real).
+    if (m(/^POST \/conversations\/\d+\/read$/)) return { status: 204, body: null };
+    if (m(/^PUT \/conversations\/\d+\/settings$/)) {
+      return ok(200, { conversationId: Number(seg[2]), messageTtlSeconds: body.messageTtlSeconds });
+    }
+    if (m(/^DELETE \/messages\/\d+$/)) {
+      for (const c of this.conversations.values()) {
+        const msg = c.messages.find((x) => x.messageId === Number(seg[2]));
+        if (msg && msg.senderId !== caller?.userId) return err(403, "forbidden");
+        if (msg) Object.assign(msg, { nonce: null, ciphertext: null, authTag: null, signature: null, deleted: true });
+      }
+      return { status: 204, body: null };
+    }
     if (m(/^POST \/auth\/register$/)) {
       if (this.userByName(body.username)) return err(409, "conflict");
       if (!(await this.deviceSignatureOk(body.accountKey, body.device))) return err(422, "validation_failed");
@@ -458,6 +471,8 @@ export class FakeParley {
         signature: body.signature,
         clientMessageId: body.clientMessageId ?? null,
         attachments: body.attachments ?? [],
+        relatesTo: body.relatesTo ?? null,
+        expiresAt: null,
         deleted: false,
       };
       target.messages.push(msg);

@@ -233,6 +233,8 @@ function message(seq: number): MessageResponse {
     signature: "",
     clientMessageId: null,
     attachments: [],
+    relatesTo: null,
+    expiresAt: null,
     deleted: false,
   };
 }

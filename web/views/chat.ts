@@ -391,6 +391,8 @@ export class ChatView {
       timestamp: sent.timestamp,
       clientMessageId: sent.clientMessageId,
       attachments: [],
+      relatesTo: null,
+      expiresAt: null,
       deleted: false,
       ok: true,
       text,
