@@ -18,6 +18,7 @@ async function pair() {
   const bob = make();
   await bob.register("bob", "battery staple");
   const { conversationId } = await alice.createConversation(["bob"]);
+  await bob.acceptConversation(conversationId); // a message request until bob accepts
   return { server, alice, bob, conversationId };
 }
 

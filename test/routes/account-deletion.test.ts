@@ -47,6 +47,8 @@ describe("DELETE /users/me", () => {
       signature: null,
       clientMessageId: "gone",
       attachments: null,
+      relatesTo: null,
+      expiresAt: null,
       deleted: true,
     });
     const { body } = await registrationBody(alice.username, "another password");

@@ -72,6 +72,7 @@ describe("POST /conversations/{id}/participants", () => {
       joinedAt: expect.stringMatching(ISO_MS),
       role: "member",
       status: "invited",
+      lastReadSeq: 0,
     });
     expect(answer.participants).toHaveLength(3);
 

@@ -72,6 +72,9 @@ describe("POST /conversations", () => {
       status: "member",
       epoch: 1,
       rotationNeeded: false,
+      messageTtlSeconds: null,
+      unreadCount: 0,
+      lastReadSeq: 0,
       participants: expect.any(Array),
       key: {
         epoch: 1,
@@ -92,6 +95,7 @@ describe("POST /conversations", () => {
         // The creator is the admin; the others have not accepted yet (a message request).
         role: u === alice ? "admin" : "member",
         status: u === alice ? "member" : "invited",
+        lastReadSeq: 0, // readReceipts default to true: shared
       })),
     );
   });

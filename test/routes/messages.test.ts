@@ -70,6 +70,8 @@ describe("POST /messages", () => {
       senderUsername: alice.username,
       senderDeviceId: alice.deviceId,
       attachments: [],
+      relatesTo: null,
+      expiresAt: null,
       deleted: false,
       ...sent,
     });

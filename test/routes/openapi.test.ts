@@ -418,6 +418,41 @@ describe("GET /openapi.json", () => {
       ); // 409 rotation
       await rotate(alice, id);
 
+      // Read state, settings and delete for everyone.
+      const posted = await json(
+        await call("POST", "/messages", { token: alice.token, body: messageBody(id, { keyEpoch: 4 }) }),
+      );
+      await expectDocumented(
+        "POST",
+        "/conversations/{id}/read",
+        call("POST", `/conversations/${id}/read`, { token: bob.token, body: { seq: posted.seq } }),
+      );
+      await expectDocumented(
+        "POST",
+        "/conversations/{id}/read",
+        call("POST", `/conversations/${id}/read`, { token: bob.token, body: { seq: posted.seq + 5 } }),
+      ); // 422
+      await expectDocumented(
+        "PUT",
+        "/conversations/{id}/settings",
+        call("PUT", `/conversations/${id}/settings`, { token: alice.token, body: { messageTtlSeconds: 3600 } }),
+      );
+      await expectDocumented(
+        "PUT",
+        "/conversations/{id}/settings",
+        call("PUT", `/conversations/${id}/settings`, { token: alice.token, body: { messageTtlSeconds: 5 } }),
+      ); // 422
+      await expectDocumented(
+        "DELETE",
+        "/messages/{messageId}",
+        call("DELETE", `/messages/${posted.messageId}`, { token: bob.token }),
+      ); // 403: not the sender
+      await expectDocumented(
+        "DELETE",
+        "/messages/{messageId}",
+        call("DELETE", `/messages/${posted.messageId}`, { token: alice.token }),
+      );
+
       const uploaded = await expectDocumented("POST", "/attachments", upload(alice.token, id, randomBytes(100)));
       const { attachmentId } = await json(uploaded);
       await expectDocumented("POST", "/attachments", upload(carol.token, id, randomBytes(10))); // 403
