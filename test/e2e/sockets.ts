@@ -36,6 +36,9 @@ export function expectMatchesPosted(received: MessageResponse, posted: PostedMes
     associatedData: posted.sent.associatedData,
     signature: posted.sent.signature,
     clientMessageId: posted.sent.clientMessageId,
+    attachments: [],
+    relatesTo: null,
+    expiresAt: null,
     deleted: false,
   });
 }
