@@ -12,6 +12,8 @@ export interface Config {
   /** `Origin` allow-list for `/ws`; empty allows every origin. */
   allowedOrigins: string[];
   maxSocketsPerObject: number;
+  /** Sockets one device may hold on one object (the contract's 8; benchmarks lift it to fill an object). */
+  maxSocketsPerDevice: number;
   /** Conversations one user may be in; creating or joining one more answers 409. */
   maxConversationsPerUser: number;
   rateLimits: boolean;
@@ -41,6 +43,7 @@ const schema = z.object({
   // The contract's 30 days when unset (wrangler.toml sets it; scripts/openapi.ts, owned elsewhere, does not).
   REFRESH_TTL_SECONDS: positiveInt,
   MAX_CONVERSATIONS_PER_USER: positiveInt,
+  MAX_SOCKETS_PER_DEVICE: positiveInt,
   ALLOWED_ORIGINS: z.string().transform((list) =>
     list
       .split(",")
@@ -98,6 +101,7 @@ export function config(env: Env): Config {
     refreshTtlSeconds: vars.REFRESH_TTL_SECONDS,
     allowedOrigins: vars.ALLOWED_ORIGINS,
     maxSocketsPerObject: vars.MAX_SOCKETS_PER_OBJECT,
+    maxSocketsPerDevice: vars.MAX_SOCKETS_PER_DEVICE,
     maxConversationsPerUser: vars.MAX_CONVERSATIONS_PER_USER,
     rateLimits: vars.RATE_LIMITS === "on",
     attachments,

@@ -53,11 +53,17 @@ export async function loginUsers(base: string, users: User[]): Promise<User[]> {
   return users;
 }
 
-/** A conversation created by `members[0]` with every member, epoch 1 wrapped for each one's device; returns its id. */
+/**
+ * A conversation created by `members[0]` with every member, epoch 1 wrapped for each one's device;
+ * the others accept it (they join as message requests), so everyone may post. Returns its id.
+ */
 export async function createConversation(base: string, members: User[], title: string): Promise<number> {
   const { conversationId } = await must(201, base, "POST", "/conversations", {
     token: members[0].token,
     body: { title, participants: members.map((m) => m.username), keys: randomKeys(members.map((m) => m.deviceId)) },
+  });
+  await pool(members.length - 1, 4, async (i) => {
+    await must(200, base, "POST", `/conversations/${conversationId}/accept`, { token: members[i + 1]!.token });
   });
   return conversationId;
 }

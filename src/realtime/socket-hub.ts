@@ -14,9 +14,6 @@ import {
   updateIdentity,
 } from "./sockets";
 
-/** One device may hold this many sockets on one object (tabs, retries); the next is refused with 1013. */
-export const MAX_SOCKETS_PER_DEVICE = 8;
-
 /** How long a frame waits behind a gap before the missing messages are read from D1. */
 export const GAP_WAIT_MS = 250;
 /** The longest wait between two rounds of gap filling that make no progress (the wait doubles). */
@@ -77,7 +74,7 @@ export abstract class SocketHub extends DurableObject<Env> {
     if (refusal) return refusal;
     const perDevice = this.ctx.getWebSockets(deviceTag(identity.deviceId)).length;
     if (
-      perDevice >= MAX_SOCKETS_PER_DEVICE ||
+      perDevice >= config(this.env).maxSocketsPerDevice ||
       this.ctx.getWebSockets().length >= config(this.env).maxSocketsPerObject
     ) {
       return refuseSocket(CLOSE.tryAgainLater, CLOSE_REASON.tooManySockets);
