@@ -1,6 +1,6 @@
 import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { deleteAttachmentsOfMessages } from "../../src/attachments/lifecycle";
 import { attachmentIdsOfMessages, findUnclaimableAttachments } from "../../src/db/attachments";
 import { createDb } from "../../src/db/client";
@@ -10,6 +10,17 @@ import { postWithAttachments } from "../helpers/attachment-messages";
 import { download, uploadOk } from "../helpers/attachments";
 
 const db = () => createDb(env.DB);
+
+/** Runs the Cron Trigger's handler once; what it logs is captured (and returned), not printed. */
+async function cron(): Promise<string[]> {
+  const logs = vi.spyOn(console, "log").mockImplementation(() => {});
+  try {
+    await handleScheduled(createScheduledController({ scheduledTime: Date.now(), cron: "*/5 * * * *" }), env);
+    return logs.mock.calls.map((args) => args.join(" "));
+  } finally {
+    logs.mockRestore();
+  }
+}
 
 const row = (id: number) => env.DB.prepare("select * from attachments where id = ?").bind(id).first();
 
@@ -93,9 +104,9 @@ describe("deleting attachments", () => {
         .bind(new Date(Date.now() - 24 * 3600 * 1000).toISOString())
         .first<number>("n");
     expect(await unusedOld()).toBe(122);
-    await handleScheduled(createScheduledController({ scheduledTime: Date.now(), cron: "*/5 * * * *" }), env);
+    expect(await cron()).toContain("cleanup: deleted 100 unused attachments");
     expect(await unusedOld()).toBe(22);
-    await handleScheduled(createScheduledController({ scheduledTime: Date.now(), cron: "*/5 * * * *" }), env);
+    await cron();
     expect(await unusedOld()).toBe(0);
     expect(await row(ids[0]!)).toBeNull();
     expect(await env.ATTACHMENTS.head(`attachments/${ids[0]}`)).toBeNull();
@@ -113,7 +124,7 @@ describe("deleting attachments", () => {
     // As if the deletions had committed and the Worker died before their attachments went.
     await env.DB.prepare("update messages set deleted = 1, ciphertext = null where id = ?").bind(messageId).run();
     await env.DB.prepare("delete from users where id = ?").bind(bob.userId).run();
-    await handleScheduled(createScheduledController({ scheduledTime: Date.now(), cron: "*/5 * * * *" }), env);
+    await cron();
     expect(await row(used)).toBeNull();
     expect(await row(unused)).toBeNull();
     expect(await env.ATTACHMENTS.get(`attachments/${used}`)).toBeNull();
