@@ -3,7 +3,7 @@
 // delete for everyone, and a 30-second disappearing message that leaves both screens and reads as a
 // tombstone over the API. The harness does not expose wrangler's persist directory, so the sweep's
 // erasure of the bytes is not checked here (the unit tests cover the alarm); the API check is.
-// Screenshots: test-results/20-*.png onwards.
+// Screenshots: test-results/30-*.png to 37-*.png.
 
 import { randomBytes } from "node:crypto";
 import type { Browser } from "playwright-core";
@@ -69,7 +69,7 @@ describe("web client: read state, typing, relations, delete, disappearing messag
     m2 = await say(alice, "Second one");
     await expect.poll(() => badge(bob, "Features"), { timeout: 15_000 }).toBe("2");
     expect(await bob.page.title()).toBe("(2) Parley");
-    await shot(bob, "20-unread-badge");
+    await shot(bob, "30-unread-badge");
     await openConversation(bob, "Features");
     await waitForText(bob, m2);
     await expect.poll(() => badge(bob, "Features")).toBe("0");
@@ -78,7 +78,7 @@ describe("web client: read state, typing, relations, delete, disappearing messag
     await bob.page.waitForSelector("#composer:not([hidden])");
     // Bob shares read receipts (the default): alice's ticks turn to Read live.
     await expect.poll(() => message(alice, m2).locator(".receipt").textContent()).toContain("Read");
-    await shot(alice, "21-read-ticks");
+    await shot(alice, "31-read-ticks");
 
     // A second conversation: its badge goes up while bob reads the first one, and down once opened.
     await startConversation(alice, bob.name, "Side");
@@ -95,7 +95,7 @@ describe("web client: read state, typing, relations, delete, disappearing messag
   it("typing, a reply, a reaction, an edit and a delete show live on both screens", { timeout: 90_000 }, async () => {
     await bob.page.locator("#message-input").pressSequentially("typing slowly", { delay: 40 });
     await expect.poll(() => alice.page.textContent("#typing"), { timeout: 10_000 }).toBe(`${bob.name} is typing…`);
-    await shot(alice, "22-typing");
+    await shot(alice, "32-typing");
     await bob.page.fill("#message-input", "");
     await expect.poll(() => alice.page.textContent("#typing"), { timeout: 10_000 }).toBe(""); // expires
 
@@ -104,7 +104,7 @@ describe("web client: read state, typing, relations, delete, disappearing messag
     await reply.focus();
     await bob.page.keyboard.press("Enter");
     expect(await bob.page.textContent("#composer-context-text")).toContain(`Replying to ${alice.name}`);
-    await shot(bob, "23-replying");
+    await shot(bob, "33-replying");
     const r1 = await say(bob, "Answering the first");
     expect(await message(bob, r1).locator(".reply-quote").textContent()).toContain(m1);
     await waitForText(alice, r1);
@@ -135,8 +135,8 @@ describe("web client: read state, typing, relations, delete, disappearing messag
       expect(await d.page.locator("#messages .text", { hasText: m1 }).count()).toBe(0);
     }
     await expect.poll(() => message(bob, r1).locator(".reply-quote").textContent()).toContain("no longer available");
-    await shot(alice, "24-relations-alice");
-    await shot(bob, "24-relations-bob");
+    await shot(alice, "34-relations-alice");
+    await shot(bob, "34-relations-bob");
     expectNoPlaintext([alice, bob], secrets);
   });
 
@@ -146,7 +146,7 @@ describe("web client: read state, typing, relations, delete, disappearing messag
     await expect.poll(() => bob.page.isChecked("#read-receipts")).toBe(true);
     await bob.page.click("#read-receipts");
     await expect.poll(() => bob.page.textContent("#status")).toContain("Read receipts are off");
-    await shot(bob, "25-privacy-receipts-off");
+    await shot(bob, "35-privacy-receipts-off");
     await bob.page.click("#settings-close");
     const m3 = await say(alice, "Unseen tick");
     await waitForText(bob, m3);
@@ -163,7 +163,7 @@ describe("web client: read state, typing, relations, delete, disappearing messag
     const gone = await say(alice, "This will vanish");
     await waitForText(bob, gone);
     expect(await message(bob, gone).locator(".expires").textContent()).toMatch(/disappears at/);
-    await shot(bob, "26-disappearing");
+    await shot(bob, "36-disappearing");
     const id = await message(alice, gone).getAttribute("data-message-id");
     const conversationId = await alice.page.getAttribute(
       "#conversation-list [aria-current='true']",
@@ -172,7 +172,7 @@ describe("web client: read state, typing, relations, delete, disappearing messag
     for (const d of [alice, bob]) {
       await expect.poll(() => message(d, gone).count(), { timeout: 45_000, interval: 1_000 }).toBe(0);
     }
-    await shot(alice, "27-vanished");
+    await shot(alice, "37-vanished");
     const history = await api<{ messageId: number; deleted: boolean; ciphertext: string | null }[]>(
       "GET",
       `/conversations/${conversationId}/messages`,

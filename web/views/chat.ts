@@ -1,8 +1,9 @@
 /**
- * The chat: the conversation list and message requests (kept live by the inbox socket, see app.ts)
- * and the open conversation (history, then a subscription: catch-up, dedupe, gap filling,
- * reconnects). A request (`status: "invited"`) shows Accept / Decline / Decline and block instead
- * of the composer. Title, members and the People dialog (people.ts) follow membership events.
+ * The chat: the conversation list (list.ts) and message requests, kept live by the inbox socket
+ * (app.ts), and the open conversation: history, then a subscription (catch-up, dedupe, gap filling,
+ * reconnects) feeding the message list (messages.ts), typing, reads, deletes and settings
+ * (events.ts). A request (`status: "invited"`) shows Accept / Decline / Decline and block instead
+ * of the composer (composer.ts). Title, members and People (people.ts) follow membership events.
  */
 import {
   type CloseInfo,
@@ -13,13 +14,13 @@ import {
   type ReceivedMessage,
   type ServerFrame,
   type Subscription,
-  type ThreadedMessage,
   TypingTracker,
-  totalUnread,
 } from "../../client/index.ts";
 import { $, busy, h, setStatus } from "../dom.ts";
 import { Composer } from "./composer.ts";
-import { type MessageAction, MessageList } from "./messages.ts";
+import { conversationEvent, membershipNotice } from "./events.ts";
+import { conversationName, renderConversationList } from "./list.ts";
+import { MessageList, typingLabel } from "./messages.ts";
 import { PeopleDialog } from "./people.ts";
 import { describeTtl, TTL_CHOICES } from "./ttl.ts";
 
@@ -27,10 +28,6 @@ const ui = {
   newConversation: $<HTMLFormElement>("new-conversation"),
   newParticipants: $<HTMLInputElement>("new-participants"),
   newTitle: $<HTMLInputElement>("new-title"),
-  list: $<HTMLUListElement>("conversation-list"),
-  requestsSection: $("requests-section"),
-  requests: $<HTMLUListElement>("request-list"),
-  noConversations: $("no-conversations"),
   empty: $("no-conversation"),
   conversation: $("conversation"),
   title: $("conversation-title"),
@@ -84,7 +81,7 @@ export class ChatView {
       get userId() {
         return client.userId;
       },
-      action: (kind, m, reaction) => void this.run(undefined, () => this.act(kind, m, reaction)),
+      action: (kind, m, reaction) => void this.run(undefined, () => this.composer.act(kind, m, reaction)),
     });
     const chat = this;
     this.composer = new Composer(client, {
@@ -95,13 +92,12 @@ export class ChatView {
         return chat.open_()?.messageTtlSeconds ?? null;
       },
       sent: (m) => this.messages.add(m),
+      deleted: (id) => this.messages.deleted(id),
       typing: () => this.subscription?.sendTyping(),
+      run: (fn) => this.run(ui.composer, fn),
     });
     this.typists = new TypingTracker((id, users) => this.showTyping(id, users));
-    ui.composer.addEventListener("submit", (event) => {
-      event.preventDefault();
-      void this.run(ui.composer, () => this.composer.send()).then(() => ui.input.focus());
-    });
+    document.addEventListener("visibilitychange", () => void this.markRead());
     ui.ttl.replaceChildren(...TTL_CHOICES.map(([value, label]) => h("option", { value: String(value ?? "") }, label)));
     ui.ttl.addEventListener("change", () => void this.run(undefined, () => this.setTtl(ui.ttl.value)));
     ui.older.addEventListener("click", () => void this.run(undefined, () => this.loadOlder()));
@@ -129,48 +125,19 @@ export class ChatView {
   // ---- the list -------------------------------------------------------------------------------
 
   private name(c: Conversation): string {
-    if (c.title) return c.title;
-    const me = this.client.username?.toLowerCase();
-    const others = c.participants.filter((p) => p.username.toLowerCase() !== me).map((p) => p.username);
-    return others.join(", ") || "Just you";
+    return conversationName(c, this.client.username);
   }
 
   private renderList(): void {
-    const items = [...this.conversations.values()].sort(
-      (a, b) => (b.lastMessageId ?? 0) - (a.lastMessageId ?? 0) || b.conversationId - a.conversationId,
-    );
-    const requests = items.filter((c) => c.status === "invited");
-    const accepted = items.filter((c) => c.status !== "invited");
-    ui.noConversations.hidden = accepted.length > 0;
-    ui.requestsSection.hidden = requests.length === 0;
-    ui.requests.replaceChildren(...requests.map((c) => this.listItem(c)));
-    ui.list.replaceChildren(...accepted.map((c) => this.listItem(c)));
-    const total = totalUnread(items);
-    document.title = total ? `(${total}) Parley` : "Parley";
+    renderConversationList([...this.conversations.values()], {
+      current: this.current,
+      me: this.client.username,
+      open: (id) => void this.run(undefined, () => this.open(id)),
+    });
   }
 
   private open_(): Conversation | undefined {
     return this.current === undefined ? undefined : this.conversations.get(this.current);
-  }
-
-  private listItem(c: Conversation): HTMLLIElement {
-    const unread = c.unreadCount;
-    const request = c.status === "invited";
-    const classes = ["conversation-item", ...(unread ? ["unread"] : []), ...(request ? ["request"] : [])];
-    const button = h(
-      "button",
-      { type: "button", class: classes.join(" ") },
-      h("span", { class: "name" }, this.name(c)),
-    );
-    if (unread)
-      button.append(h("span", { class: "badge", "aria-hidden": "true" }, unread > 99 ? "99+" : String(unread)));
-    button.dataset.conversationId = String(c.conversationId);
-    button.dataset.unread = String(unread);
-    if (c.conversationId === this.current) button.setAttribute("aria-current", "true");
-    const extra = [...(request ? ["message request"] : []), ...(unread ? [`${unread} unread`] : [])];
-    if (extra.length) button.setAttribute("aria-label", `${this.name(c)} (${extra.join(", ")})`);
-    button.addEventListener("click", () => void this.run(undefined, () => this.open(c.conversationId)));
-    return h("li", {}, button);
   }
 
   async refresh(): Promise<void> {
@@ -228,25 +195,13 @@ export class ChatView {
 
   private membership(type: "participantAdded" | "participantRemoved", data: MembershipChange): void {
     const c = this.conversations.get(data.conversationId);
+    const notice = c && membershipNotice(type, data, c, this.client.userId, this.name(c));
     if (type === "participantRemoved" && data.userId === this.client.userId) {
-      if (!c) return; // this device left or declined it: already shown
-      const by = c.participants.find((p) => p.userId === data.by)?.username ?? "An admin";
-      const text =
-        data.by === this.client.userId ? `You left “${this.name(c)}”.` : `${by} removed you from “${this.name(c)}”.`;
-      this.gone(data.conversationId, text);
+      if (notice?.gone) this.gone(data.conversationId, notice.gone); // else this device left or declined: shown
       return;
     }
     if (!c) return void this.refresh().catch((err) => console.warn(err));
-    if (data.conversationId === this.current && data.by !== this.client.userId) {
-      const by = c.participants.find((p) => p.userId === data.by)?.username ?? "Someone";
-      const what =
-        type === "participantAdded"
-          ? `${by} added ${data.username}`
-          : data.by === data.userId
-            ? `${data.username} left`
-            : `${by} removed ${data.username}`;
-      setStatus(`${what}. Messages from now on use a new key.`);
-    }
+    if (notice?.status && data.conversationId === this.current) setStatus(notice.status);
     void this.reload(data.conversationId);
   }
 
@@ -346,9 +301,7 @@ export class ChatView {
   reset(): void {
     this.closeConversation();
     this.conversations.clear();
-    ui.list.replaceChildren();
-    ui.noConversations.hidden = false;
-    document.title = "Parley";
+    this.renderList();
   }
 
   private receive(message: ReceivedMessage): void {
@@ -372,40 +325,23 @@ export class ChatView {
 
   /** `read`, `messageDeleted`, `settingsChanged` and `typing`, from the inbox or the open conversation. */
   private event(frame: ServerFrame): void {
-    if (frame.type === "typing") {
-      if (frame.data.userId !== this.client.userId) this.typists.typing(frame.data);
-      return;
-    }
-    if (frame.type !== "read" && frame.type !== "messageDeleted" && frame.type !== "settingsChanged") return;
-    const c = this.conversations.get(frame.data.conversationId);
-    if (!c) return;
-    const here = c.conversationId === this.current;
-    if (frame.type === "read") {
-      const p = c.participants.find((x) => x.userId === frame.data.userId);
-      if (p) p.lastReadSeq = Math.max(p.lastReadSeq ?? 0, frame.data.seq);
-      if (frame.data.userId === this.client.userId && !here) void this.reload(c.conversationId); // another device read it
-      if (here) this.messages.setParticipants(c.participants);
-    } else if (frame.type === "messageDeleted") {
-      if (here) this.messages.deleted(frame.data.messageId);
-      else if (c.unreadCount) void this.reload(c.conversationId);
-    } else if (c.messageTtlSeconds !== frame.data.messageTtlSeconds) {
-      c.messageTtlSeconds = frame.data.messageTtlSeconds;
-      if (!here) return;
-      ui.ttl.value = String(c.messageTtlSeconds ?? "");
-      const by =
-        frame.data.by === this.client.userId
-          ? "You"
-          : (c.participants.find((p) => p.userId === frame.data.by)?.username ?? "Someone");
-      setStatus(`${by} ${describeTtl(c.messageTtlSeconds)}`);
-    }
+    conversationEvent(frame, {
+      userId: this.client.userId,
+      current: this.current,
+      conversation: (id) => this.conversations.get(id),
+      typing: (t) => this.typists.typing(t),
+      reload: (id) => void this.reload(id),
+      messages: this.messages,
+      ttlChanged: (c, by) => {
+        ui.ttl.value = String(c.messageTtlSeconds ?? "");
+        setStatus(`${by} ${describeTtl(c.messageTtlSeconds)}`);
+      },
+    });
   }
 
   private showTyping(conversationId: number, userIds: number[]): void {
-    if (conversationId !== this.current) return;
-    const c = this.open_();
-    const names = userIds.map((id) => c?.participants.find((p) => p.userId === id)?.username ?? "Someone");
-    ui.typing.textContent =
-      names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…` : `${names.join(", ")} are typing…`;
+    const names = userIds.map((id) => this.open_()?.participants.find((p) => p.userId === id)?.username ?? "Someone");
+    if (conversationId === this.current) ui.typing.textContent = typingLabel(names);
   }
 
   async open(conversationId: number): Promise<void> {
@@ -452,23 +388,6 @@ export class ChatView {
     const older = await this.client.messages(id, { limit: PAGE, before: oldest });
     for (const m of older) this.messages.add(m);
     ui.older.hidden = older.length < PAGE;
-  }
-
-  private async act(kind: MessageAction, m: ThreadedMessage, reaction?: string): Promise<void> {
-    const id = this.current;
-    if (id === undefined) return;
-    if (kind === "reply" || kind === "edit") return this.composer.start(kind, m);
-    if (kind === "react" && reaction) {
-      const sent = await this.client.react(id, m.messageId, reaction);
-      this.composer.echo(id, sent, reaction, { messageId: m.messageId, kind: "reaction" });
-      return;
-    }
-    if (kind === "delete") {
-      if (!confirm("Delete this message for everyone? They will see that a message was deleted.")) return;
-      await this.client.deleteMessage(m.messageId);
-      this.messages.deleted(m.messageId);
-      setStatus("Message deleted for everyone.");
-    }
   }
 
   private async setTtl(value: string): Promise<void> {

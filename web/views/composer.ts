@@ -5,7 +5,8 @@
  * interval).
  */
 import type { ParleyClient, ReceivedMessage, RelatesTo, SendResult, ThreadedMessage } from "../../client/index.ts";
-import { $ } from "../dom.ts";
+import { $, setStatus } from "../dom.ts";
+import type { MessageAction } from "./messages.ts";
 
 const ui = {
   form: $<HTMLFormElement>("composer"),
@@ -21,7 +22,11 @@ export interface ComposerHost {
   readonly messageTtlSeconds: number | null;
   /** This browser's own message, shown at once (the socket's copy replaces it). */
   sent(message: ReceivedMessage): void;
+  /** One of this browser's messages was deleted for everyone. */
+  deleted(messageId: number): void;
   typing(): void;
+  /** Runs a send (the form busy meanwhile, a failure reported). */
+  run(fn: () => Promise<void>): Promise<void>;
 }
 
 const snippet = (text: string | null) => {
@@ -38,6 +43,10 @@ export class Composer {
     this.client = client;
     this.host = host;
     ui.cancel.addEventListener("click", () => this.cancel());
+    ui.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      void host.run(() => this.send()).then(() => ui.input.focus());
+    });
     ui.input.addEventListener("keydown", (event) => {
       if (event.key === "Escape" && this.mode) {
         event.preventDefault();
@@ -104,6 +113,24 @@ export class Composer {
       ok: true,
       text,
     });
+  }
+
+  /** A message action: Reply and Edit go through the composer; a reaction or Delete happens at once. */
+  async act(kind: MessageAction, m: ThreadedMessage, reaction?: string): Promise<void> {
+    const id = this.host.conversationId;
+    if (id === undefined) return;
+    if (kind === "reply" || kind === "edit") return this.start(kind, m);
+    if (kind === "react" && reaction) {
+      const sent = await this.client.react(id, m.messageId, reaction);
+      this.echo(id, sent, reaction, { messageId: m.messageId, kind: "reaction" });
+      return;
+    }
+    if (kind === "delete") {
+      if (!confirm("Delete this message for everyone? They will see that a message was deleted.")) return;
+      await this.client.deleteMessage(m.messageId);
+      this.host.deleted(m.messageId);
+      setStatus("Message deleted for everyone.");
+    }
   }
 
   /** Back to a plain, empty composer (another conversation was opened). */

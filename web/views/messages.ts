@@ -282,6 +282,12 @@ export class MessageList {
   }
 }
 
+/** "bob is typing…", "bob, carol are typing…", or nothing. */
+export function typingLabel(names: string[]): string {
+  if (names.length === 0) return "";
+  return names.length === 1 ? `${names[0]} is typing…` : `${names.join(", ")} are typing…`;
+}
+
 function focusKey(el: HTMLElement): { id: string; action: string } | undefined {
   const action = el.dataset.action;
   const id = el.closest<HTMLElement>("[data-message-id]")?.dataset.messageId;
