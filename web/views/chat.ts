@@ -317,9 +317,11 @@ export class ChatView {
     const seq = this.messages.lastSeq;
     if (!c || document.visibilityState !== "visible" || seq <= this.readSeq) return;
     this.readSeq = seq;
+    const already = seq <= c.lastReadSeq;
     c.lastReadSeq = Math.max(c.lastReadSeq, seq);
     c.unreadCount = 0;
     this.renderList();
+    if (already) return; // read before (this or another device): nothing to tell the server
     await this.client.markRead(c.conversationId, seq).catch((err) => console.warn("markRead:", err));
   }
 
