@@ -1,5 +1,6 @@
 /**
- * "Blocked people" (header): who this account blocked, with Unblock, and a form to block someone.
+ * "Privacy" (header): whether this account sends read receipts (`PUT /users/me/settings`), and
+ * "Blocked people": who this account blocked, with Unblock, and a form to block someone.
  * Blocked people cannot start a conversation with this account or add it to one (the server
  * answers them 403); declining a message request with "Decline and block" adds to this list too.
  */
@@ -14,6 +15,7 @@ const ui = {
   form: $<HTMLFormElement>("block-form"),
   input: $<HTMLInputElement>("block-input"),
   error: $("settings-error"),
+  receipts: $<HTMLInputElement>("read-receipts"),
 };
 
 function blockError(err: unknown, username: string): string {
@@ -32,6 +34,21 @@ export class BlockedPeople {
       event.preventDefault();
       void this.block(ui.input.value.trim());
     });
+    ui.receipts.addEventListener("change", () => void this.setReceipts(ui.receipts.checked));
+  }
+
+  private async setReceipts(on: boolean): Promise<void> {
+    ui.error.textContent = "";
+    try {
+      await busy(ui.dialog, () =>
+        this.client.http.request("PUT", "/users/me/settings", { body: { readReceipts: on } }),
+      );
+      setStatus(on ? "Read receipts are on." : "Read receipts are off: others won't see when you have read.");
+    } catch (err) {
+      logFailure(err);
+      ui.receipts.checked = !on;
+      ui.error.textContent = describe(err);
+    }
   }
 
   async open(): Promise<void> {
@@ -49,7 +66,9 @@ export class BlockedPeople {
   async refresh(): Promise<void> {
     let people: BlockedUser[];
     try {
-      people = await this.client.blocked();
+      const [me, blocked] = await Promise.all([this.client.me(), this.client.blocked()]);
+      ui.receipts.checked = me.settings.readReceipts;
+      people = blocked;
     } catch (err) {
       logFailure(err);
       ui.error.textContent = describe(err);

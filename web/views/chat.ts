@@ -1,32 +1,33 @@
 /**
- * The chat: the conversation list and message requests (kept live by the inbox socket, see app.ts)
- * and the open conversation (history, then a subscription: catch-up, dedupe, gap filling,
- * reconnects). A request (`status: "invited"`) shows Accept / Decline / Decline and block instead
- * of the composer. Title, members and the People dialog (people.ts) follow membership events.
+ * The chat: the conversation list (list.ts) and message requests, kept live by the inbox socket
+ * (app.ts), and the open conversation: history, then a subscription (catch-up, dedupe, gap filling,
+ * reconnects) feeding the message list (messages.ts), typing, reads, deletes and settings
+ * (events.ts). A request (`status: "invited"`) shows Accept / Decline / Decline and block instead
+ * of the composer (composer.ts). Title, members and People (people.ts) follow membership events.
  */
 import {
   type CloseInfo,
   type Conversation,
-  IdentityChangedError,
   type MembershipChange,
-  MissingKeyError,
   type ParleyClient,
   ParleyError,
   type ReceivedMessage,
   type ServerFrame,
   type Subscription,
+  TypingTracker,
 } from "../../client/index.ts";
-import { $, busy, describe, h, setStatus } from "../dom.ts";
+import { $, busy, h, setStatus } from "../dom.ts";
+import { Composer } from "./composer.ts";
+import { conversationEvent, membershipNotice } from "./events.ts";
+import { conversationName, renderConversationList } from "./list.ts";
+import { MessageList, typingLabel } from "./messages.ts";
 import { PeopleDialog } from "./people.ts";
+import { describeTtl, TTL_CHOICES } from "./ttl.ts";
 
 const ui = {
   newConversation: $<HTMLFormElement>("new-conversation"),
   newParticipants: $<HTMLInputElement>("new-participants"),
   newTitle: $<HTMLInputElement>("new-title"),
-  list: $<HTMLUListElement>("conversation-list"),
-  requestsSection: $("requests-section"),
-  requests: $<HTMLUListElement>("request-list"),
-  noConversations: $("no-conversations"),
   empty: $("no-conversation"),
   conversation: $("conversation"),
   title: $("conversation-title"),
@@ -40,9 +41,10 @@ const ui = {
   leftNotice: $("left-notice"),
   liveState: $("live-state"),
   older: $<HTMLButtonElement>("older"),
-  messages: $<HTMLOListElement>("messages"),
   composer: $<HTMLFormElement>("composer"),
   input: $<HTMLInputElement>("message-input"),
+  ttl: $<HTMLSelectElement>("ttl-select"),
+  typing: $("typing"),
 };
 
 const PAGE = 50;
@@ -55,12 +57,14 @@ const LIVE_LABEL: Record<string, string> = {
 
 export class ChatView {
   private conversations = new Map<number, Conversation>();
-  private unread = new Set<number>();
   private current: number | undefined;
   private subscription: (Subscription & { readonly lastMessageId: number }) | undefined;
-  private rendered = new Map<number, HTMLLIElement>();
-  private oldestLoaded: number | undefined;
   private readonly people: PeopleDialog;
+  private readonly messages: MessageList;
+  private readonly composer: Composer;
+  private readonly typists: TypingTracker;
+  /** The `seq` this browser last marked read in the open conversation. */
+  private readSeq = 0;
 
   /** `onError` reports a failed action (an identity change also raises its warning there). */
   private readonly client: ParleyClient;
@@ -73,17 +77,36 @@ export class ChatView {
       event.preventDefault();
       void this.run(ui.newConversation, () => this.create(ui.newParticipants.value, ui.newTitle.value.trim()));
     });
-    ui.composer.addEventListener("submit", (event) => {
-      event.preventDefault();
-      void this.run(ui.composer, () => this.send()).then(() => ui.input.focus());
+    this.messages = new MessageList({
+      get userId() {
+        return client.userId;
+      },
+      action: (kind, m, reaction) => void this.run(undefined, () => this.composer.act(kind, m, reaction)),
     });
+    const chat = this;
+    this.composer = new Composer(client, {
+      get conversationId() {
+        return chat.current;
+      },
+      get messageTtlSeconds() {
+        return chat.open_()?.messageTtlSeconds ?? null;
+      },
+      sent: (m) => this.messages.add(m),
+      deleted: (id) => this.messages.deleted(id),
+      typing: () => this.subscription?.sendTyping(),
+      run: (fn) => this.run(ui.composer, fn),
+    });
+    this.typists = new TypingTracker((id, users) => this.showTyping(id, users));
+    document.addEventListener("visibilitychange", () => void this.markRead());
+    ui.ttl.replaceChildren(...TTL_CHOICES.map(([value, label]) => h("option", { value: String(value ?? "") }, label)));
+    ui.ttl.addEventListener("change", () => void this.run(undefined, () => this.setTtl(ui.ttl.value)));
     ui.older.addEventListener("click", () => void this.run(undefined, () => this.loadOlder()));
     this.people = new PeopleDialog(client, {
       changed: (c) => this.update(c),
       left: (c) => this.gone(c.conversationId, `You left “${this.name(c)}”.`),
     });
     ui.people.addEventListener("click", () => {
-      const c = this.current === undefined ? undefined : this.conversations.get(this.current);
+      const c = this.open_();
       if (c) this.people.open(c);
     });
     ui.accept.addEventListener("click", () => void this.run(ui.request, () => this.accept()));
@@ -102,35 +125,19 @@ export class ChatView {
   // ---- the list -------------------------------------------------------------------------------
 
   private name(c: Conversation): string {
-    if (c.title) return c.title;
-    const me = this.client.username?.toLowerCase();
-    const others = c.participants.filter((p) => p.username.toLowerCase() !== me).map((p) => p.username);
-    return others.join(", ") || "Just you";
+    return conversationName(c, this.client.username);
   }
 
   private renderList(): void {
-    const items = [...this.conversations.values()].sort(
-      (a, b) => (b.lastMessageId ?? 0) - (a.lastMessageId ?? 0) || b.conversationId - a.conversationId,
-    );
-    const requests = items.filter((c) => c.status === "invited");
-    const accepted = items.filter((c) => c.status !== "invited");
-    ui.noConversations.hidden = accepted.length > 0;
-    ui.requestsSection.hidden = requests.length === 0;
-    ui.requests.replaceChildren(...requests.map((c) => this.listItem(c)));
-    ui.list.replaceChildren(...accepted.map((c) => this.listItem(c)));
+    renderConversationList([...this.conversations.values()], {
+      current: this.current,
+      me: this.client.username,
+      open: (id) => void this.run(undefined, () => this.open(id)),
+    });
   }
 
-  private listItem(c: Conversation): HTMLLIElement {
-    const unread = this.unread.has(c.conversationId);
-    const request = c.status === "invited";
-    const classes = ["conversation-item", ...(unread ? ["unread"] : []), ...(request ? ["request"] : [])];
-    const button = h("button", { type: "button", class: classes.join(" ") }, this.name(c));
-    button.dataset.conversationId = String(c.conversationId);
-    if (c.conversationId === this.current) button.setAttribute("aria-current", "true");
-    const extra = [...(request ? ["message request"] : []), ...(unread ? ["new messages"] : [])];
-    if (extra.length) button.setAttribute("aria-label", `${this.name(c)} (${extra.join(", ")})`);
-    button.addEventListener("click", () => void this.run(undefined, () => this.open(c.conversationId)));
-    return h("li", {}, button);
+  private open_(): Conversation | undefined {
+    return this.current === undefined ? undefined : this.conversations.get(this.current);
   }
 
   async refresh(): Promise<void> {
@@ -157,16 +164,23 @@ export class ChatView {
     switch (frame.type) {
       case "conversationCreated":
         this.conversations.set(frame.data.conversationId, frame.data);
-        if (frame.data.conversationId !== this.current) this.unread.add(frame.data.conversationId);
         this.renderList();
         break;
       case "newMessage": {
         const c = this.conversations.get(frame.data.conversationId);
-        if (c) c.lastMessageId = frame.data.messageId;
-        if (frame.data.conversationId !== this.current) this.unread.add(frame.data.conversationId);
+        if (!c) break;
+        c.lastMessageId = frame.data.messageId;
+        c.lastSeq = Math.max(c.lastSeq, frame.data.seq);
+        const fromOther = frame.data.senderId !== this.client.userId;
+        if (fromOther && frame.data.conversationId !== this.current && frame.data.seq > c.lastReadSeq) c.unreadCount++;
         this.renderList();
         break;
       }
+      case "read":
+      case "messageDeleted":
+      case "settingsChanged":
+        this.event(frame);
+        break;
       case "participantAdded":
       case "participantRemoved":
         this.membership(frame.type, frame.data);
@@ -181,25 +195,13 @@ export class ChatView {
 
   private membership(type: "participantAdded" | "participantRemoved", data: MembershipChange): void {
     const c = this.conversations.get(data.conversationId);
+    const notice = c && membershipNotice(type, data, c, this.client.userId, this.name(c));
     if (type === "participantRemoved" && data.userId === this.client.userId) {
-      if (!c) return; // this device left or declined it: already shown
-      const by = c.participants.find((p) => p.userId === data.by)?.username ?? "An admin";
-      const text =
-        data.by === this.client.userId ? `You left “${this.name(c)}”.` : `${by} removed you from “${this.name(c)}”.`;
-      this.gone(data.conversationId, text);
+      if (notice?.gone) this.gone(data.conversationId, notice.gone); // else this device left or declined: shown
       return;
     }
     if (!c) return void this.refresh().catch((err) => console.warn(err));
-    if (data.conversationId === this.current && data.by !== this.client.userId) {
-      const by = c.participants.find((p) => p.userId === data.by)?.username ?? "Someone";
-      const what =
-        type === "participantAdded"
-          ? `${by} added ${data.username}`
-          : data.by === data.userId
-            ? `${data.username} left`
-            : `${by} removed ${data.username}`;
-      setStatus(`${what}. Messages from now on use a new key.`);
-    }
+    if (notice?.status && data.conversationId === this.current) setStatus(notice.status);
     void this.reload(data.conversationId);
   }
 
@@ -226,6 +228,9 @@ export class ChatView {
     ui.composer.hidden = invited;
     ui.leftNotice.hidden = true;
     ui.people.hidden = false;
+    ui.ttl.value = String(c.messageTtlSeconds ?? "");
+    ui.ttl.disabled = invited;
+    this.messages.setParticipants(c.participants);
     if (invited) {
       const inviter = c.participants.find((p) => p.role === "admin" && p.userId !== this.client.userId);
       ui.requestText.textContent = `${inviter?.username ?? "Someone"} wants to chat with you. You can read this conversation; accept it to reply.`;
@@ -236,7 +241,6 @@ export class ChatView {
   /** The caller is out of a conversation (removed, left, declined): say so where it was shown. */
   private gone(conversationId: number, text: string): void {
     this.conversations.delete(conversationId);
-    this.unread.delete(conversationId);
     this.renderList();
     setStatus(text);
     if (this.current !== conversationId) return;
@@ -282,9 +286,11 @@ export class ChatView {
     this.subscription?.close();
     this.subscription = undefined;
     this.current = undefined;
-    ui.messages.replaceChildren();
-    this.rendered.clear();
-    this.oldestLoaded = undefined;
+    this.readSeq = 0;
+    this.messages.clear();
+    this.composer.reset();
+    this.typists.dispose();
+    ui.typing.textContent = "";
     ui.conversation.hidden = true;
     ui.empty.hidden = false;
     ui.leftNotice.hidden = true;
@@ -295,46 +301,55 @@ export class ChatView {
   reset(): void {
     this.closeConversation();
     this.conversations.clear();
-    this.unread.clear();
-    ui.list.replaceChildren();
-    ui.noConversations.hidden = false;
+    this.renderList();
   }
 
-  /** Inserts a message in `seq` order, once per `messageId`. */
-  private render(message: ReceivedMessage): void {
-    if (message.conversationId !== this.current || this.rendered.has(message.messageId)) return;
-    const mine = message.senderId === this.client.userId;
-    const time = h("time", { datetime: message.timestamp }, new Date(message.timestamp).toLocaleTimeString());
-    const meta = h(
-      "div",
-      { class: "meta" },
-      h("span", { class: "sender" }, message.senderUsername ?? "deleted account"),
-      " ",
-      time,
-    );
-    const body = h("div", { class: "text" });
-    const li = h("li", { class: mine ? "message mine" : "message" }, meta, body);
-    li.dataset.messageId = String(message.messageId);
-    li.dataset.seq = String(message.seq);
-    if (message.ok) {
-      body.textContent = message.text; // text only: never parsed as HTML
-    } else {
-      li.classList.add("undecryptable");
-      body.textContent = unreadable(message);
-    }
-    const next = [...this.rendered.values()].find((el) => Number(el.dataset.seq) > message.seq);
-    const atBottom = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 40;
-    ui.messages.insertBefore(li, next ?? null);
-    this.rendered.set(message.messageId, li);
-    this.oldestLoaded = Math.min(this.oldestLoaded ?? message.messageId, message.messageId);
-    if (!next && atBottom) li.scrollIntoView({ block: "end" });
+  private receive(message: ReceivedMessage): void {
+    if (message.conversationId !== this.current) return;
+    this.messages.add(message);
+    this.typists.stop(message.conversationId, message.senderId);
+    if (message.senderId !== this.client.userId) void this.markRead();
+  }
+
+  /** Everything loaded is read once it is on a visible screen (the server drops the badge). */
+  private async markRead(): Promise<void> {
+    const c = this.open_();
+    const seq = this.messages.lastSeq;
+    if (!c || document.visibilityState !== "visible" || seq <= this.readSeq) return;
+    this.readSeq = seq;
+    const already = seq <= c.lastReadSeq;
+    c.lastReadSeq = Math.max(c.lastReadSeq, seq);
+    c.unreadCount = 0;
+    this.renderList();
+    if (already) return; // read before (this or another device): nothing to tell the server
+    await this.client.markRead(c.conversationId, seq).catch((err) => console.warn("markRead:", err));
+  }
+
+  /** `read`, `messageDeleted`, `settingsChanged` and `typing`, from the inbox or the open conversation. */
+  private event(frame: ServerFrame): void {
+    conversationEvent(frame, {
+      userId: this.client.userId,
+      current: this.current,
+      conversation: (id) => this.conversations.get(id),
+      typing: (t) => this.typists.typing(t),
+      reload: (id) => void this.reload(id),
+      messages: this.messages,
+      ttlChanged: (c, by) => {
+        ui.ttl.value = String(c.messageTtlSeconds ?? "");
+        setStatus(`${by} ${describeTtl(c.messageTtlSeconds)}`);
+      },
+    });
+  }
+
+  private showTyping(conversationId: number, userIds: number[]): void {
+    const names = userIds.map((id) => this.open_()?.participants.find((p) => p.userId === id)?.username ?? "Someone");
+    if (conversationId === this.current) ui.typing.textContent = typingLabel(names);
   }
 
   async open(conversationId: number): Promise<void> {
     if (this.current === conversationId) return;
     this.closeConversation();
     this.current = conversationId;
-    this.unread.delete(conversationId);
     const conversation = await this.client.getConversation(conversationId);
     if (this.current !== conversationId) return;
     ui.empty.hidden = true;
@@ -342,11 +357,14 @@ export class ChatView {
     this.update(conversation);
     const history = (await this.client.messages(conversationId, { limit: PAGE })).reverse();
     if (this.current !== conversationId) return;
-    for (const m of history) this.render(m);
+    for (const m of history) this.messages.add(m);
+    this.messages.render();
     ui.older.hidden = history.length < PAGE;
-    ui.messages.lastElementChild?.scrollIntoView({ block: "end" });
-    this.subscription = this.client.subscribe(conversationId, (m) => this.render(m), {
+    $("messages").lastElementChild?.scrollIntoView({ block: "end" });
+    void this.markRead();
+    this.subscription = this.client.subscribe(conversationId, (m) => this.receive(m), {
       after: history.at(-1)?.messageId ?? 0,
+      onEvent: (frame) => this.event(frame),
       onStateChange: (s) => {
         ui.liveState.textContent = LIVE_LABEL[s] ?? s;
         ui.liveState.dataset.state = s;
@@ -367,42 +385,19 @@ export class ChatView {
 
   private async loadOlder(): Promise<void> {
     const id = this.current;
-    if (id === undefined || this.oldestLoaded === undefined) return;
-    const older = await this.client.messages(id, { limit: PAGE, before: this.oldestLoaded });
-    for (const m of older) this.render(m);
+    const oldest = this.messages.oldest;
+    if (id === undefined || oldest === undefined) return;
+    const older = await this.client.messages(id, { limit: PAGE, before: oldest });
+    for (const m of older) this.messages.add(m);
     ui.older.hidden = older.length < PAGE;
   }
 
-  private async send(): Promise<void> {
+  private async setTtl(value: string): Promise<void> {
     const id = this.current;
-    const text = ui.input.value;
-    if (id === undefined || text.trim() === "") return;
-    const sent = await this.client.sendMessage(id, text);
-    ui.input.value = "";
-    // Shown at once; the live echo of the same messageId is then ignored.
-    this.render({
-      messageId: sent.messageId,
-      seq: sent.seq,
-      conversationId: id,
-      senderId: this.client.userId ?? 0,
-      senderUsername: this.client.username ?? "",
-      senderDeviceId: this.client.deviceId ?? 0,
-      keyEpoch: sent.keyEpoch,
-      timestamp: sent.timestamp,
-      clientMessageId: sent.clientMessageId,
-      attachments: [],
-      relatesTo: null,
-      expiresAt: null,
-      deleted: false,
-      ok: true,
-      text,
-    });
+    if (id === undefined) return;
+    const ttl = value === "" ? null : Number(value);
+    const c = await this.client.setMessageTtl(id, ttl);
+    this.update(c);
+    setStatus(`You ${describeTtl(ttl)}`);
   }
-}
-
-function unreadable(message: ReceivedMessage & { ok: false }): string {
-  if (message.deleted) return "This message was deleted.";
-  if (message.error instanceof MissingKeyError) return "🔒 Sent before this device had this conversation's key.";
-  if (message.error instanceof IdentityChangedError) return `🔒 ${describe(message.error)}`;
-  return "🔒 This message could not be verified or decrypted on this device.";
 }
