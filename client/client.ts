@@ -20,15 +20,14 @@ import type { AccountClientOptions } from "./account.ts";
 import { fromBase64, toBase64 } from "./bytes.ts";
 import { decryptMessage, encryptMessage } from "./crypto/message.ts";
 import { UNBOUND_CONVERSATION } from "./crypto/wrap.ts";
+import { type ConversationFeedOptions, subscribeConversationFeed } from "./feed.ts";
 import { ParleyError } from "./http.ts";
 import { LinkingClient } from "./linking.ts";
 import {
-  type ConversationFeedOptions,
   defaultWebSocketFactory,
   LiveConnection,
   type LiveOptions,
   type Subscription,
-  subscribeConversationFeed,
   type WebSocketFactory,
 } from "./socket.ts";
 import type { VerifiedDeviceRecord } from "./store.ts";

@@ -35,6 +35,7 @@ export * from "./crypto/message.ts";
 export * from "./crypto/primitives.ts";
 export * from "./crypto/wrap.ts";
 export * from "./features.ts";
+export * from "./feed.ts";
 export * from "./http.ts";
 export * from "./idb-store.ts";
 export { MissingKeyError } from "./keyring.ts";
