@@ -30,6 +30,7 @@ export { CLOSE, CLOSE_REASON, DEVICE_SIGNATURE_CONTEXT, ERROR_STATUS, TYPING_INT
 export * from "./account.ts";
 export * from "./bytes.ts";
 export * from "./client.ts";
+export * from "./conversations.ts";
 export * from "./crypto/keys.ts";
 export * from "./crypto/message.ts";
 export * from "./crypto/primitives.ts";

@@ -14,7 +14,6 @@
 import {
   CLOSE,
   CREDENTIAL_CLOSE_REASONS,
-  type MessageResponse,
   type ServerFrame,
   TYPING_INTERVAL_MS,
   type TypingFrame,
