@@ -28,7 +28,7 @@ export function fromBase64Url(text: string): Bytes {
 }
 
 export async function vapidPublicKey(http: HttpTransport): Promise<Bytes> {
-  const { publicKey } = await http.request<VapidPublicKey>("GET", "/push/vapid-public-key", { auth: false });
+  const { publicKey } = await http.request<VapidPublicKey>("GET", "/push/vapid-public-key");
   return fromBase64Url(publicKey);
 }
 

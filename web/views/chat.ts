@@ -13,10 +13,12 @@ import {
   type ParleyClient,
   ParleyError,
   type ReceivedMessage,
+  type SendResult,
   type ServerFrame,
   type Subscription,
 } from "../../client/index.ts";
 import { $, busy, describe, h, setStatus } from "../dom.ts";
+import { Files } from "../files.ts";
 import { PeopleDialog } from "./people.ts";
 
 const ui = {
@@ -61,6 +63,7 @@ export class ChatView {
   private rendered = new Map<number, HTMLLIElement>();
   private oldestLoaded: number | undefined;
   private readonly people: PeopleDialog;
+  private readonly files: Files;
 
   /** `onError` reports a failed action (an identity change also raises its warning there). */
   private readonly client: ParleyClient;
@@ -76,6 +79,11 @@ export class ChatView {
     ui.composer.addEventListener("submit", (event) => {
       event.preventDefault();
       void this.run(ui.composer, () => this.send()).then(() => ui.input.focus());
+    });
+    this.files = new Files(client, {
+      current: () => this.current,
+      sent: (id, sent, text, attachments) => this.showOwn(id, sent, text, attachments),
+      onError,
     });
     ui.older.addEventListener("click", () => void this.run(undefined, () => this.loadOlder()));
     this.people = new PeopleDialog(client, {
@@ -285,6 +293,7 @@ export class ChatView {
     ui.messages.replaceChildren();
     this.rendered.clear();
     this.oldestLoaded = undefined;
+    this.files.clear();
     ui.conversation.hidden = true;
     ui.empty.hidden = false;
     ui.leftNotice.hidden = true;
@@ -317,7 +326,7 @@ export class ChatView {
     li.dataset.messageId = String(message.messageId);
     li.dataset.seq = String(message.seq);
     if (message.ok) {
-      body.textContent = message.text; // text only: never parsed as HTML
+      this.files.fill(body, message); // text only, never parsed as HTML; then its files
     } else {
       li.classList.add("undecryptable");
       body.textContent = unreadable(message);
@@ -379,7 +388,11 @@ export class ChatView {
     if (id === undefined || text.trim() === "") return;
     const sent = await this.client.sendMessage(id, text);
     ui.input.value = "";
-    // Shown at once; the live echo of the same messageId is then ignored.
+    this.showOwn(id, sent, text, []);
+  }
+
+  /** A message this browser sent, shown at once; the live echo of the same messageId is then ignored. */
+  private showOwn(id: number, sent: SendResult, text: string, attachments: number[]): void {
     this.render({
       messageId: sent.messageId,
       seq: sent.seq,
@@ -390,7 +403,7 @@ export class ChatView {
       keyEpoch: sent.keyEpoch,
       timestamp: sent.timestamp,
       clientMessageId: sent.clientMessageId,
-      attachments: [],
+      attachments,
       relatesTo: null,
       expiresAt: null,
       deleted: false,
