@@ -157,7 +157,11 @@ describe("files in the browser", () => {
       const blob = await new Promise<Blob>((r) => canvas.toBlob((b) => r(b!), "image/png"));
       return [...new Uint8Array(await blob.arrayBuffer())];
     });
-    await alice.page.setInputFiles("#file-input", { name: "chart.png", mimeType: "image/png", buffer: Buffer.from(png) });
+    await alice.page.setInputFiles("#file-input", {
+      name: "chart.png",
+      mimeType: "image/png",
+      buffer: Buffer.from(png),
+    });
     const img = bob.page.locator("#messages .message .file img.file-image");
     await img.waitFor({ timeout: 20_000 });
     expect(await img.getAttribute("src")).toMatch(/^blob:/);
@@ -185,7 +189,9 @@ describe("push to a disconnected browser profile", () => {
   });
   afterAll(() => new Promise<void>((r) => pushService.close(() => r())));
 
-  it("subscribes on opt-in, gets a push for a message while closed, and opens its conversation", { timeout: 120_000 }, async () => {
+  it("subscribes on opt-in, gets a push for a message while closed, and opens its conversation", {
+    timeout: 120_000,
+  }, async () => {
     const ua = await newUserAgent();
     const endpoint = `http://127.0.0.1:${(pushService.address() as AddressInfo).port}/push/${randomBytes(8).toString("hex")}`;
     const keys = { p256dh: toBase64Url(ua.publicKey), auth: toBase64Url(ua.auth) };
@@ -205,13 +211,11 @@ describe("push to a disconnected browser profile", () => {
             return true;
           },
         };
-        PushManager.prototype.subscribe = async function () {
+        PushManager.prototype.subscribe = async () => {
           subscribed = true;
           return sub as unknown as PushSubscription;
         };
-        PushManager.prototype.getSubscription = async function () {
-          return (subscribed ? sub : null) as unknown as PushSubscription;
-        };
+        PushManager.prototype.getSubscription = async () => (subscribed ? sub : null) as unknown as PushSubscription;
       },
       { endpoint, keys },
     );
@@ -226,7 +230,10 @@ describe("push to a disconnected browser profile", () => {
     expect(await button.getAttribute("data-state")).toBe("off");
     await button.click();
     await expect
-      .poll(async () => `${await button.getAttribute("data-state")} ${await carol.page.textContent("#status")} ${carol.problems}`)
+      .poll(
+        async () =>
+          `${await button.getAttribute("data-state")} ${await carol.page.textContent("#status")} ${carol.problems}`,
+      )
       .toMatch(/^on /);
     expect(await carol.page.evaluate(() => Notification.permission)).toBe("granted");
     expect(carol.sent.some((b) => b.includes(endpoint))).toBe(true); // the PUT /devices/{id}/push
@@ -279,9 +286,9 @@ describe("push to a disconnected browser profile", () => {
           data: n.data,
         })),
       );
-    await expect.poll(shown, { timeout: 10_000 }).toEqual([
-      { title: "New message", body: "Open Parley to read it.", data: { conversationId, messageId } },
-    ]);
+    await expect
+      .poll(shown, { timeout: 10_000 })
+      .toEqual([{ title: "New message", body: "Open Parley to read it.", data: { conversationId, messageId } }]);
 
     // What the click handler opens when no Parley window is open: the conversation itself.
     await page.goto(`${baseUrl()}/?conversation=${conversationId}`);

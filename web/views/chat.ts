@@ -7,9 +7,7 @@
 import {
   type CloseInfo,
   type Conversation,
-  IdentityChangedError,
   type MembershipChange,
-  MissingKeyError,
   type ParleyClient,
   ParleyError,
   type ReceivedMessage,
@@ -17,7 +15,7 @@ import {
   type ServerFrame,
   type Subscription,
 } from "../../client/index.ts";
-import { $, busy, describe, h, setStatus } from "../dom.ts";
+import { $, busy, h, setStatus, unreadable } from "../dom.ts";
 import { Files } from "../files.ts";
 import { PeopleDialog } from "./people.ts";
 
@@ -411,11 +409,4 @@ export class ChatView {
       text,
     });
   }
-}
-
-function unreadable(message: ReceivedMessage & { ok: false }): string {
-  if (message.deleted) return "This message was deleted.";
-  if (message.error instanceof MissingKeyError) return "🔒 Sent before this device had this conversation's key.";
-  if (message.error instanceof IdentityChangedError) return `🔒 ${describe(message.error)}`;
-  return "🔒 This message could not be verified or decrypted on this device.";
 }
