@@ -201,21 +201,23 @@ describe("push to a disconnected browser profile", () => {
     // The fake push service in place of Chromium's (see the header); set before the page loads.
     await carol.context.addInitScript(
       ({ endpoint, keys }) => {
-        let subscribed = false;
+        // Remembered across this profile's pages, as a browser remembers its subscription.
+        const remember = (on: boolean) => localStorage.setItem("fake-push-subscribed", on ? "1" : "");
+        const subscribed = () => localStorage.getItem("fake-push-subscribed") === "1";
         const sub = {
           endpoint,
           options: { applicationServerKey: null, userVisibleOnly: true },
           toJSON: () => ({ endpoint, expirationTime: null, keys }),
           unsubscribe: async () => {
-            subscribed = false;
+            remember(false);
             return true;
           },
         };
         PushManager.prototype.subscribe = async () => {
-          subscribed = true;
+          remember(true);
           return sub as unknown as PushSubscription;
         };
-        PushManager.prototype.getSubscription = async () => (subscribed ? sub : null) as unknown as PushSubscription;
+        PushManager.prototype.getSubscription = async () => (subscribed() ? sub : null) as unknown as PushSubscription;
       },
       { endpoint, keys },
     );
@@ -299,6 +301,8 @@ describe("push to a disconnected browser profile", () => {
       { timeout: 15_000 },
     );
     expect(new URL(page.url()).search).toBe("");
+    await expect.poll(() => page.getAttribute("#notifications-button", "data-state")).toBe("on");
+    await page.waitForSelector("#live-state[data-state='open']");
     await page.screenshot({ path: "test-results/push-2-opened-from-notification.png" });
   });
 });
