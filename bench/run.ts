@@ -3,7 +3,7 @@
 //
 // Options: --quick            shorter runs, 10k-message history, 2,000 sockets for scale
 //          --only=a,b          run only these scenarios (ceiling, write, history, fanout, browser,
-//                              capacity, scale, wrangler-dev); seeding always runs
+//                              capacity, scale, wrangler-dev, attachments, push); seeding always runs
 //          --wrangler-dev / --no-wrangler-dev   force the wrangler dev HTTP rows on/off
 //                              (default: on for the full run, off for --quick)
 //          --keep              keep the temporary directory (logs, persisted state)
@@ -27,6 +27,7 @@ import { PlainWorkerd } from "./lib/servers.ts";
 import { printProfiles, printTable } from "./report/print.ts";
 import { collectResults, writeResults } from "./report/results.ts";
 import { createContext, type RunContext } from "./run/context.ts";
+import { filesScenarios } from "./run/files-phase.ts";
 import { machine, openFilesLimit, versions } from "./run/machine.ts";
 import { parseOptions } from "./run/options.ts";
 import { httpScenarios, prepare, seed, socketScenarios, wranglerDevScenario } from "./run/phases.ts";
@@ -69,6 +70,7 @@ async function main(ctx: RunContext): Promise<void> {
   await httpScenarios(ctx, server, seeded);
   await socketScenarios(ctx, server, seeded);
   await wranglerDevScenario(ctx, seeded);
+  await filesScenarios(ctx, seeded);
 
   const results = collectResults(ctx, mach, vers);
   printTable(results);

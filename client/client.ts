@@ -14,11 +14,27 @@ import type {
   SocketTicket,
 } from "../contract/index.ts";
 import type { AccountClientOptions } from "./account.ts";
-import { fromBase64, toBase64 } from "./bytes.ts";
+import {
+  type AttachmentDescriptor,
+  decodeContent,
+  decryptFile,
+  describeFile,
+  downloadBlob,
+  encodeContent,
+  encryptFile,
+  type FileInput,
+  fileBytes,
+  MAX_FILES_PER_MESSAGE,
+  type MessageContent,
+  type ProgressCallback,
+  uploadBlob,
+} from "./attachments.ts";
+import { type Bytes, fromBase64, toBase64 } from "./bytes.ts";
 import { ConversationsClient } from "./conversations.ts";
 import { decryptMessage, encryptMessage } from "./crypto/message.ts";
 import { type ConversationFeedOptions, subscribeConversationFeed } from "./feed.ts";
 import { ParleyError } from "./http.ts";
+import { type PushManagerLike, type PushSubscriptionLike, subscribePush, unsubscribePush } from "./push.ts";
 import {
   defaultWebSocketFactory,
   LiveConnection,
@@ -46,6 +62,8 @@ export interface SendOptions {
   signal?: AbortSignal;
   /** A reply, an edit or a reaction (see `reply`, `edit`, `react`). */
   relatesTo?: RelatesTo;
+  /** Uploaded attachment ids the message carries (see `sendFiles`, which also describes them). */
+  attachments?: number[];
 }
 
 export interface SendResult extends MessageAck {
@@ -112,6 +130,7 @@ export class ParleyClient extends ConversationsClient {
         signature: toBase64(sealed.signature),
         clientMessageId,
         ...(options.relatesTo ? { relatesTo: options.relatesTo } : {}),
+        ...(options.attachments?.length ? { attachments: options.attachments } : {}),
       };
       try {
         const ack = await this.http.request<MessageAck>("POST", "/messages", {
@@ -127,6 +146,69 @@ export class ParleyClient extends ConversationsClient {
         if (rotate) this.current.set(conversationId, { epoch: fresh.epoch, rotationNeeded: true });
       }
     }
+  }
+
+  // ---- issue #14: attachments and push ------------------------------------------------------
+
+  /**
+   * Sends files with an optional text: each file is encrypted under a fresh key, uploaded, and
+   * described (id, name, type, size, key, nonce, digest) in the message's encrypted envelope.
+   */
+  async sendFiles(
+    conversationId: number,
+    text: string,
+    files: FileInput[],
+    options: SendOptions & { onProgress?: ProgressCallback } = {},
+  ): Promise<SendResult & { content: MessageContent }> {
+    if (files.length === 0 || files.length > MAX_FILES_PER_MESSAGE) throw new TypeError("send 1 to 10 files");
+    const { onProgress, ...send } = options;
+    const described: AttachmentDescriptor[] = [];
+    for (const [file, input] of files.entries()) {
+      const data = await fileBytes(input.data);
+      onProgress?.({ phase: "encrypting", loaded: 0, total: data.byteLength, file });
+      const sealed = await encryptFile(data);
+      const uploaded = await uploadBlob(this.http, conversationId, sealed.blob, {
+        onProgress: (loaded, total) => onProgress?.({ phase: "uploading", loaded, total, file }),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      described.push(describeFile(input, sealed, uploaded));
+    }
+    const content = { text, files: described };
+    const attachments = described.map((f) => f.attachmentId);
+    const result = await this.sendMessage(conversationId, encodeContent(content), { ...send, attachments });
+    onProgress?.({ phase: "done", loaded: 1, total: 1 });
+    return { ...result, content };
+  }
+
+  /** The text and file descriptors of a decrypted message (plain text when it has no attachments). */
+  content(message: ReceivedMessage & { ok: true }): MessageContent {
+    return decodeContent(message.text, message.attachments);
+  }
+
+  /** Downloads one attachment, checks its length and digest, and decrypts it. */
+  async downloadFile(
+    file: AttachmentDescriptor,
+    options: { onProgress?: ProgressCallback; signal?: AbortSignal } = {},
+  ): Promise<Bytes> {
+    const blob = await downloadBlob(this.http, file.attachmentId, {
+      expected: file.size + 16,
+      onProgress: (loaded, total) => options.onProgress?.({ phase: "downloading", loaded, total }),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    options.onProgress?.({ phase: "verifying", loaded: blob.byteLength, total: blob.byteLength });
+    const data = await decryptFile(blob, file);
+    options.onProgress?.({ phase: "done", loaded: data.byteLength, total: data.byteLength });
+    return data;
+  }
+
+  /** Subscribes this device to Web Push through `pushManager` (ask for permission first). */
+  enablePush(pushManager: PushManagerLike): Promise<PushSubscriptionLike> {
+    return subscribePush(this.http, this.activeDevice().deviceId, pushManager);
+  }
+
+  /** Stops pushes to this device (and unsubscribes `pushManager` when given). */
+  disablePush(pushManager?: PushManagerLike): Promise<void> {
+    return unsubscribePush(this.http, this.activeDevice().deviceId, pushManager);
   }
 
   // ---- issue #13: relations, deletion, read state, disappearing messages ---------------------

@@ -121,11 +121,14 @@ export class HttpTransport {
   readonly retry: RetryPolicy;
   private readonly fetchFn: FetchLike;
   private readonly getToken: TokenProvider | undefined;
+  /** True when the caller gave its own `fetch` (tests, proxies): raw requests then never bypass it. */
+  readonly customFetch: boolean;
 
   constructor(options: { baseUrl: string; fetch?: FetchLike; getToken?: TokenProvider; retry?: Partial<RetryPolicy> }) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
     const globalFetch = globalThis.fetch.bind(globalThis) as FetchLike;
     this.fetchFn = options.fetch ?? globalFetch;
+    this.customFetch = options.fetch !== undefined;
     this.getToken = options.getToken;
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
   }
@@ -173,6 +176,45 @@ export class HttpTransport {
       const retryAfterMs = error.retryAfter === undefined ? 0 : error.retryAfter * 1000;
       if (retryAfterMs > this.retry.maxRetryAfterMs) throw error;
       await sleep(Math.max(backoff, retryAfterMs), options.signal);
+    }
+  }
+
+  /**
+   * A request whose body or answer is not JSON (attachments): the bearer token, one retry after a
+   * 401 with a fresh token, and the API's error shape as `ParleyError`; no other retry (an upload
+   * body may be a one-shot stream). `send` replaces `fetch` for this request (e.g. XMLHttpRequest
+   * for upload progress in browsers). Returns the successful `Response` unread.
+   */
+  async raw(
+    method: string,
+    path: string,
+    options: {
+      headers?: Record<string, string>;
+      body?: () => BodyInit;
+      signal?: AbortSignal;
+      send?: FetchLike;
+      extra?: Record<string, unknown>;
+    } = {},
+  ): Promise<Response> {
+    if (!this.getToken) throw new ParleyError(401, "unauthorized", "not logged in");
+    for (let refreshed = false; ; refreshed = true) {
+      const headers = {
+        ...options.headers,
+        Authorization: `Bearer ${await this.getToken({ forceRefresh: refreshed })}`,
+      };
+      const init: RequestInit = { method, headers, ...options.extra };
+      if (options.body) init.body = options.body();
+      if (options.signal) init.signal = options.signal;
+      let res: Response;
+      try {
+        res = await (options.send ?? this.fetchFn)(`${this.baseUrl}${path}`, init);
+      } catch (cause) {
+        if (options.signal?.aborted) throw cause;
+        throw new ParleyError(0, "network", `${method} ${path} failed: no answer`, { cause });
+      }
+      if (res.ok) return res;
+      if (res.status === 401 && !refreshed) continue;
+      throw await toError(res);
     }
   }
 }

@@ -28,6 +28,7 @@
 export type * from "../contract/index.ts";
 export { CLOSE, CLOSE_REASON, DEVICE_SIGNATURE_CONTEXT, ERROR_STATUS, TYPING_INTERVAL_MS } from "../contract/index.ts";
 export * from "./account.ts";
+export * from "./attachments.ts";
 export * from "./bytes.ts";
 export * from "./client.ts";
 export * from "./conversations.ts";
@@ -41,6 +42,7 @@ export * from "./http.ts";
 export * from "./idb-store.ts";
 export { MissingKeyError } from "./keyring.ts";
 export * from "./linking.ts";
+export * from "./push.ts";
 export { REFRESH_MARGIN_MS, type SessionEnded, type SessionEndReason } from "./session.ts";
 export * from "./socket.ts";
 export * from "./store.ts";

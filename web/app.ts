@@ -24,6 +24,7 @@ import { BlockedPeople } from "./blocked.ts";
 import { Devices } from "./devices.ts";
 import { browserDeviceName, busy, describe, logFailure, setStatus } from "./dom.ts";
 import { IdentityWarnings } from "./identity.ts";
+import { Notifications } from "./notifications.ts";
 import { authError, authForm, buttons, onAuthSubmit, setWhoami, show, showAuth, showPending } from "./views/auth.ts";
 import { ChatView } from "./views/chat.ts";
 
@@ -40,6 +41,7 @@ const identity = new IdentityWarnings(client);
 const devices = new Devices(client);
 const blocked = new BlockedPeople(client);
 const chat = new ChatView(client, reportError);
+const notifications = new Notifications(client, (id) => void chat.open(id).catch(reportError));
 
 const live: { inbox: Subscription | undefined; waiting: AbortController | undefined } = {
   inbox: undefined,
@@ -73,6 +75,7 @@ function stopLive(): void {
   devices.clear();
   blocked.clear();
   identity.clear();
+  notifications.hide();
 }
 
 function sessionEnded(e: SessionEnded): void {
@@ -166,6 +169,9 @@ async function enterChat(): Promise<void> {
   await chat.refresh();
   startInbox();
   await devices.refresh(); // prompts for devices that were already waiting
+  await notifications.start();
+  const requested = notifications.takeRequestedConversation(); // a notification was clicked
+  if (requested !== undefined) await chat.open(requested);
 }
 
 function startInbox(): void {

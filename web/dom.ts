@@ -2,7 +2,7 @@
  * Small DOM helpers shared by the views, and the one place that turns errors into sentences a
  * person can act on (the library's own messages and stacks go to the console, never on screen).
  */
-import { IdentityChangedError, MissingKeyError, ParleyError } from "../client/index.ts";
+import { IdentityChangedError, MissingKeyError, ParleyError, type ReceivedMessage } from "../client/index.ts";
 
 export const $ = <T extends HTMLElement = HTMLElement>(id: string): T => {
   const el = document.getElementById(id);
@@ -118,4 +118,13 @@ export function when(iso: string | null): string {
   return d.toDateString() === new Date().toDateString()
     ? `today at ${d.toLocaleTimeString([], { hour: "numeric", minute: "2-digit" })}`
     : d.toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" });
+}
+
+/** Why a message cannot be shown, in words (deleted, or not verified or decrypted). */
+export function unreadable(message: ReceivedMessage): string {
+  if (message.deleted) return "This message was deleted.";
+  const error = message.ok ? undefined : message.error;
+  if (error instanceof MissingKeyError) return "🔒 Sent before this device had this conversation's key.";
+  if (error instanceof IdentityChangedError) return `🔒 ${describe(error)}`;
+  return "🔒 This message could not be verified or decrypted on this device.";
 }

@@ -81,7 +81,17 @@ export class PlainWorkerd implements BenchServer {
 /** `wrangler dev` (miniflare's proxy in front of workerd), pinned to `cpu` with everything it starts. */
 export class WranglerDev implements BenchServer {
   readonly kind = "wrangler dev";
-  readonly options: { runDir: string; persistDir: string; secret: string; cpu?: number };
+  readonly options: {
+    runDir: string;
+    persistDir: string;
+    secret: string;
+    cpu?: number;
+    /** Another wrangler config (the attachment floor Worker); default wrangler.toml. */
+    config?: string;
+    /** Extra environment variables the Worker sees (VAPID keys and the like). */
+    env?: Record<string, string>;
+    log?: string;
+  };
   base = "";
   wsBase = "";
   pid: number[] | undefined;
@@ -98,10 +108,15 @@ export class WranglerDev implements BenchServer {
     const server = await startWranglerDev({
       persistDir: o.persistDir,
       vars: { RATE_LIMITS: "off" },
-      extraArgs: ["--show-interactive-dev-session=false", "--log-level", "warn"],
+      extraArgs: [
+        "--show-interactive-dev-session=false",
+        "--log-level",
+        "warn",
+        ...(o.config ? ["--config", o.config] : []),
+      ],
       cpu: o.cpu,
-      env: wranglerEnv({ NO_COLOR: "1", JWT_SECRET: o.secret, CLOUDFLARE_INCLUDE_PROCESS_ENV: "true" }),
-      output: { file: join(o.runDir, "wrangler-dev.log") },
+      env: wranglerEnv({ NO_COLOR: "1", JWT_SECRET: o.secret, CLOUDFLARE_INCLUDE_PROCESS_ENV: "true", ...o.env }),
+      output: { file: join(o.runDir, o.log ?? "wrangler-dev.log") },
       timeoutMs: 60_000,
       healthIntervalMs: 100,
     });

@@ -227,5 +227,36 @@ export function table(s: Scenarios): Row[] {
       wd.context,
     );
   }
+  const at = s.attachments;
+  if (at && "error" in at) failed("attachments", at, "comparison");
+  else if (at) {
+    for (const p of at.parley) {
+      const f = at.floor.find((x) => x.sizeMiB === p.sizeMiB);
+      add(
+        `attachments ${p.sizeMiB} MiB (${at.server})`,
+        `up ${fmt(p.uploadMiBps)} MiB/s (floor ${fmt(f?.uploadMiBps)}), down ${fmt(p.downloadMiBps)} MiB/s (floor ${fmt(f?.downloadMiBps)})`,
+        null,
+        null,
+        null,
+        "vs bare R2 Worker",
+        null,
+        at.context,
+      );
+    }
+  }
+  const push = s.push;
+  if (push && "error" in push) failed("push", push, "comparison");
+  else if (push) {
+    add(
+      `push: fan-out ${push.members}, ${push.offline} offline (wrangler dev)`,
+      `${fmt(push.pushPathCpuMs)} ms CPU/msg for ${fmt(push.pushesPerMessage, 0)} pushes (${fmt(push.pushPathCpuMsPerPush, 2)} ms each); all pushed in ${fmt(push.allPushedMsP50, 0)} ms`,
+      null,
+      null,
+      null,
+      "cost",
+      null,
+      push.context,
+    );
+  }
   return rows;
 }

@@ -2,6 +2,7 @@
 
 import type { FanoutResult } from "../lib/fanout.ts";
 import type { Settle } from "../lib/system.ts";
+import type { PushCost, ThroughputRow } from "../scenarios/files.ts";
 import type { HttpSummary, history } from "../scenarios/http.ts";
 import type { capacity, OpenedGroup, scale } from "../scenarios/sockets.ts";
 
@@ -34,6 +35,8 @@ export interface Scenarios {
   capacity100?: Measured<OnGroup<Awaited<ReturnType<typeof capacity>>>>;
   scale?: Measured<Awaited<ReturnType<typeof scale>>>;
   "wrangler-dev"?: Measured<{ ceiling: HttpSummary; write: HttpSummary }>;
+  attachments?: Measured<{ server: string; parley: ThroughputRow[]; floor: ThroughputRow[] }>;
+  push?: Measured<PushCost>;
 }
 
 export interface Row {

@@ -71,9 +71,16 @@ export class FakeParley {
   private seq = 0;
   private id = () => ++this.seq;
 
+  /** Attachments (issue #14): the stored bytes, and every raw body uploaded, byte for byte. */
+  blobs = new Map<number, { userId: number; conversationId: number; bytes: Uint8Array }>();
+  uploads: { path: string; headers: Record<string, string>; bytes: Uint8Array }[] = [];
+  /** Rewrites a blob on its way out (a malicious server or storage). */
+  tamperBlob: ((bytes: Uint8Array) => Uint8Array) | undefined;
+
   fetch = async (url: string, init?: RequestInit): Promise<Response> => {
     const u = new URL(url);
     const method = init?.method ?? "GET";
+    if (u.pathname.startsWith("/attachments")) return this.attachments(method, u, init);
     const body = init?.body ? JSON.parse(String(init.body)) : undefined;
     this.log.push({ method, path: u.pathname + u.search, body });
     const early = await this.before?.(method, u.pathname, body);
@@ -85,6 +92,33 @@ export class FakeParley {
     if (this.tamper && res.status < 300) out = this.tamper(method, u.pathname, structuredClone(out)) ?? out;
     return new Response(JSON.stringify(out), { status: res.status, headers: { "Content-Type": "application/json" } });
   };
+
+  private async attachments(method: string, u: URL, init?: RequestInit): Promise<Response> {
+    const caller = this.caller(new Headers(init?.headers).get("Authorization"));
+    const json = (status: number, body: unknown) =>
+      new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
+    if (!caller) return json(401, { error: { code: "unauthorized", message: "unauthorized" } });
+    if (method === "POST") {
+      const data = new Uint8Array(await new Response(init?.body ?? null).arrayBuffer());
+      const headers = Object.fromEntries(new Headers(init?.headers).entries());
+      this.uploads.push({ path: u.pathname + u.search, headers, bytes: data });
+      this.log.push({ method, path: u.pathname + u.search, body: null });
+      if (Number(headers["content-length"]) !== data.byteLength)
+        return json(400, { error: { code: "bad_request", message: "length" } });
+      const attachmentId = this.id();
+      const conversationId = Number(u.searchParams.get("conversationId"));
+      this.blobs.set(attachmentId, { userId: caller.userId, conversationId, bytes: data });
+      return json(201, { attachmentId, size: data.byteLength });
+    }
+    this.log.push({ method, path: u.pathname, body: null });
+    const blob = this.blobs.get(Number(u.pathname.split("/")[2]));
+    if (!blob) return json(403, { error: { code: "forbidden", message: "forbidden" } });
+    const out = this.tamperBlob ? this.tamperBlob(blob.bytes.slice()) : blob.bytes;
+    return new Response(out.slice(), {
+      status: 200,
+      headers: { "Content-Type": "application/octet-stream", "Content-Length": String(out.byteLength) },
+    });
+  }
 
   private caller(auth: string | null): Caller | undefined {
     const a = auth ? this.access.get(auth.replace(/^Bearer /, "")) : undefined;

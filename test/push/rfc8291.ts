@@ -9,9 +9,12 @@ export const toBase64Url = (bytes: Uint8Array) =>
     .replace(/\//g, "_")
     .replace(/=+$/, "");
 
+// (`as BufferSource`: Node's DOM typings, for the e2e test that reuses this file, want ArrayBuffer-backed views.)
 async function hmac(key: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
-  const k = await crypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  return new Uint8Array(await crypto.subtle.sign("HMAC", k, data));
+  const k = await crypto.subtle.importKey("raw", key as BufferSource, { name: "HMAC", hash: "SHA-256" }, false, [
+    "sign",
+  ]);
+  return new Uint8Array(await crypto.subtle.sign("HMAC", k, data as BufferSource));
 }
 
 /** HKDF as RFC 5869 writes it (extract, then one expand block: every length here is ≤ 32). */
@@ -47,7 +50,7 @@ export async function decryptPush(body: Uint8Array, ua: UserAgent): Promise<{ pl
   const ciphertext = body.slice(21 + idLength);
   if (ciphertext.byteLength > recordSize) throw new Error("more than one record");
   const sender = await crypto.subtle.importKey("raw", senderPublic, { name: "ECDH", namedCurve: "P-256" }, false, []);
-  const algorithm = { name: "ECDH", public: sender } as unknown as SubtleCryptoDeriveKeyAlgorithm;
+  const algorithm = { name: "ECDH", public: sender } as unknown as Parameters<SubtleCrypto["deriveBits"]>[0];
   const ecdh = new Uint8Array(await crypto.subtle.deriveBits(algorithm, ua.privateKey, 256));
   const ikm = await hkdf(
     ua.auth,

@@ -2,7 +2,7 @@
  * The chat: the conversation list (list.ts) and message requests, kept live by the inbox socket
  * (app.ts), and the open conversation: history, then a subscription (catch-up, dedupe, gap filling,
  * reconnects) feeding the message list (messages.ts), typing, reads, deletes and settings
- * (events.ts). A request (`status: "invited"`) shows Accept / Decline / Decline and block instead
+ * (events.ts), files (../files.ts: Attach, progress, inline images, downloads). A request (`status: "invited"`) shows Accept / Decline / Decline and block instead
  * of the composer (composer.ts). Title, members and People (people.ts) follow membership events.
  */
 import {
@@ -16,13 +16,14 @@ import {
   type Subscription,
   TypingTracker,
 } from "../../client/index.ts";
-import { $, busy, h, setStatus } from "../dom.ts";
+import { $, busy, setStatus } from "../dom.ts";
+import { Files } from "../files.ts";
 import { Composer } from "./composer.ts";
 import { conversationEvent, membershipNotice } from "./events.ts";
 import { conversationName, renderConversationList } from "./list.ts";
 import { MessageList, typingLabel } from "./messages.ts";
 import { PeopleDialog } from "./people.ts";
-import { describeTtl, TTL_CHOICES } from "./ttl.ts";
+import { TtlSelect } from "./ttl.ts";
 
 const ui = {
   newConversation: $<HTMLFormElement>("new-conversation"),
@@ -43,7 +44,6 @@ const ui = {
   older: $<HTMLButtonElement>("older"),
   composer: $<HTMLFormElement>("composer"),
   input: $<HTMLInputElement>("message-input"),
-  ttl: $<HTMLSelectElement>("ttl-select"),
   typing: $("typing"),
 };
 
@@ -62,7 +62,9 @@ export class ChatView {
   private readonly people: PeopleDialog;
   private readonly messages: MessageList;
   private readonly composer: Composer;
+  private readonly files: Files;
   private readonly typists: TypingTracker;
+  private readonly ttl: TtlSelect;
   /** The `seq` this browser last marked read in the open conversation. */
   private readSeq = 0;
 
@@ -77,11 +79,18 @@ export class ChatView {
       event.preventDefault();
       void this.run(ui.newConversation, () => this.create(ui.newParticipants.value, ui.newTitle.value.trim()));
     });
+    this.files = new Files(client, {
+      current: () => this.current,
+      sent: (id, sent, text, ids) => this.composer.echo(id, sent, text, null, ids),
+      onError,
+    });
     this.messages = new MessageList({
       get userId() {
         return client.userId;
       },
-      action: (kind, m, reaction) => void this.run(undefined, () => this.composer.act(kind, m, reaction)),
+      files: this.files,
+      action: (kind, m, reaction) =>
+        void this.run(undefined, () => this.composer.act(kind, { ...m, displayText: this.files.caption(m) }, reaction)),
     });
     const chat = this;
     this.composer = new Composer(client, {
@@ -98,8 +107,10 @@ export class ChatView {
     });
     this.typists = new TypingTracker((id, users) => this.showTyping(id, users));
     document.addEventListener("visibilitychange", () => void this.markRead());
-    ui.ttl.replaceChildren(...TTL_CHOICES.map(([value, label]) => h("option", { value: String(value ?? "") }, label)));
-    ui.ttl.addEventListener("change", () => void this.run(undefined, () => this.setTtl(ui.ttl.value)));
+    this.ttl = new TtlSelect(
+      (ttl) => this.setTtl(ttl),
+      (fn) => void this.run(undefined, fn),
+    );
     ui.older.addEventListener("click", () => void this.run(undefined, () => this.loadOlder()));
     this.people = new PeopleDialog(client, {
       changed: (c) => this.update(c),
@@ -228,8 +239,7 @@ export class ChatView {
     ui.composer.hidden = invited;
     ui.leftNotice.hidden = true;
     ui.people.hidden = false;
-    ui.ttl.value = String(c.messageTtlSeconds ?? "");
-    ui.ttl.disabled = invited;
+    this.ttl.show(c);
     this.messages.setParticipants(c.participants);
     if (invited) {
       const inviter = c.participants.find((p) => p.role === "admin" && p.userId !== this.client.userId);
@@ -290,6 +300,7 @@ export class ChatView {
     this.messages.clear();
     this.composer.reset();
     this.typists.dispose();
+    this.files.clear();
     ui.typing.textContent = "";
     ui.conversation.hidden = true;
     ui.empty.hidden = false;
@@ -334,10 +345,7 @@ export class ChatView {
       typing: (t) => this.typists.typing(t),
       reload: (id) => void this.reload(id),
       messages: this.messages,
-      ttlChanged: (c, by) => {
-        ui.ttl.value = String(c.messageTtlSeconds ?? "");
-        setStatus(`${by} ${describeTtl(c.messageTtlSeconds)}`);
-      },
+      ttlChanged: (c, by) => this.ttl.changed(c, by),
     });
   }
 
@@ -392,12 +400,7 @@ export class ChatView {
     ui.older.hidden = older.length < PAGE;
   }
 
-  private async setTtl(value: string): Promise<void> {
-    const id = this.current;
-    if (id === undefined) return;
-    const ttl = value === "" ? null : Number(value);
-    const c = await this.client.setMessageTtl(id, ttl);
-    this.update(c);
-    setStatus(`You ${describeTtl(ttl)}`);
+  private async setTtl(ttl: number | null): Promise<void> {
+    if (this.current !== undefined) this.update(await this.client.setMessageTtl(this.current, ttl));
   }
 }

@@ -94,7 +94,7 @@ export class Composer {
   }
 
   /** Shows what this browser just sent at once (the socket's copy of the same messageId replaces it). */
-  echo(id: number, sent: SendResult, text: string, relatesTo: RelatesTo | null): void {
+  echo(id: number, sent: SendResult, text: string, relatesTo: RelatesTo | null, attachments: number[] = []): void {
     const ttl = this.host.messageTtlSeconds;
     this.host.sent({
       messageId: sent.messageId,
@@ -106,7 +106,7 @@ export class Composer {
       keyEpoch: sent.keyEpoch,
       timestamp: sent.timestamp,
       clientMessageId: sent.clientMessageId,
-      attachments: [],
+      attachments,
       relatesTo,
       expiresAt: ttl ? new Date(Date.parse(sent.timestamp) + ttl * 1000).toISOString() : null,
       deleted: false,

@@ -6,15 +6,8 @@
  * deleted ones stay as a one-line tombstone. Rendering is keyed: a message whose look did not
  * change keeps its element (and the keyboard focus in it).
  */
-import {
-  applyRelations,
-  IdentityChangedError,
-  MissingKeyError,
-  type Participant,
-  type ReceivedMessage,
-  type ThreadedMessage,
-} from "../../client/index.ts";
-import { $, describe, h } from "../dom.ts";
+import { applyRelations, type Participant, type ReceivedMessage, type ThreadedMessage } from "../../client/index.ts";
+import { $, h, unreadable } from "../dom.ts";
 
 const messagesEl = () => $<HTMLOListElement>("messages");
 
@@ -31,6 +24,11 @@ export interface MessageListHost {
   readonly userId: number | undefined;
   /** A message action was chosen (`reaction` for "react"). */
   action(kind: MessageAction, message: ThreadedMessage, reaction?: string): void;
+  /** Files in messages (files.ts): a file message's body, and any message's text in one line. */
+  readonly files: {
+    fill(body: HTMLElement, message: ThreadedMessage & { ok: true }): void;
+    caption(message: ThreadedMessage): string | null;
+  };
 }
 
 const clock = (iso: string) => new Date(iso).toLocaleTimeString([], { hour: "numeric", minute: "2-digit" });
@@ -198,13 +196,14 @@ export class MessageList {
     li.dataset.key = key;
     if (m.replyTo !== null) li.append(this.quote(m.replyTo));
     const body = h("div", { class: "text" });
+    li.append(body);
     if (m.ok && !m.deleted) {
-      body.textContent = m.displayText; // text only: never parsed as HTML
+      if (m.attachments?.length) this.host.files.fill(body, m);
+      else body.textContent = m.displayText; // text only: never parsed as HTML
     } else {
       li.classList.add(m.deleted ? "deleted" : "undecryptable");
       body.textContent = unreadable(m);
     }
-    li.append(body);
     if (m.reactions.size) li.append(this.reactions(m));
     if (mine && !m.deleted) {
       const receipt = this.receipt(m);
@@ -226,7 +225,7 @@ export class MessageList {
       ? "an earlier message"
       : target.deleted || !target.ok
         ? "a message that is no longer available"
-        : `${target.senderUsername ?? "deleted account"}: ${target.displayText ?? ""}`;
+        : `${target.senderUsername ?? "deleted account"}: ${this.host.files.caption(target) ?? ""}`;
     return h(
       "blockquote",
       { class: "reply-quote" },
@@ -273,10 +272,8 @@ export class MessageList {
       ...REACTIONS.map(([emoji, name]) => button("react", `React with ${name}`, emoji, emoji)),
     );
     if (mine) {
-      group.append(
-        button("edit", "Edit your message", "Edit"),
-        button("delete", "Delete your message for everyone", "Delete"),
-      );
+      if (!m.attachments?.length) group.append(button("edit", "Edit your message", "Edit"));
+      group.append(button("delete", "Delete your message for everyone", "Delete"));
     }
     return group;
   }
@@ -292,12 +289,4 @@ function focusKey(el: HTMLElement): { id: string; action: string } | undefined {
   const action = el.dataset.action;
   const id = el.closest<HTMLElement>("[data-message-id]")?.dataset.messageId;
   return action && id ? { id, action } : undefined;
-}
-
-function unreadable(message: ReceivedMessage): string {
-  if (message.deleted) return "This message was deleted.";
-  const error = message.ok ? undefined : message.error;
-  if (error instanceof MissingKeyError) return "🔒 Sent before this device had this conversation's key.";
-  if (error instanceof IdentityChangedError) return `🔒 ${describe(error)}`;
-  return "🔒 This message could not be verified or decrypted on this device.";
 }
