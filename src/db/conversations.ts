@@ -168,6 +168,40 @@ const currentKeysOf = (db: Database, where: ReturnType<typeof eq>) =>
     )
     .where(where);
 
+/** The columns of a conversation as one participant reads it: the row, their join point and their read state. */
+const readerColumns = () => ({
+  conversation: conversations,
+  joinedSeq: participants.joinedSeq,
+  joinedEpoch: participants.joinedEpoch,
+  status: participants.status,
+  lastReadSeq: participants.lastReadSeq,
+  unreadCount: unreadCountSql(new Date().toISOString()),
+});
+
+type ReaderRow = {
+  conversation: typeof conversations.$inferSelect;
+  joinedSeq: number;
+  joinedEpoch: number;
+  status: ParticipantStatus;
+  lastReadSeq: number;
+  unreadCount: number;
+};
+
+/** A reader's row, the conversation's participants and the reader's device key, as one view. */
+function assembleView(
+  own: ReaderRow,
+  members: Awaited<ReturnType<typeof participantsQuery>>,
+  key: ConversationView["key"],
+): ConversationView {
+  const { conversation, ...reader } = own;
+  return {
+    ...conversation,
+    ...reader,
+    key,
+    participants: members.map(({ conversationId: _, ...p }) => p),
+  };
+}
+
 /** The statements that read a conversation as a user's device sees it (see `viewFrom`), for a batch of one's own. */
 export function conversationViewStatements(
   db: Database,
@@ -176,14 +210,7 @@ export function conversationViewStatements(
 ) {
   return [
     db
-      .select({
-        conversation: conversations,
-        joinedSeq: participants.joinedSeq,
-        joinedEpoch: participants.joinedEpoch,
-        status: participants.status,
-        lastReadSeq: participants.lastReadSeq,
-        unreadCount: unreadCountSql(new Date().toISOString()),
-      })
+      .select(readerColumns())
       .from(conversations)
       .innerJoin(participants, eq(participants.conversationId, conversations.id))
       .where(and(eq(conversations.id, conversationId), eq(participants.userId, reader.userId))),
@@ -201,16 +228,7 @@ type ViewRows = readonly [
 /** The view from the results of `conversationViewStatements`; `undefined` if the reader is not in it. */
 export function viewFrom([[own], members, [key]]: ViewRows): ConversationView | undefined {
   if (!own) return undefined;
-  return {
-    ...own.conversation,
-    status: own.status,
-    lastReadSeq: own.lastReadSeq,
-    unreadCount: own.unreadCount,
-    joinedSeq: own.joinedSeq,
-    joinedEpoch: own.joinedEpoch,
-    key: key?.key ?? null,
-    participants: members.map(({ conversationId: _, ...p }) => p),
-  };
+  return assembleView(own, members, key?.key ?? null);
 }
 
 /** The conversation as a user's device sees it, or `undefined` if the user is not in it (or it does not exist). */
@@ -255,14 +273,7 @@ export async function listConversationsForUser(
     .limit(page.limit);
   const [rows, members, keys] = await db.batch([
     db
-      .select({
-        conversation: conversations,
-        joinedSeq: participants.joinedSeq,
-        joinedEpoch: participants.joinedEpoch,
-        status: participants.status,
-        lastReadSeq: participants.lastReadSeq,
-        unreadCount: unreadCountSql(new Date().toISOString()),
-      })
+      .select(readerColumns())
       .from(participants)
       .innerJoin(conversations, eq(conversations.id, participants.conversationId))
       .where(inOrder)
@@ -273,17 +284,16 @@ export async function listConversationsForUser(
   ]);
   const byConversation = Map.groupBy(members, (m) => m.conversationId);
   const keyByConversation = new Map(keys.map((k) => [k.key.conversationId, k.key]));
-  const views = rows.slice(0, page.limit).map(({ conversation, joinedSeq, joinedEpoch, status, ...read }) => ({
-    ...conversation,
-    status,
-    lastReadSeq: read.lastReadSeq,
-    unreadCount: read.unreadCount,
-    joinedSeq,
-    joinedEpoch,
-    key: keyByConversation.get(conversation.id) ?? null,
-    participants: (byConversation.get(conversation.id) ?? []).map(({ conversationId: _, ...p }) => p),
-  }));
-  const last = views.at(-1);
+  const views = rows
+    .slice(0, page.limit)
+    .map((row) =>
+      assembleView(
+        row,
+        byConversation.get(row.conversation.id) ?? [],
+        keyByConversation.get(row.conversation.id) ?? null,
+      ),
+    );
+  const last = rows[page.limit - 1]?.conversation;
   const next = rows.length > page.limit && last ? { activityAt: last.lastActivityAt, id: last.id } : null;
   return { conversations: views, next };
 }
