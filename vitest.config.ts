@@ -28,7 +28,8 @@ export default defineConfig({
           VAPID_PUBLIC_KEY: TEST_VAPID_PUBLIC_KEY,
           // The fake push service in test/push/ listens on http://.
           PUSH_ALLOW_INSECURE_ENDPOINTS: "on",
-          TEST_MIGRATIONS: await readD1Migrations("./migrations"),
+          TEST_DIRECTORY_MIGRATIONS: await readD1Migrations("./migrations/directory"),
+          TEST_SHARD_MIGRATIONS: await readD1Migrations("./migrations/shard"),
         },
       },
     })),

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { decodeBase64Loose, encodeBase64Url } from "./lib/base64url";
+import { shardBindings } from "./db/shards";
 import { AppError } from "./lib/errors";
 
 /** Settings from the environment, parsed once per environment object into typed values. */
@@ -17,6 +18,8 @@ export interface Config {
   /** Conversations one user may be in; creating or joining one more answers 409. */
   maxConversationsPerUser: number;
   rateLimits: boolean;
+  /** The shards that take new conversations (SHARD_PLACEMENT), each a configured `SHARD_<n>` binding. */
+  shardPlacement: number[];
   attachments: AttachmentConfig;
   push: PushConfig;
 }
@@ -54,9 +57,27 @@ const schema = z.object({
   RATE_LIMITS: z.enum(["on", "off"], { error: 'must be "on" or "off"' }),
   /** "development" only in `.dev.vars` (and the tests); wrangler.toml says "production". */
   ENVIRONMENT: z.enum(["development", "production"], { error: 'must be "development" or "production"' }),
+  SHARD_PLACEMENT: z
+    .string({ error: "is missing" })
+    .regex(/^\s*\d+(\s*,\s*\d+)*\s*$/, "must list shard numbers, e.g. 0,1")
+    .transform((list) => [...new Set(list.split(",").map((n) => Number(n.trim())))]),
 });
 
-const settingsSchema = schema.superRefine((vars, ctx) => {
+const settingsSchema = (env: object) =>
+  schema.superRefine((vars, ctx) => {
+    const configured = shardBindings(env);
+    const missing = vars.SHARD_PLACEMENT.filter((index) => !configured.has(index));
+    if (missing.length > 0) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["SHARD_PLACEMENT"],
+        message: `names shards without a D1 binding (SHARD_${missing.join(", SHARD_")})`,
+      });
+    }
+    developmentSecretOnlyInDevelopment(vars, ctx);
+  });
+
+function developmentSecretOnlyInDevelopment(vars: z.infer<typeof schema>, ctx: z.RefinementCtx) {
   if (vars.JWT_SECRET === DEVELOPMENT_SECRET && vars.ENVIRONMENT !== "development") {
     ctx.addIssue({
       code: "custom",
@@ -65,7 +86,7 @@ const settingsSchema = schema.superRefine((vars, ctx) => {
         "is the development secret of .dev.vars.example, refused outside local development (ENVIRONMENT=development)",
     });
   }
-});
+}
 
 const HOW_TO_FIX: Record<string, string> = {
   JWT_SECRET: "set it with `wrangler secret put JWT_SECRET` (or in .dev.vars for development)",
@@ -82,7 +103,7 @@ const parsed = new WeakMap<object, Config>();
 export function config(env: Env): Config {
   const cached = parsed.get(env);
   if (cached) return cached;
-  const result = z.object({ base: settingsSchema, attachments: attachmentSchema, push: pushSchema }).safeParse({
+  const result = z.object({ base: settingsSchema(env), attachments: attachmentSchema, push: pushSchema }).safeParse({
     base: env,
     attachments: env,
     push: env,
@@ -104,6 +125,7 @@ export function config(env: Env): Config {
     maxSocketsPerDevice: vars.MAX_SOCKETS_PER_DEVICE,
     maxConversationsPerUser: vars.MAX_CONVERSATIONS_PER_USER,
     rateLimits: vars.RATE_LIMITS === "on",
+    shardPlacement: vars.SHARD_PLACEMENT,
     attachments,
     push,
   };

@@ -1,10 +1,16 @@
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import type { Config } from "./config";
+import type { Databases } from "./db/shards";
 import type { Identity } from "./lib/jwt";
 
 export type Database = DrizzleD1Database;
 
 export interface AppEnv {
   Bindings: Env;
-  Variables: { config: Config; db: Database; user: Identity; deviceStatus: "active" | "pending" };
+  Variables: {
+    config: Config;
+    /** The directory database (accounts); conversations live in `dbs`' shards. */
+    directory: Database;
+    dbs: Databases;
+    user: Identity; deviceStatus: "active" | "pending" };
 }

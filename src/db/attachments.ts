@@ -1,6 +1,7 @@
 import { and, asc, eq, inArray, isNotNull, isNull, lt, sql } from "drizzle-orm";
 import type { Database } from "../env";
-import { attachments, conversations, messages, participants, users } from "./schema";
+import { attachments, conversations, messages, participants } from "./schema/shard";
+import { nextShardId } from "./shards";
 
 /** At most this many ids in one `IN (…)`: D1 binds at most 100 parameters per statement. */
 export const IDS_PER_STATEMENT = 90;
@@ -11,11 +12,12 @@ export const attachmentKey = (attachmentId: number) => `attachments/${attachment
 /** A row for an upload about to be streamed; `size` is set once the bytes are stored. */
 export async function createPendingAttachment(
   db: Database,
+  shard: number,
   input: { uploaderId: number; conversationId: number },
 ): Promise<number> {
   const [row] = await db
     .insert(attachments)
-    .values({ ...input, createdAt: new Date().toISOString() })
+    .values({ id: nextShardId(attachments, attachments.id, shard), ...input, createdAt: new Date().toISOString() })
     .returning({ id: attachments.id });
   return row!.id;
 }
@@ -177,7 +179,8 @@ export async function unusedAttachmentsBefore(db: Database, cutoff: string, limi
 
 /**
  * Up to `limit` attachments nobody may download any more but still stored: those of deleted
- * (tombstoned) messages, and unused uploads of accounts that no longer exist. What an interrupted
+ * (tombstoned) messages, and unused uploads of people no longer in their conversation (a deleted
+ * account leaves every conversation). What an interrupted
  * deletion leaves behind, for the cleanup job.
  */
 export async function abandonedAttachments(db: Database, limit: number): Promise<number[]> {
@@ -186,7 +189,7 @@ export async function abandonedAttachments(db: Database, limit: number): Promise
     .from(attachments)
     .where(
       sql`${attachments.usedByMessageId} in (select ${messages.id} from ${messages} where ${messages.deleted} = 1)
-        or (${attachments.usedByMessageId} is null and ${attachments.uploaderId} not in (select ${users.id} from ${users}))`,
+        or (${attachments.usedByMessageId} is null and ${attachments.uploaderId} not in (select ${participants.userId} from ${participants} where ${participants.conversationId} = ${attachments.conversationId}))`,
     )
     .orderBy(asc(attachments.id))
     .limit(limit);

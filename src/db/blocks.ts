@@ -1,7 +1,7 @@
 import { and, eq } from "drizzle-orm";
 import type { Database } from "../env";
 import { inIds } from "./ids";
-import { blocks, users } from "./schema";
+import { blocks, users } from "./schema/directory";
 
 export interface BlockedUserRow {
   userId: number;

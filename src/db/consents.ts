@@ -1,7 +1,7 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../env";
 import { inIds } from "./ids";
-import { consents, participants } from "./schema";
+import { consents } from "./schema/directory";
 
 /** Which of `userIds` have consented to `peerId`: they join what `peerId` puts them in as members. */
 export async function consentingTo(db: Database, userIds: number[], peerId: number): Promise<Set<number>> {
@@ -14,14 +14,14 @@ export async function consentingTo(db: Database, userIds: number[], peerId: numb
 }
 
 /**
- * A statement recording that `userId` accepts contact from each of `peerIds` (idempotent), for the
- * batch of the conversation write that implies it, so both happen or neither. (Consent is account
- * data: once accounts and conversations live in different databases this becomes its own write.)
+ * Records that `userId` accepts contact from each of `peerIds` (idempotent). Written to the directory
+ * after the conversation write that implies it (in its shard): if it is lost, the peer's next
+ * conversation with them starts as a message request, the cautious side.
  */
-export function recordConsentsStatement(db: Database, userId: number, peerIds: number[], guard = sql`1`) {
+export async function recordConsents(db: Database, userId: number, peerIds: number[]): Promise<void> {
   const createdAt = new Date().toISOString();
   const others = JSON.stringify([...new Set(peerIds)].filter((peerId) => peerId !== userId));
-  return db
+  await db
     .insert(consents)
     .select(
       db
@@ -31,31 +31,14 @@ export function recordConsentsStatement(db: Database, userId: number, peerIds: n
           createdAt: sql<string>`${createdAt}`.as("created_at"),
         })
         .from(sql`json_each(${others}) j`)
-        .where(guard),
+        .where(sql`1`),
     )
     .onConflictDoNothing();
 }
 
-/** A statement: `userId` accepts contact from whoever added them to `conversationId`. */
-export function consentToAdderStatement(db: Database, userId: number, conversationId: number) {
-  const createdAt = new Date().toISOString();
-  return db
-    .insert(consents)
-    .select(
-      db
-        .select({
-          userId: participants.userId,
-          peerId: sql<number>`${participants.addedBy}`.as("peer_id"),
-          createdAt: sql<string>`${createdAt}`.as("created_at"),
-        })
-        .from(participants)
-        .where(
-          and(
-            eq(participants.conversationId, conversationId),
-            eq(participants.userId, userId),
-            sql`${participants.addedBy} is not null and ${participants.addedBy} <> ${userId}`,
-          ),
-        ),
-    )
-    .onConflictDoNothing();
+/** `recordConsents` after a committed conversation write: a failure is logged, not answered (see above). */
+export async function recordConsentsOrLog(db: Database, userId: number, peerIds: number[]): Promise<void> {
+  await recordConsents(db, userId, peerIds).catch((err: unknown) =>
+    console.error(`consent not recorded: ${err instanceof Error ? err.name : "error"}`),
+  );
 }

@@ -1,10 +1,10 @@
 import { and, desc, eq, gte, inArray, sql } from "drizzle-orm";
 import type { Database } from "../env";
-import { recordConsentsStatement } from "./consents";
 import { coverageMismatch } from "./coverage";
 import { insertKeysStatements, type KeyRow, type WrappedKey } from "./keys";
 import { sharedLastReadSql, unreadCountSql } from "./read-state";
-import { conversations, epochKeys, epochs, participants } from "./schema";
+import { conversations, epochKeys, epochs, participants } from "./schema/shard";
+import { nextShardId } from "./shards";
 
 export type Role = "admin" | "member";
 export type ParticipantStatus = "member" | "invited";
@@ -25,6 +25,7 @@ export interface ConversationView {
   createdAt: string;
   lastMessageId: number | null;
   lastSeq: number;
+  lastActivityAt: string;
   epoch: number;
   rotationNeeded: boolean;
   messageTtlSeconds: number | null;
@@ -68,12 +69,13 @@ export function isMember(conversationId: number | ReturnType<typeof sql>, userId
 }
 
 /**
- * Creates the conversation, its participants, epoch 1 and its keys in one atomic batch. Rows find
- * the new id as `max(id)`: a batch is one transaction and D1 runs writes one at a time. The last
- * statement flags rotation if a device changed between the caller's read and this commit.
+ * Creates the conversation, its participants, epoch 1 and its keys in one atomic batch in shard
+ * `shard`. Rows find the new id as `max(id)`: a batch is one transaction and D1 runs writes one at a
+ * time. The last statement flags rotation if a device changed between the caller's read and this commit.
  */
 export async function createConversation(
   db: Database,
+  shard: number,
   input: { title: string | null; by: { userId: number; deviceId: number }; members: Joining[]; keys: WrappedKey[] },
 ): Promise<ConversationView> {
   const now = new Date().toISOString();
@@ -83,7 +85,15 @@ export async function createConversation(
     chunks.push(input.members.slice(i, i + PARTICIPANT_ROWS_PER_STATEMENT));
   }
   const [created] = await db.batch([
-    db.insert(conversations).values({ title: input.title, createdAt: now, lastActivityAt: now }).returning(),
+    db
+      .insert(conversations)
+      .values({
+        id: nextShardId(conversations, conversations.id, shard),
+        title: input.title,
+        createdAt: now,
+        lastActivityAt: now,
+      })
+      .returning(),
     ...chunks.map((chunk) =>
       db.insert(participants).values(
         chunk.map((m) => ({
@@ -117,12 +127,6 @@ export async function createConversation(
       .update(conversations)
       .set({ rotationNeeded: true })
       .where(and(eq(conversations.id, newId), coverageMismatch(newId, 1))),
-    // The creator started contact with everyone in it.
-    recordConsentsStatement(
-      db,
-      input.by.userId,
-      input.members.map((m) => m.userId),
-    ),
   ]);
   const conversation = created[0]!;
   const own = input.keys.find((k) => k.deviceId === input.by.deviceId);
@@ -326,6 +330,23 @@ export async function membershipsOf(
     .where(eq(participants.userId, userId));
 }
 
+/** The last seq, join time and status of each conversation of `userId` in this shard. */
+export async function lastSeqsOfUser(
+  db: Database,
+  userId: number,
+): Promise<{ conversationId: number; lastSeq: number; joinedAt: string; status: ParticipantStatus }[]> {
+  return db
+    .select({
+      conversationId: participants.conversationId,
+      lastSeq: conversations.lastSeq,
+      joinedAt: participants.joinedAt,
+      status: participants.status,
+    })
+    .from(participants)
+    .innerJoin(conversations, eq(conversations.id, participants.conversationId))
+    .where(eq(participants.userId, userId));
+}
+
 /** SQL: the ids of the conversations a user is in. */
 export const conversationsOfUser = (userId: number) =>
   sql`select ${participants.conversationId} from ${participants} where ${participants.userId} = ${userId}`;
@@ -367,6 +388,15 @@ export async function participation(
     .from(participants)
     .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)))
     .get();
+}
+
+/** The user ids of a conversation's participants. */
+export async function participantIds(db: Database, conversationId: number): Promise<number[]> {
+  const rows = await db
+    .select({ userId: participants.userId })
+    .from(participants)
+    .where(eq(participants.conversationId, conversationId));
+  return rows.map((r) => r.userId);
 }
 
 export async function callerIsParticipant(db: Database, conversationId: number, userId: number): Promise<boolean> {

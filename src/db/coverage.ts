@@ -1,11 +1,13 @@
 import { and, asc, eq, ne, sql } from "drizzle-orm";
 import type { Database } from "../env";
-import { conversations, devices, epochKeys, participants, pushSubscriptions, sessions } from "./schema";
+import { inIds } from "./ids";
+import { pushSubscriptions, devices as accountDevices } from "./schema/directory";
+import { conversations, devices, epochKeys, participants, sessions } from "./schema/shard";
 
 /*
- * The one module that joins conversation-scoped tables (participants, epoch keys) with
- * account-scoped ones (devices, sessions). Everything else keeps the two groups apart; when they
- * move to separate databases, these are the functions to redesign.
+ * Where conversation rows (participants, epoch keys) meet account facts (devices, sessions). In a
+ * shard these read the shard's own mirror of devices and sessions (src/db/mirror.ts), so coverage
+ * and the sender check stay inside the one batch of the write they guard.
  */
 
 /** SQL: the ids of the active devices of `conversationId`'s current participants. */
@@ -63,6 +65,7 @@ export async function activeDevicesOfParticipants(
   db: Database,
   conversationId: number,
 ): Promise<ConversationDeviceRow[]> {
+  // An active copy always carries its keys: only a revocation's tombstone has none.
   return db
     .select({
       deviceId: devices.id,
@@ -76,19 +79,18 @@ export async function activeDevicesOfParticipants(
     .from(participants)
     .innerJoin(devices, and(eq(devices.userId, participants.userId), eq(devices.status, "active")))
     .where(eq(participants.conversationId, conversationId))
-    .orderBy(asc(devices.id));
+    .orderBy(asc(devices.id)) as Promise<ConversationDeviceRow[]>;
 }
 
 /**
- * The active devices of `conversationId`'s current participants that have a push subscription, the
- * sending device aside: who a new message may be pushed to (once those with an open socket are
- * left out). A read in the message's own batch, so the commit path pays no round trip for it.
+ * Subscribed active devices of `userIds` (a new message's participants, read in its batch), the
+ * sending device aside: who it may be pushed to, once those with an open socket are left out.
  */
-export function pushCandidatesQuery(db: Database, conversationId: number, senderDeviceId: number) {
-  return db
-    .select({ deviceId: devices.id, userId: devices.userId })
-    .from(participants)
-    .innerJoin(devices, and(eq(devices.userId, participants.userId), eq(devices.status, "active")))
-    .innerJoin(pushSubscriptions, eq(pushSubscriptions.deviceId, devices.id))
-    .where(and(eq(participants.conversationId, conversationId), ne(devices.id, senderDeviceId)));
+export async function pushCandidates(directoryDb: Database, userIds: number[], senderDeviceId: number) {
+  if (userIds.length === 0) return [];
+  return directoryDb
+    .select({ deviceId: accountDevices.id, userId: accountDevices.userId })
+    .from(accountDevices)
+    .innerJoin(pushSubscriptions, eq(pushSubscriptions.deviceId, accountDevices.id))
+    .where(and(inIds(accountDevices.userId, userIds), eq(accountDevices.status, "active"), ne(accountDevices.id, senderDeviceId)));
 }

@@ -1,6 +1,6 @@
 import { and, eq, lt, type SQL, sql } from "drizzle-orm";
 import type { Database } from "../env";
-import { dailyBytes } from "./schema";
+import { dailyBytes } from "./schema/shard";
 
 export type Charge = { ok: true; used: number } | { ok: false; retryAfterSeconds: number };
 

@@ -1,7 +1,7 @@
 import { and, asc, eq, ne } from "drizzle-orm";
 import type { Database } from "../env";
 import { inIds } from "./ids";
-import { devices } from "./schema";
+import { devices } from "./schema/directory";
 import type { DeviceKeys } from "./users";
 
 export type DeviceRow = typeof devices.$inferSelect;

@@ -1,6 +1,5 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../env";
-import { recordConsentsStatement } from "./consents";
 import {
   type ConversationView,
   conversationViewStatements,
@@ -11,7 +10,7 @@ import {
 } from "./conversations";
 import { coverageMismatch } from "./coverage";
 import { insertKeysStatements, type WrappedKey } from "./keys";
-import { conversations, epochs, participants } from "./schema";
+import { conversations, epochs, participants } from "./schema/shard";
 
 export interface EpochCommit {
   conversationId: number;
@@ -104,8 +103,6 @@ export async function commitEpochAndRead(db: Database, commit: EpochCommit): Pro
         rotationNeeded: sql`${coverageMismatch(conversationId, epoch)}`,
       })
       .where(and(eq(conversations.id, conversationId), won)),
-    // The adder started contact with the newcomer.
-    ...(newcomer ? [recordConsentsStatement(db, by.userId, [newcomer.userId], won)] : []),
     ...view,
   ]);
   const inserted = results[0] as unknown[];

@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import type { Database } from "../env";
-import { epochKeys } from "./schema";
+import { epochKeys } from "./schema/shard";
 
 export interface WrappedKey {
   deviceId: number;
@@ -19,7 +19,7 @@ export interface KeyRow {
   createdAt: string;
 }
 
-const toHex = (bytes: Uint8Array) => (bytes as Uint8Array & { toHex(): string }).toHex();
+export const toHex = (bytes: Uint8Array) => (bytes as Uint8Array & { toHex(): string }).toHex();
 
 // D1 allows 100 KB per statement: a key is at most ~2 KB of hex, so 40 keys stay well under it.
 const KEYS_PER_STATEMENT = 40;

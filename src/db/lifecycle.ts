@@ -1,20 +1,54 @@
-import { and, eq, ne, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, ne, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../env";
 import { conversationsOfUser } from "./conversations";
 import { flagUncovered } from "./coverage";
 import { insertApprovalKeysStatement } from "./keys";
 import { tombstoneSenderStatement } from "./messages";
-import { conversations, devices, epochKeys, participants, pushSubscriptions, users } from "./schema";
+import { copyDevicesStatements, type DeviceCopy, revokeCopiesStatements, syncAccounts } from "./mirror";
+import { devices, pushSubscriptions, sessions, users } from "./schema/directory";
+import { accountSettings, conversations, epochKeys, participants } from "./schema/shard";
 import { endSessionsStatement, openSessionStatements } from "./sessions";
-import type { DeviceKeys } from "./users";
+import { type Databases, shardOfId } from "./shards";
+import { type DeviceKeys, updateSettings } from "./users";
+import { shardsOfUser } from "./user-conversations";
 
 /*
- * Account changes that reach into conversation data (keys, rotation, participation), each one
- * atomic batch. When the two groups move to separate databases, these become two-step operations.
+ * Account changes that reach into conversation data (keys, rotation, participation). Each is one
+ * batch per shard and one in the directory, which cannot be one transaction, so the order is fixed:
+ * every shard first, then the directory. A shard is where access to a conversation is decided, so a
+ * revocation takes effect there before the directory says it happened; if a shard fails, nothing is
+ * written to the directory and the caller gets an error to retry (every shard step is idempotent).
+ * If the directory then fails, the shards are ahead: a revocation already refuses, an approval the
+ * owner asked for already counts, and the retry completes it.
  */
 
-/** SQL: the ids of a user's devices (any status). */
-const devicesOfUser = (userId: number) => sql`select ${devices.id} from ${devices} where ${devices.userId} = ${userId}`;
+type Statements = [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]];
+
+/** Runs `build(shard)` as one batch on every shard, in parallel; rejects if any shard fails. */
+async function onEveryShard(dbs: Databases, build: (db: Database, index: number) => BatchItem<"sqlite">[]) {
+  await Promise.all(
+    dbs.shards.map(({ db, index }) => {
+      const statements = build(db, index);
+      return statements.length > 0 ? db.batch(statements as Statements) : undefined;
+    }),
+  );
+}
+
+/** What a shard must drop of revoked devices: their keys, after rotation was flagged where they held current ones. */
+const dropKeysOf = (db: Database, deviceIds: number[]) => db.delete(epochKeys).where(inArray(epochKeys.deviceId, deviceIds));
+
+/** A user's devices and live sessions, read before a change that revokes them. */
+async function devicesAndLiveSessions(directory: Database, userId: number) {
+  const [deviceRows, sessionRows] = await directory.batch([
+    directory.select({ id: devices.id }).from(devices).where(eq(devices.userId, userId)),
+    directory
+      .select({ id: sessions.id, deviceId: sessions.deviceId })
+      .from(sessions)
+      .where(and(eq(sessions.userId, userId), isNull(sessions.endedAt))),
+  ]);
+  return { deviceIds: deviceRows.map((d) => d.id), sessions: sessionRows };
+}
 
 /** Deletes the push subscriptions of `userId`'s devices (all, or only `deviceId`): a revoked device gets no pushes. */
 const unsubscribeStatement = (db: Database, userId: number, deviceId?: number) =>
@@ -22,18 +56,9 @@ const unsubscribeStatement = (db: Database, userId: number, deviceId?: number) =
     .delete(pushSubscriptions)
     .where(
       and(
-        sql`${pushSubscriptions.deviceId} in (${devicesOfUser(userId)})`,
+        sql`${pushSubscriptions.deviceId} in (select ${devices.id} from ${devices} where ${devices.userId} = ${userId})`,
         deviceId === undefined ? undefined : eq(pushSubscriptions.deviceId, deviceId),
       ),
-    );
-
-/** Flags every conversation in which one of `deviceIds`' keys belongs to the current epoch. */
-const flagHeldCurrentKeys = (db: Database, deviceIds: ReturnType<typeof sql>) =>
-  db
-    .update(conversations)
-    .set({ rotationNeeded: true })
-    .where(
-      sql`exists (select 1 from ${epochKeys} where ${epochKeys.conversationId} = ${conversations.id} and ${epochKeys.epoch} = ${conversations.epoch} and ${epochKeys.deviceId} in (${deviceIds}))`,
     );
 
 export interface Approval {
@@ -46,45 +71,79 @@ export interface Approval {
 }
 
 /**
- * Activates a pending device with its wrapped keys; `false` if it was no longer pending. A key for
- * an epoch that moved on since the caller's check is dropped, and the last statement flags that
- * conversation for rotation instead: the new device is never silently left without a key.
+ * Activates a pending device with its wrapped keys; `false` if it was no longer pending. In each
+ * shard: the device's copy turns active, its keys go in (a key for an epoch that moved on since the
+ * caller's check is dropped, and the last statement flags that conversation for rotation instead:
+ * the new device is never silently left without a key).
  */
-export async function approveDevice(db: Database, approval: Approval): Promise<boolean> {
-  const [activated] = await db.batch([
-    db
-      .update(devices)
-      .set({ status: "active", signature: approval.signature, provisioning: approval.provisioning })
-      .where(and(eq(devices.id, approval.deviceId), eq(devices.userId, approval.userId), eq(devices.status, "pending")))
-      .returning({ id: devices.id }),
-    ...insertApprovalKeysStatement(db, approval),
+export async function approveDevice(dbs: Databases, approval: Approval, device: DeviceCopy): Promise<boolean> {
+  const active: DeviceCopy = { ...device, status: "active", signature: approval.signature };
+  await onEveryShard(dbs, (db, index) => [
+    ...copyDevicesStatements(db, [active]),
+    ...insertApprovalKeysStatement(db, {
+      ...approval,
+      keys: approval.keys.filter((k) => shardOfId(k.conversationId) === index),
+    }),
     flagUncovered(db, conversationsOfUser(approval.userId)),
   ]);
+  const activated = await dbs.directory
+    .update(devices)
+    .set({ status: "active", signature: approval.signature, provisioning: approval.provisioning })
+    .where(and(eq(devices.id, approval.deviceId), eq(devices.userId, approval.userId), eq(devices.status, "pending")))
+    .returning({ id: devices.id });
   return activated.length > 0;
 }
 
 /** Revokes a device: its sessions end, its keys and push subscription go, and every epoch it held a key of needs rotating. */
-export async function revokeDevice(db: Database, userId: number, deviceId: number): Promise<boolean> {
-  const [revoked] = await db.batch([
-    db
+export async function revokeDevice(dbs: Databases, userId: number, deviceId: number): Promise<boolean> {
+  await onEveryShard(dbs, (db) => [
+    ...revokeCopiesStatements(db, { userId, deviceIds: [deviceId], sessions: [] }),
+    dropKeysOf(db, [deviceId]),
+  ]);
+  const [revoked] = await dbs.directory.batch([
+    dbs.directory
       .update(devices)
       .set({ status: "revoked", provisioning: null })
       .where(and(eq(devices.id, deviceId), eq(devices.userId, userId), ne(devices.status, "revoked")))
       .returning({ id: devices.id }),
-    endSessionsStatement(db, { deviceId }),
-    flagHeldCurrentKeys(db, sql`${deviceId}`),
-    db.delete(epochKeys).where(eq(epochKeys.deviceId, deviceId)),
-    unsubscribeStatement(db, userId, deviceId),
+    endSessionsStatement(dbs.directory, { deviceId }),
+    unsubscribeStatement(dbs.directory, userId, deviceId),
   ]);
   return revoked.length > 0;
 }
 
+/** Ends sessions of `userId` (by id): in every shard first, then in the directory; answers those that were live. */
+export async function endSessionsEverywhere(
+  dbs: Databases,
+  userId: number,
+  ended: { id: number; deviceId: number }[],
+): Promise<number[]> {
+  if (ended.length === 0) return [];
+  await onEveryShard(dbs, (db) => [...revokeCopiesStatements(db, { userId, deviceIds: [], sessions: ended })]);
+  const rows = await dbs.directory
+    .update(sessions)
+    .set({ endedAt: new Date().toISOString() })
+    .where(
+      and(
+        eq(sessions.userId, userId),
+        isNull(sessions.endedAt),
+        inArray(
+          sessions.id,
+          ended.map((s) => s.id),
+        ),
+      ),
+    )
+    .returning({ id: sessions.id });
+  return rows.map((r) => r.id);
+}
+
 /**
  * Identity reset: a new account key and a new active device with a new session; every old device
- * is revoked (sessions, keys, push subscriptions) and every conversation the user is in needs rotating.
+ * is revoked (sessions, keys, push subscriptions) and every conversation the user is in needs
+ * rotating. The new device reaches the user's shards last (a copy, like any grant).
  */
 export async function resetIdentity(
-  db: Database,
+  dbs: Databases,
   input: {
     userId: number;
     accountKey: Uint8Array;
@@ -95,50 +154,79 @@ export async function resetIdentity(
 ): Promise<{ deviceId: number; sessionId: number }> {
   const now = new Date().toISOString();
   const { userId } = input;
+  const old = await devicesAndLiveSessions(dbs.directory, userId);
+  await onEveryShard(dbs, (db) => [
+    ...revokeCopiesStatements(db, { userId, ...old }),
+    ...(old.deviceIds.length > 0 ? [dropKeysOf(db, old.deviceIds)] : []),
+  ]);
+  const directory = dbs.directory;
   const newDeviceId = sql`(select max(${devices.id}) from ${devices})`;
-  const results = await db.batch([
-    db.update(users).set({ accountKey: input.accountKey }).where(eq(users.id, userId)),
-    endSessionsStatement(db, { userId }),
-    flagHeldCurrentKeys(db, devicesOfUser(userId)),
-    db.delete(epochKeys).where(sql`${epochKeys.deviceId} in (${devicesOfUser(userId)})`),
-    unsubscribeStatement(db, userId),
-    db
+  const results = await directory.batch([
+    directory.update(users).set({ accountKey: input.accountKey }).where(eq(users.id, userId)),
+    endSessionsStatement(directory, { userId }),
+    unsubscribeStatement(directory, userId),
+    directory
       .update(devices)
       .set({ status: "revoked", provisioning: null })
       .where(and(eq(devices.userId, userId), ne(devices.status, "revoked"))),
-    db
+    directory
       .insert(devices)
       .values({ ...input.device, userId, status: "active", createdAt: now, lastSeenAt: now })
       .returning({ id: devices.id }),
-    ...openSessionStatements(db, {
+    ...openSessionStatements(directory, {
       userId,
       deviceId: newDeviceId,
       refreshHash: input.refreshHash,
       refreshTtlSeconds: input.refreshTtlSeconds,
     }),
-    flagUncovered(db, conversationsOfUser(userId)),
   ]);
-  const device = (results[6] as { id: number }[])[0]!;
-  const session = (results[7] as { id: number }[])[0]!;
+  const device = (results[4] as { id: number }[])[0]!;
+  const session = (results[5] as { id: number }[])[0]!;
+  const shards = await shardsOfUser(dbs, userId);
+  await Promise.all(shards.map((s) => syncAccounts(directory, s.db, [userId])));
   return { deviceId: device.id, sessionId: session.id };
 }
 
 /**
- * Deletes an account: the user leaves every conversation (each needs rotating), their messages
- * become tombstones, their devices' push subscriptions go, and the account row goes with its devices,
- * sessions and tickets (cascade), which frees the username. Their attachments (R2 objects, then rows)
- * are deleted after this batch, by `deleteAttachmentsOfUser`: tombstones already hide them.
+ * Deletes an account. In every shard: its devices and sessions revoked, the user leaves every
+ * conversation (each needs rotating), their keys go and their messages become tombstones. Then the
+ * directory: push subscriptions, and the account row with its devices, sessions, tickets and shard
+ * index (cascade), which frees the username. Their attachments (R2 objects, then rows) are deleted
+ * after this, by `deleteAttachmentsOfUser`: tombstones already hide them.
  */
-export async function deleteAccount(db: Database, userId: number): Promise<void> {
-  await db.batch([
+export async function deleteAccount(dbs: Databases, userId: number): Promise<void> {
+  const old = await devicesAndLiveSessions(dbs.directory, userId);
+  await onEveryShard(dbs, (db) => [
+    ...revokeCopiesStatements(db, { userId, ...old }),
     db
       .update(conversations)
       .set({ rotationNeeded: true })
       .where(sql`${conversations.id} in (${conversationsOfUser(userId)})`),
-    db.delete(epochKeys).where(sql`${epochKeys.deviceId} in (${devicesOfUser(userId)})`),
+    ...(old.deviceIds.length > 0 ? [dropKeysOf(db, old.deviceIds)] : []),
     db.delete(participants).where(eq(participants.userId, userId)),
     tombstoneSenderStatement(db, userId),
-    unsubscribeStatement(db, userId),
-    db.delete(users).where(eq(users.id, userId)),
   ]);
+  await dbs.directory.batch([
+    unsubscribeStatement(dbs.directory, userId),
+    dbs.directory.delete(users).where(eq(users.id, userId)),
+  ]);
+}
+
+/** Settings: every shard's copy first (it decides what others see), then the directory. */
+export async function changeSettings(dbs: Databases, userId: number, settings: { readReceipts?: boolean }) {
+  const { readReceipts } = settings;
+  if (readReceipts !== undefined) {
+    const version = Date.now();
+    await onEveryShard(dbs, (db) => [
+      db
+        .insert(accountSettings)
+        .values({ userId, readReceipts, version })
+        .onConflictDoUpdate({
+          target: accountSettings.userId,
+          set: { readReceipts, version },
+          setWhere: sql`${accountSettings.version} <= ${version}`,
+        }),
+    ]);
+  }
+  return updateSettings(dbs.directory, userId, settings);
 }

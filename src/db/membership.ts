@@ -1,9 +1,8 @@
 import { and, count, eq, sql } from "drizzle-orm";
 import type { Database } from "../env";
-import { consentToAdderStatement } from "./consents";
 import { isMember } from "./conversations";
 import { inIds } from "./ids";
-import { conversations, participants } from "./schema";
+import { conversations, participants } from "./schema/shard";
 
 /**
  * SQL: make the longest-standing participant admin when none is left (members before message
@@ -41,20 +40,20 @@ export async function removeParticipant(db: Database, conversationId: number, us
   return rows.length > 0;
 }
 
-/** An invited participant accepts: they become a member and consent to whoever added them, in one batch. */
+/**
+ * An invited participant accepts: they become a member. Answers who added them, to whom the caller
+ * then records their consent (in the directory: src/db/consents.ts).
+ */
 export async function acceptInvitation(
   db: Database,
   conversationId: number,
   userId: number,
 ): Promise<{ addedBy: number | null } | undefined> {
-  const [rows] = await db.batch([
-    db
-      .update(participants)
-      .set({ status: "member" })
-      .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)))
-      .returning({ addedBy: participants.addedBy }),
-    consentToAdderStatement(db, userId, conversationId),
-  ]);
+  const rows = await db
+    .update(participants)
+    .set({ status: "member" })
+    .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId)))
+    .returning({ addedBy: participants.addedBy });
   return rows[0];
 }
 

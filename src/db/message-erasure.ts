@@ -3,7 +3,7 @@ import type { Database } from "../env";
 import { chunks } from "./attachments";
 import { isParticipant } from "./conversations";
 import { inIds } from "./ids";
-import { messages, participants } from "./schema";
+import { messages, participants } from "./schema/shard";
 
 /**
  * Turning messages into tombstones (issue #13): delete for everyone, and the expiry sweep. The row

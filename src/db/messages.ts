@@ -12,11 +12,11 @@ import {
   parseAttachmentIds,
 } from "./attachments";
 import { isMember } from "./conversations";
-import { pushCandidatesQuery, senderMayPost } from "./coverage";
+import { senderMayPost } from "./coverage";
 import { chargeDailyBytesIf, fitsDailyBudget, secondsToNextUtcMidnight } from "./daily-bytes";
-import { onlineInboxesQuery } from "./presence";
 import { relationProblem, relationTargetQuery, relationValid } from "./relations";
-import { conversations, messages, participants } from "./schema";
+import { conversations, messages, participants } from "./schema/shard";
+import { nextShardId } from "./shards";
 
 export interface NewMessage {
   conversationId: number;
@@ -41,10 +41,8 @@ export type MessageRow = StoredMessage & { attachments: number[] };
 export interface Committed {
   kind: "created";
   message: MessageRow;
-  /** Participants whose inbox had a device connected at the commit. */
-  inboxRecipients: number[];
-  /** Subscribed active devices of the participants, the sending device aside (push candidates). */
-  pushCandidates: { deviceId: number; userId: number }[];
+  /** The conversation's participants at the commit: who to tell (src/realtime/publish.ts). */
+  participantIds: number[];
 }
 
 export type InsertOutcome = Committed | { kind: "refused" };
@@ -69,13 +67,15 @@ const UNLIMITED = (): ByteCharge => ({ budget: Number.MAX_SAFE_INTEGER, now: new
  * advance. D1 runs a batch as one transaction and writes one at a time, so seqs are consecutive, two
  * messages racing for one attachment cannot both commit, and two racing for the budget's last bytes
  * cannot both pass. A repeated `clientMessageId` inserts nothing (ON CONFLICT DO NOTHING), which
- * also covers two racing retries. The batch also reads which participants have an inbox device
- * connected, and which devices could be pushed to.
+ * also covers two racing retries. The batch also reads the participants, for the delivery after it.
+ * Everything here lives in the conversation's shard (`shard`), the sender's session and device as
+ * the shard's mirror knows them (src/db/mirror.ts).
  *
  * Nothing inserted: the caller finds out why with `whyRefused` (the failure path only).
  */
 export async function insertMessage(
   db: Database,
+  shard: number,
   message: NewMessage,
   sender: Identity,
   charge: ByteCharge = UNLIMITED(),
@@ -90,9 +90,9 @@ export async function insertMessage(
     .insert(messages)
     .select(
       db
-        // Insert-select wants the columns in table order, the id included (NULL picks the next one).
+        // Insert-select wants the columns in table order, the id included.
         .select({
-          id: sql<number | null>`null`.as("id"),
+          id: sql<number>`${nextShardId(messages, messages.id, shard)}`.as("id"),
           conversationId: conversations.id,
           seq: sql<number>`${conversations.lastSeq} + 1`.as("seq"),
           senderId: sql<number>`${sender.userId}`.as("sender_id"),
@@ -153,21 +153,22 @@ export async function insertMessage(
         sql`${conversations.lastSeq} < (select max(${messages.seq}) from ${messages} where ${messages.conversationId} = ${conversationId})`,
       ),
     );
-  const [inserted, , , , members, candidates] = await db.batch([
+  const [inserted, , , , members] = await db.batch([
     insert,
     claimed,
     charged,
     advance,
-    onlineInboxesQuery(db, conversationId),
-    pushCandidatesQuery(db, conversationId, sender.deviceId),
+    db
+      .select({ userId: participants.userId })
+      .from(participants)
+      .where(eq(participants.conversationId, conversationId)),
   ]);
   const row = inserted[0];
   if (!row) return { kind: "refused" };
   return {
     kind: "created",
     message: { ...row, attachments: [...attachmentIds].sort((a, b) => a - b) },
-    inboxRecipients: members.map((m) => m.userId),
-    pushCandidates: candidates,
+    participantIds: members.map((m) => m.userId),
   };
 }
 

@@ -1,7 +1,10 @@
 import { and, eq, gt, sql } from "drizzle-orm";
+import { lastSeqsOfUser } from "./conversations";
 import type { Database } from "../env";
 import { inIds } from "./ids";
-import { conversations, inboxPresence, participants } from "./schema";
+import { inboxPresence } from "./schema/directory";
+import type { Databases } from "./shards";
+import { shardsOfUser } from "./user-conversations";
 
 /** How long an inbox's "online" lasts without renewal; the inbox renews it every PRESENCE_RENEW_MS. */
 export const PRESENCE_LEASE_MS = 3 * 60_000;
@@ -34,47 +37,18 @@ export async function setInboxPresence(
 }
 
 /**
- * Marks `userId` online and reads the last seq of each of their conversations, in one batch: every
- * message committed after it is forwarded to the inbox and has a seq above the one read here.
+ * Marks `userId` online, then reads the last seq of each of their conversations from their shards.
+ * A message committed after that read reads this presence after its commit (src/routes/messages.ts),
+ * so it is forwarded to the inbox: either way no message falls between the baseline and the forwards.
  */
 export async function goOnline(
-  db: Database,
+  dbs: Databases,
   userId: number,
   version: number,
 ): Promise<{ conversationId: number; lastSeq: number; joinedAt: string; status: "member" | "invited" }[]> {
-  const [, rows] = await db.batch([
-    presenceUpsert(db, userId, true, version, Date.now()),
-    db
-      .select({
-        conversationId: participants.conversationId,
-        lastSeq: conversations.lastSeq,
-        joinedAt: participants.joinedAt,
-        status: participants.status,
-      })
-      .from(participants)
-      .innerJoin(conversations, eq(conversations.id, participants.conversationId))
-      .where(eq(participants.userId, userId)),
-  ]);
-  return rows;
-}
-
-/** The participants of a conversation whose inbox has a device connected: where to forward its messages. */
-export function onlineInboxesQuery(db: Database, conversationId: number) {
-  return db
-    .select({ userId: participants.userId })
-    .from(participants)
-    .innerJoin(inboxPresence, eq(inboxPresence.userId, participants.userId))
-    .where(
-      and(
-        eq(participants.conversationId, conversationId),
-        eq(inboxPresence.online, true),
-        gt(inboxPresence.expiresAt, Date.now()),
-      ),
-    );
-}
-
-export async function onlineInboxes(db: Database, conversationId: number): Promise<number[]> {
-  return (await onlineInboxesQuery(db, conversationId)).map((r) => r.userId);
+  await presenceUpsert(dbs.directory, userId, true, version, Date.now());
+  const shards = await shardsOfUser(dbs, userId);
+  return (await Promise.all(shards.map((s) => lastSeqsOfUser(s.db, userId)))).flat();
 }
 
 /**

@@ -1,7 +1,7 @@
 import { and, eq, inArray, isNull, lte, or } from "drizzle-orm";
 import type { Database } from "../env";
 import { chunks } from "./attachments";
-import { pushSubscriptions } from "./schema";
+import { pushSubscriptions } from "./schema/directory";
 
 export interface StoredSubscription {
   deviceId: number;

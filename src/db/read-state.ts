@@ -1,6 +1,6 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../env";
-import { conversations, messages, participants, users } from "./schema";
+import { accountSettings, conversations, messages, participants } from "./schema/shard";
 
 /**
  * Read state (issue #13): one watermark per participant (`participants.last_read_seq`), only ever
@@ -25,13 +25,12 @@ export function unreadCountSql(now: string) {
 
 /**
  * SQL: the participant row's watermark as others may see it: `null` unless that user shares read
- * receipts. (The flag is account data; if the account tables move to their own database, it
- * becomes a copy on the participant rows, rewritten by `PUT /users/me/settings`.)
+ * receipts (the shard's copy of the setting; sharing is the default, as for a new account).
  */
 export const sharedLastReadSql = () =>
   sql<
     number | null
-  >`case when (select ${users.readReceipts} from ${users} where ${users.id} = ${participants.userId}) = 1 then ${participants.lastReadSeq} else null end`;
+  >`case when coalesce((select ${accountSettings.readReceipts} from ${accountSettings} where ${accountSettings.userId} = ${participants.userId}), 1) = 1 then ${participants.lastReadSeq} else null end`;
 
 export type MarkReadOutcome =
   | { kind: "notParticipant" }
@@ -70,10 +69,10 @@ export async function markRead(
       )
       .returning({ userId: participants.userId }),
     db
-      .select({ lastSeq: conversations.lastSeq, shareReceipts: users.readReceipts })
+      .select({ lastSeq: conversations.lastSeq, shareReceipts: accountSettings.readReceipts })
       .from(participants)
       .innerJoin(conversations, eq(conversations.id, participants.conversationId))
-      .leftJoin(users, eq(users.id, participants.userId))
+      .leftJoin(accountSettings, eq(accountSettings.userId, participants.userId))
       .where(and(eq(participants.conversationId, conversationId), eq(participants.userId, userId))),
     db
       .select({ userId: participants.userId })
@@ -85,7 +84,7 @@ export async function markRead(
   return {
     kind: "done",
     moved: updated.length > 0,
-    shareReceipts: state.shareReceipts ?? false,
+    shareReceipts: state.shareReceipts ?? true,
     participantIds: members.map((m) => m.userId),
   };
 }

@@ -1,6 +1,6 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { Database } from "../env";
-import { messages } from "./schema";
+import { messages } from "./schema/shard";
 
 /**
  * Relations (issue #13): a message may be a reply to, an edit of, or a reaction to another message

@@ -1,6 +1,6 @@
 import { and, desc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
 import type { Database } from "../env";
-import { devices, refreshTokens, sessions, socketTickets } from "./schema";
+import { devices, refreshTokens, sessions, socketTickets } from "./schema/directory";
 
 export interface SessionState {
   username: string;
@@ -169,16 +169,12 @@ export async function rotateRefreshToken(
 }
 
 /** Ends sessions that are still alive; returns the ids that ended now. */
-export async function endSessions(
+/** The live sessions `where` picks (what `endSessionsEverywhere` is then given to end). */
+export async function liveSessionsWhere(
   db: Database,
-  where: { sessionIds?: number[]; userId?: number; deviceId?: number; exceptSessionId?: number },
-): Promise<number[]> {
-  const rows = await db
-    .update(sessions)
-    .set({ endedAt: new Date().toISOString() })
-    .where(endSessionsWhere(where))
-    .returning({ id: sessions.id });
-  return rows.map((r) => r.id);
+  where: { sessionIds?: number[]; userId: number; deviceId?: number; exceptSessionId?: number },
+): Promise<{ id: number; deviceId: number }[]> {
+  return db.select({ id: sessions.id, deviceId: sessions.deviceId }).from(sessions).where(endSessionsWhere(where));
 }
 
 export function endSessionsWhere(where: {

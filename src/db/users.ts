@@ -2,7 +2,7 @@ import { eq, sql } from "drizzle-orm";
 import type { Database } from "../env";
 import type { PasswordHash } from "../lib/passwords";
 import { isUsername, usernameKey } from "../lib/usernames";
-import { devices, users } from "./schema";
+import { devices, users } from "./schema/directory";
 
 export type UserRow = typeof users.$inferSelect;
 

@@ -1,5 +1,5 @@
 import { deleteAbandonedAttachments, deleteUnusedAttachments } from "../attachments/lifecycle";
-import { createDb } from "../db/client";
+import { databases } from "../db/shards";
 import { pruneDailyBytes } from "../db/daily-bytes";
 import { sweepBacklog } from "./expiry";
 
@@ -9,12 +9,16 @@ import { sweepBacklog } from "./expiry";
  * room missed, e.g. a publish that never reached it).
  */
 export async function handleScheduled(controller: ScheduledController, env: Env): Promise<void> {
-  const db = createDb(env.DB);
   const now = new Date(controller.scheduledTime);
-  const store = { db, bucket: env.ATTACHMENTS };
-  const deleted = (await deleteUnusedAttachments(store, now)) + (await deleteAbandonedAttachments(store));
-  await pruneDailyBytes(db, now);
-  const expired = await sweepBacklog({ db, bucket: env.ATTACHMENTS }, now);
-  if (expired > 0) console.log(`expiry: erased ${expired} messages`);
-  if (deleted > 0) console.log(`cleanup: deleted ${deleted} unused attachments`);
+  // Each shard on its own: one failing does not hold back the others' cleanup.
+  const passes = databases(env).shards.map(async ({ db, index }) => {
+    const store = { db, bucket: env.ATTACHMENTS };
+    const deleted = (await deleteUnusedAttachments(store, now)) + (await deleteAbandonedAttachments(store));
+    await pruneDailyBytes(db, now);
+    const expired = await sweepBacklog(store, now);
+    if (expired > 0) console.log(`expiry: erased ${expired} messages (shard ${index})`);
+    if (deleted > 0) console.log(`cleanup: deleted ${deleted} unused attachments (shard ${index})`);
+  });
+  const failed = (await Promise.allSettled(passes)).filter((p) => p.status === "rejected");
+  if (failed.length > 0) throw new AggregateError(failed.map((f) => (f as PromiseRejectedResult).reason), "a shard\'s scheduled pass failed");
 }

@@ -1,7 +1,8 @@
 import type { Context } from "hono";
 import type * as Wire from "../../contract";
-import { membershipsOf } from "../db/conversations";
-import { endSessions } from "../db/sessions";
+import { endSessionsEverywhere } from "../db/lifecycle";
+import { liveSessionsWhere } from "../db/sessions";
+import { membershipsAcross } from "../db/user-conversations";
 import { passwordOf, type UserRow } from "../db/users";
 import type { AppEnv } from "../env";
 import { closeSockets } from "../realtime/publish";
@@ -55,7 +56,8 @@ export async function endSessionsNow(
   userId: number,
   where: { sessionIds?: number[]; deviceId?: number; exceptSessionId?: number },
 ): Promise<number[]> {
-  const ended = await endSessions(c.var.db, { ...where, userId });
+  const live = await liveSessionsWhere(c.var.directory, { ...where, userId });
+  const ended = await endSessionsEverywhere(c.var.dbs, userId, live);
   await closeSocketsOf(c, userId, { sessionIds: ended });
   return ended;
 }
@@ -69,6 +71,6 @@ export async function closeSocketsOf(
 ): Promise<void> {
   const tags = [...(target.sessionIds ?? []).map(sessionTag), ...(target.deviceIds ?? []).map(deviceTag)];
   if (tags.length === 0) return;
-  const ids = conversationIds ?? (await membershipsOf(c.var.db, userId)).map((m) => m.conversationId);
+  const ids = conversationIds ?? (await membershipsAcross(c.var.dbs, userId)).map((m) => m.conversationId);
   await closeSockets(c, { userId, tags, conversationIds: ids });
 }

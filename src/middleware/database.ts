@@ -1,9 +1,11 @@
 import { createMiddleware } from "hono/factory";
-import { createDb } from "../db/client";
+import { databases } from "../db/shards";
 import type { AppEnv } from "../env";
 
-/** A Drizzle handle per request, on `c.var.db`. */
+/** The environment's databases on `c.var.dbs`, and the directory on `c.var.directory`. */
 export const database = createMiddleware<AppEnv>(async (c, next) => {
-  c.set("db", createDb(c.env.DB));
+  const dbs = databases(c.env);
+  c.set("dbs", dbs);
+  c.set("directory", dbs.directory);
   await next();
 });

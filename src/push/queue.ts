@@ -1,5 +1,5 @@
 import { pushConfig } from "../config";
-import { createDb } from "../db/client";
+import { databases } from "../db/shards";
 import { deletePushSubscription, listPushSubscriptions, takePushSlot } from "../db/push-subscriptions";
 import { sendPush } from "./send";
 
@@ -31,7 +31,7 @@ export async function enqueuePushes(
 ): Promise<number> {
   try {
     if (push.deviceIds.length === 0) return 0;
-    const subscribed = await listPushSubscriptions(createDb(env.DB), push.deviceIds);
+    const subscribed = await listPushSubscriptions(databases(env).directory, push.deviceIds);
     const jobs = subscribed.map(({ deviceId }) => ({
       body: { deviceId, conversationId: push.conversationId, messageId: push.messageId } satisfies PushJob,
       contentType: "json" as const,
@@ -51,7 +51,7 @@ export async function enqueuePushes(
  */
 export async function handlePushBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const settings = pushConfig(env);
-  const db = createDb(env.DB);
+  const db = databases(env).directory;
   await Promise.all(
     batch.messages.map(async (message) => {
       if (!isJob(message.body)) {

@@ -1,9 +1,9 @@
 import { CLOSE, CLOSE_REASON, type MessageResponse, type ServerFrame } from "../../contract";
-import { createDb } from "../db/client";
-import { callerIsParticipant } from "../db/conversations";
+import { callerIsParticipant, participantIds } from "../db/conversations";
 import { nextExpiry } from "../db/message-erasure";
 import { listMessagesAfterSeq } from "../db/messages";
-import { onlineInboxes } from "../db/presence";
+import { onlineUsers } from "../db/presence";
+import { databases } from "../db/shards";
 import { erasePass, SWEEP_BATCH } from "../jobs/expiry";
 import { presentMessage } from "../presenters";
 import { type MembershipFrame, messageFrame, type SequencedFrame, type SocketAttachment } from "./frames";
@@ -39,6 +39,19 @@ export class ConversationRoom extends SocketHub {
     return Number(this.ctx.id.name);
   }
 
+  /** The shard holding this conversation (the Worker only ever names objects after ids a shard holds). */
+  private shard() {
+    const shard = databases(this.env).shardOf(this.conversationId);
+    if (!shard) throw new Error(`no shard holds conversation ${this.conversationId}`);
+    return shard.db;
+  }
+
+  /** Participants whose inbox has a device connected: where this conversation's messages are forwarded. */
+  private async onlineParticipants(): Promise<number[]> {
+    const online = await onlineUsers(databases(this.env).directory, await participantIds(this.shard(), this.conversationId));
+    return [...online];
+  }
+
   /**
    * The Worker checks participation, then forwards: a removal can commit and close the user's
    * sockets in between. So the room remembers each removal (with a number that grows with every
@@ -47,7 +60,7 @@ export class ConversationRoom extends SocketHub {
   protected override async refusal({ userId }: SocketAttachment): Promise<Response | undefined> {
     const removal = this.ctx.storage.kv.get<number>(removedKey(userId));
     if (removal === undefined) return undefined;
-    const stillIn = await callerIsParticipant(createDb(this.env.DB), this.conversationId, userId);
+    const stillIn = await callerIsParticipant(this.shard(), this.conversationId, userId);
     if (stillIn && this.ctx.storage.kv.get<number>(removedKey(userId)) === removal) return undefined;
     return refuseSocket(CLOSE.removed, CLOSE_REASON.removed);
   }
@@ -187,7 +200,7 @@ export class ConversationRoom extends SocketHub {
       return 0;
     }
     kv.delete(SWEEP_AT);
-    const db = createDb(this.env.DB);
+    const db = this.shard();
     let next: number | null;
     let erased = 0;
     try {
@@ -209,7 +222,7 @@ export class ConversationRoom extends SocketHub {
 
   protected override async fillGaps(): Promise<boolean> {
     const last = this.sequencer.lastSeq(this.conversationId) ?? 0;
-    const missing = await listMessagesAfterSeq(createDb(this.env.DB), this.conversationId, last, GAP_FILL_BATCH);
+    const missing = await listMessagesAfterSeq(this.shard(), this.conversationId, last, GAP_FILL_BATCH);
     let delivered = 0;
     for (const message of missing) {
       const { ready } = this.sequencer.accept(messageFrame(presentMessage(message)));
@@ -239,7 +252,7 @@ export class ConversationRoom extends SocketHub {
     const byRecipient = new Map<number, SequencedFrame[]>();
     let current: number[] | undefined;
     for (const { recipients, ...frame } of frames) {
-      if (!recipients && !current) current = await onlineInboxes(createDb(this.env.DB), this.conversationId);
+      if (!recipients && !current) current = await this.onlineParticipants();
       const members = recipients ?? current ?? [];
       for (const userId of members) {
         const list = byRecipient.get(userId) ?? [];

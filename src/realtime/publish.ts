@@ -2,7 +2,9 @@ import type { Context } from "hono";
 import { CLOSE, CLOSE_REASON, type MessageResponse, type ServerFrame } from "../../contract";
 import type { ConversationView, ParticipantSummary } from "../db/conversations";
 import type { KeyRow } from "../db/keys";
+import { pushCandidates } from "../db/coverage";
 import { onlineUsers } from "../db/presence";
+import { pushToOfflineDevices } from "../push/offline";
 import type { AppEnv } from "../env";
 import { presentConversation } from "../presenters";
 import type { MembershipFrame } from "./frames";
@@ -35,6 +37,28 @@ export function publishMessage(c: Context<AppEnv>, message: MessageResponse, inb
 }
 
 /**
+ * A committed message, after the answer: who among `participantIds` has an inbox device connected
+ * and which of their devices could be pushed to (one directory read, after the shard's commit: see
+ * `goOnline`), then the room with those inboxes, then pushes to devices no socket reaches.
+ */
+export function deliverMessage(c: Context<AppEnv>, message: MessageResponse, participantIds: number[]): void {
+  const delivered = (async () => {
+    const [online, candidates] = await Promise.all([
+      onlineUsers(c.var.directory, participantIds),
+      pushCandidates(c.var.directory, participantIds, message.senderDeviceId),
+    ]);
+    publishMessage(c, message, [...online]);
+    await pushToOfflineDevices(c.env, {
+      conversationId: message.conversationId,
+      messageId: message.messageId,
+      candidates,
+      onlineInboxes: [...online],
+    });
+  })();
+  c.executionCtx.waitUntil(delivered.catch(logFailure("delivery", `conversation ${message.conversationId}`)));
+}
+
+/**
  * Calls `deliver` for each of `userIds` whose inbox has a device connected, off the answer's path:
  * an inbox object with no device has nobody to tell, and waking one per member was the cost.
  */
@@ -45,7 +69,7 @@ function toOnlineInboxes(
   deliver: (stub: ReturnType<typeof inbox>, userId: number) => Promise<void>,
 ): void {
   const delivered = (async () => {
-    const online = await onlineUsers(c.var.db, [...new Set(userIds)]);
+    const online = await onlineUsers(c.var.directory, [...new Set(userIds)]);
     await Promise.all(
       [...online].map((userId) => deliver(inbox(c.env, userId), userId).catch(logFailure("inbox event", subject))),
     );

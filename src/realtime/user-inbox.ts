@@ -1,5 +1,5 @@
 import type { ServerFrame } from "../../contract";
-import { createDb } from "../db/client";
+import { databases } from "../db/shards";
 import { callerIsParticipant } from "../db/conversations";
 import { listMessagesAfterSeq } from "../db/messages";
 import { goOnline, PRESENCE_RENEW_MS, setInboxPresence } from "../db/presence";
@@ -40,7 +40,7 @@ export class UserInbox extends SocketHub {
     // Marked online before the client sees its socket open: nothing committed after that is missed.
     // Each conversation starts after its last seq read in the same batch, so a late earlier frame
     // is held for, not taken as the start.
-    const since = await goOnline(createDb(this.env.DB), this.userId, this.nextPresenceVersion());
+    const since = await goOnline(databases(this.env), this.userId, this.nextPresenceVersion());
     // Events reach only inboxes with a device connected, so what this inbox remembers of memberships
     // may be stale: start again from what D1 says now.
     const kv = this.ctx.storage.kv;
@@ -87,7 +87,7 @@ export class UserInbox extends SocketHub {
   }
 
   private async announcePresence(online: boolean): Promise<void> {
-    await setInboxPresence(createDb(this.env.DB), this.userId, online, this.nextPresenceVersion());
+    await setInboxPresence(databases(this.env).directory, this.userId, online, this.nextPresenceVersion());
   }
 
   /** Committed messages from a conversation room, in its order (calls from rooms may interleave). */
@@ -193,10 +193,10 @@ export class UserInbox extends SocketHub {
   }
 
   protected override async fillGaps(): Promise<boolean> {
-    const db = createDb(this.env.DB);
     let progressed = false;
     for (const conversationId of this.sequencer.conversationsWithGaps()) {
-      if (!(await callerIsParticipant(db, conversationId, this.userId))) {
+      const db = databases(this.env).shardOf(conversationId)?.db;
+      if (!db || !(await callerIsParticipant(db, conversationId, this.userId))) {
         this.sequencer.forget(conversationId);
         progressed = true;
         continue;

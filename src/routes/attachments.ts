@@ -1,4 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
+import { shardFor } from "../lib/shard";
 import { chargeOrRefuse } from "../attachments/budget";
 import { streamToBucket, UploadTooLarge, UploadTruncated } from "../attachments/storage";
 import { attachmentConfig } from "../config";
@@ -68,7 +69,8 @@ export const attachmentRoutes = createRouter()
     const settings = attachmentConfig(c.env);
     // "Participants who may post": requireAuth has checked the device is active (a pending one: 403),
     // this that the caller takes part. (Should participants gain a status, e.g. invited, check it here.)
-    if (!(await callerIsParticipant(c.var.db, conversationId, me.userId))) throw notAParticipant();
+    const shard = shardFor(c, conversationId);
+    if (!(await callerIsParticipant(shard.db, conversationId, me.userId))) throw notAParticipant();
     const mediaType = c.req.header("Content-Type")?.split(";")[0]?.trim().toLowerCase();
     if (mediaType !== "application/octet-stream") {
       throw new AppError("unsupported_media_type", "the body must be application/octet-stream");
@@ -83,26 +85,27 @@ export const attachmentRoutes = createRouter()
     const tooLarge = () =>
       new AppError("payload_too_large", `an attachment is at most ${settings.maxAttachmentBytes} bytes`);
     if (length > settings.maxAttachmentBytes) throw tooLarge();
-    await chargeOrRefuse(c.var.db, me.userId, length, settings.dailyBytesPerUser);
+    await chargeOrRefuse(shard.db, me.userId, length, settings.dailyBytesPerUser);
 
-    const attachmentId = await createPendingAttachment(c.var.db, { uploaderId: me.userId, conversationId });
+    const attachmentId = await createPendingAttachment(shard.db, shard.index, { uploaderId: me.userId, conversationId });
     try {
       await streamToBucket(c.env.ATTACHMENTS, attachmentKey(attachmentId), c.req.raw.body, length);
     } catch (err) {
       await c.env.ATTACHMENTS.delete(attachmentKey(attachmentId));
-      await deleteAttachmentRows(c.var.db, [attachmentId]);
+      await deleteAttachmentRows(shard.db, [attachmentId]);
       if (err instanceof UploadTooLarge) throw tooLarge();
       if (err instanceof UploadTruncated) throw new AppError("bad_request", "the body is shorter than Content-Length");
       throw err;
     }
-    await markAttachmentStored(c.var.db, attachmentId, length);
+    await markAttachmentStored(shard.db, attachmentId, length);
     return c.json({ attachmentId, size: length }, 201);
   })
   .openapi(download, async (c) => {
     const { attachmentId } = c.req.valid("param");
-    const size = await readableAttachmentSize(c.var.db, attachmentId, c.var.user.userId);
     // One answer for unknown, unfinished and not-yours: nobody learns which attachments exist.
-    if (size === undefined) throw new AppError("forbidden", "not allowed to read this attachment");
+    const refuse = () => new AppError("forbidden", "not allowed to read this attachment");
+    const size = await readableAttachmentSize(shardFor(c, attachmentId, refuse).db, attachmentId, c.var.user.userId);
+    if (size === undefined) throw refuse();
     const object = await c.env.ATTACHMENTS.get(attachmentKey(attachmentId));
     if (!object) throw new AppError("not_found", "the attachment's bytes are gone");
     return c.body(object.body, 200, {

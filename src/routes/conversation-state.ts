@@ -1,4 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
+import { shardFor } from "../lib/shard";
 import { findConversationForUser } from "../db/conversations";
 import { invitation, setMessageTtl } from "../db/membership";
 import { markRead } from "../db/read-state";
@@ -50,7 +51,7 @@ export const conversationStateRoutes = createRouter()
     const { id } = c.req.valid("param");
     const { seq } = c.req.valid("json");
     const me = c.var.user;
-    const outcome = await markRead(c.var.db, id, me.userId, seq);
+    const outcome = await markRead(shardFor(c, id).db, id, me.userId, seq);
     if (outcome.kind === "notParticipant") throw notAParticipant();
     if (outcome.kind === "beyondLastSeq") {
       throw new AppError("validation_failed", "seq is beyond the conversation's last message", {
@@ -70,11 +71,12 @@ export const conversationStateRoutes = createRouter()
     const { id } = c.req.valid("param");
     const { messageTtlSeconds } = c.req.valid("json");
     const me = c.var.user;
-    if (!(await setMessageTtl(c.var.db, id, me.userId, messageTtlSeconds))) {
-      const mine = await invitation(c.var.db, id, me.userId);
+    const { db } = shardFor(c, id);
+    if (!(await setMessageTtl(db, id, me.userId, messageTtlSeconds))) {
+      const mine = await invitation(db, id, me.userId);
       throw mine ? notAcceptedYet() : notAParticipant();
     }
-    const conversation = await findConversationForUser(c.var.db, id, me);
+    const conversation = await findConversationForUser(db, id, me);
     if (!conversation) throw notAParticipant();
     publishConversationEvent(
       c,

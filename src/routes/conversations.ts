@@ -1,13 +1,15 @@
 import { createRoute } from "@hono/zod-openapi";
 import { blockUser } from "../db/blocks";
-import { consentingTo } from "../db/consents";
-import { createConversation, findConversationForUser, listConversationsForUser } from "../db/conversations";
+import { consentingTo, recordConsentsOrLog } from "../db/consents";
+import { createConversation, findConversationForUser } from "../db/conversations";
 import { activeDevicesOf } from "../db/devices";
 import { acceptInvitation, invitation, removeParticipant } from "../db/membership";
+import { admitToShard, listConversationsAcross, placeConversation } from "../db/user-conversations";
 import { findUsersByUsernames } from "../db/users";
 import { assertExactCoverage } from "../lib/coverage";
 import { AppError, notAParticipant } from "../lib/errors";
 import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
+import { shardFor } from "../lib/shard";
 import { isUsername, usernameKey } from "../lib/usernames";
 import { requireAuth } from "../middleware/auth";
 import { conversationRateLimit } from "../middleware/rate-limit";
@@ -118,7 +120,7 @@ export const conversationRoutes = createRouter()
   .openapi(create, async (c) => {
     const body = c.req.valid("json");
     const me = c.var.user;
-    const found = await findUsersByUsernames(c.var.db, body.participants);
+    const found = await findUsersByUsernames(c.var.directory, body.participants);
     const byName = new Map(found.map((u) => [usernameKey(u.username), u]));
     const unknown = body.participants.flatMap((username, index) =>
       byName.has(usernameKey(username)) ? [] : [{ username, path: `participants.${index}` }],
@@ -136,7 +138,7 @@ export const conversationRoutes = createRouter()
       chosen.map((u) => u.id),
       others,
     );
-    const consenting = await consentingTo(c.var.db, others, me.userId);
+    const consenting = await consentingTo(c.var.directory, others, me.userId);
     const members = chosen.map((user) => {
       const creator = user.id === me.userId;
       return {
@@ -148,19 +150,27 @@ export const conversationRoutes = createRouter()
       };
     });
     const devices = await activeDevicesOf(
-      c.var.db,
+      c.var.directory,
       members.map((m) => m.userId),
     );
     assertExactCoverage(
       devices.map((d) => d.id),
       body.keys.map((k) => k.deviceId),
     );
-    const conversation = await createConversation(c.var.db, {
+    const shard = placeConversation(c.var.dbs, c.var.config.shardPlacement);
+    await admitToShard(
+      c.var.dbs,
+      shard,
+      members.map((m) => m.userId),
+    );
+    const conversation = await createConversation(shard.db, shard.index, {
       title: body.title ?? null,
       by: me,
       members,
       keys: body.keys,
     });
+    // The creator started contact with everyone in it.
+    await recordConsentsOrLog(c.var.directory, me.userId, others);
     const now = conversation.createdAt;
     const keys = body.keys.map((k) => ({
       ...k,
@@ -182,19 +192,21 @@ export const conversationRoutes = createRouter()
   .openapi(list, async (c) => {
     const { limit, cursor } = c.req.valid("query");
     const after = cursor === undefined ? undefined : decodeCursor(cursor);
-    const page = await listConversationsForUser(c.var.db, c.var.user, { limit, ...(after ? { after } : {}) });
+    const page = await listConversationsAcross(c.var.dbs, c.var.user, { limit, ...(after ? { after } : {}) });
     const nextCursor = page.next ? encodeCursor(page.next) : null;
     return c.json({ conversations: page.conversations.map(presentConversation), nextCursor }, 200);
   })
   .openapi(get, async (c) => {
-    const conversation = await findConversationForUser(c.var.db, c.req.valid("param").id, c.var.user);
+    const { id } = c.req.valid("param");
+    const conversation = await findConversationForUser(shardFor(c, id).db, id, c.var.user);
     if (!conversation) throw notAParticipant();
     return c.json(presentConversation(conversation), 200);
   })
   .openapi(removeParticipantRoute, async (c) => {
     const { id } = c.req.valid("param");
     const me = c.var.user;
-    const conversation = await findConversationForUser(c.var.db, id, me);
+    const { db } = shardFor(c, id);
+    const conversation = await findConversationForUser(db, id, me);
     if (!conversation) throw notAParticipant();
     const { username } = c.req.valid("param");
     const member = isUsername(username)
@@ -205,7 +217,7 @@ export const conversationRoutes = createRouter()
     if (member.userId !== me.userId && mine?.role !== "admin") {
       throw new AppError("forbidden", "only an admin removes others; anyone may leave");
     }
-    if (!(await removeParticipant(c.var.db, id, member.userId))) {
+    if (!(await removeParticipant(db, id, member.userId))) {
       throw new AppError("not_found", "no such participant in this conversation");
     }
     await publishMembership(c, { type: "participantRemoved", conversationId: id, member, by: me.userId }, conversation);
@@ -214,10 +226,13 @@ export const conversationRoutes = createRouter()
   .openapi(accept, async (c) => {
     const { id } = c.req.valid("param");
     const me = c.var.user;
-    const accepted = await acceptInvitation(c.var.db, id, me.userId);
+    const { db } = shardFor(c, id);
+    const accepted = await acceptInvitation(db, id, me.userId);
     if (!accepted) throw notAParticipant();
+    // They accept contact from whoever added them (after the shard's write: see recordConsents).
+    if (accepted.addedBy !== null) await recordConsentsOrLog(c.var.directory, me.userId, [accepted.addedBy]);
     await publishAccepted(c, id, me.userId);
-    const conversation = await findConversationForUser(c.var.db, id, me);
+    const conversation = await findConversationForUser(db, id, me);
     if (!conversation) throw notAParticipant();
     return c.json(presentConversation(conversation), 200);
   })
@@ -225,15 +240,13 @@ export const conversationRoutes = createRouter()
     const { id } = c.req.valid("param");
     const me = c.var.user;
     const block = c.req.valid("json")?.block === true;
-    const [conversation, mine] = await Promise.all([
-      findConversationForUser(c.var.db, id, me),
-      invitation(c.var.db, id, me.userId),
-    ]);
+    const { db } = shardFor(c, id);
+    const [conversation, mine] = await Promise.all([findConversationForUser(db, id, me), invitation(db, id, me.userId)]);
     if (!conversation || !mine) throw notAParticipant();
     if (mine.status !== "invited")
       throw new AppError("conflict", "only a message request can be declined; leave instead");
-    if (block && mine.addedBy !== null) await blockUser(c.var.db, me.userId, mine.addedBy);
-    if (await removeParticipant(c.var.db, id, me.userId)) {
+    if (block && mine.addedBy !== null) await blockUser(c.var.directory, me.userId, mine.addedBy);
+    if (await removeParticipant(db, id, me.userId)) {
       const member = conversation.participants.find((p) => p.userId === me.userId)!;
       await publishMembership(
         c,

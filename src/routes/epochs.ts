@@ -1,12 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { consentingTo } from "../db/consents";
+import { consentingTo, recordConsentsOrLog } from "../db/consents";
 import { findConversationForUser, keysForDevice, participation } from "../db/conversations";
 import { activeDevicesOfParticipants } from "../db/coverage";
 import { activeDevicesOf } from "../db/devices";
 import { commitEpoch, commitEpochAndRead } from "../db/epochs";
+import { admitToShard } from "../db/user-conversations";
 import { findUserByUsername } from "../db/users";
 import { assertExactCoverage, staleEpoch } from "../lib/coverage";
 import { AppError, notAcceptedYet, notAParticipant } from "../lib/errors";
+import { shardFor } from "../lib/shard";
 import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
 import { requireAuth } from "../middleware/auth";
 import { conversationRateLimit } from "../middleware/rate-limit";
@@ -80,31 +82,34 @@ const alreadyIn = (username: string) => new AppError("conflict", `${username} is
 export const epochRoutes = createRouter()
   .openapi(devices, async (c) => {
     const { id } = c.req.valid("param");
-    if (!(await participation(c.var.db, id, c.var.user.userId))) throw notAParticipant();
-    return c.json((await activeDevicesOfParticipants(c.var.db, id)).map(presentConversationDevice), 200);
+    const { db } = shardFor(c, id);
+    if (!(await participation(db, id, c.var.user.userId))) throw notAParticipant();
+    return c.json((await activeDevicesOfParticipants(db, id)).map(presentConversationDevice), 200);
   })
   .openapi(keys, async (c) => {
     const { id } = c.req.valid("param");
     const me = c.var.user;
-    const joined = await participation(c.var.db, id, me.userId);
+    const { db } = shardFor(c, id);
+    const joined = await participation(db, id, me.userId);
     if (!joined) throw notAParticipant();
-    return c.json((await keysForDevice(c.var.db, id, me.deviceId, joined.joinedEpoch)).map(presentKey), 200);
+    return c.json((await keysForDevice(db, id, me.deviceId, joined.joinedEpoch)).map(presentKey), 200);
   })
   .openapi(commit, async (c) => {
     const { id } = c.req.valid("param");
     const { epoch, keys: uploads } = c.req.valid("json");
     const me = c.var.user;
-    const conversation = await findConversationForUser(c.var.db, id, me);
+    const { db } = shardFor(c, id);
+    const conversation = await findConversationForUser(db, id, me);
     if (!conversation) throw notAParticipant();
     if (conversation.status === "invited") throw notAcceptedYet();
     if (epoch !== conversation.epoch + 1) throw staleEpoch(conversation.epoch);
-    const expected = await activeDevicesOfParticipants(c.var.db, id);
+    const expected = await activeDevicesOfParticipants(db, id);
     assertExactCoverage(
       expected.map((d) => d.deviceId),
       uploads.map((k) => k.deviceId),
     );
-    if (!(await commitEpoch(c.var.db, { conversationId: id, epoch, by: me, keys: uploads }))) {
-      const now = await findConversationForUser(c.var.db, id, me);
+    if (!(await commitEpoch(db, { conversationId: id, epoch, by: me, keys: uploads }))) {
+      const now = await findConversationForUser(db, id, me);
       if (!now) throw notAParticipant();
       throw staleEpoch(now.epoch);
     }
@@ -119,9 +124,11 @@ export const epochRoutes = createRouter()
     const { id } = c.req.valid("param");
     const { username, epoch, keys: uploads } = c.req.valid("json");
     const me = c.var.user;
+    const shard = shardFor(c, id);
+    const { db } = shard;
     const [conversation, user] = await Promise.all([
-      findConversationForUser(c.var.db, id, me),
-      findUserByUsername(c.var.db, username),
+      findConversationForUser(db, id, me),
+      findUserByUsername(c.var.directory, username),
     ]);
     if (!conversation) throw notAParticipant();
     if (conversation.status === "invited") throw notAcceptedYet();
@@ -132,20 +139,22 @@ export const epochRoutes = createRouter()
     }
     await assertMayJoin(c, [user.id], [user.id]);
     if (epoch !== conversation.epoch + 1) throw staleEpoch(conversation.epoch);
+    // The newcomer's devices reach the shard before the commit, whose coverage check reads them there.
+    await admitToShard(c.var.dbs, shard, [user.id]);
     const [current, newcomerDevices] = await Promise.all([
-      activeDevicesOfParticipants(c.var.db, id),
-      activeDevicesOf(c.var.db, [user.id]),
+      activeDevicesOfParticipants(db, id),
+      activeDevicesOf(c.var.directory, [user.id]),
     ]);
     assertExactCoverage(
       [...current.map((d) => d.deviceId), ...newcomerDevices.map((d) => d.id)],
       uploads.map((k) => k.deviceId),
     );
-    const consents = await consentingTo(c.var.db, [user.id], me.userId);
+    const consents = await consentingTo(c.var.directory, [user.id], me.userId);
     const status = consents.has(user.id) ? ("member" as const) : ("invited" as const);
     const newcomer = { userId: user.id, username: user.username, status };
-    const outcome = await commitEpochAndRead(c.var.db, { conversationId: id, epoch, by: me, keys: uploads, newcomer });
+    const outcome = await commitEpochAndRead(db, { conversationId: id, epoch, by: me, keys: uploads, newcomer });
     if (!outcome.committed) {
-      const now = await findConversationForUser(c.var.db, id, me);
+      const now = await findConversationForUser(db, id, me);
       if (!now) throw notAParticipant();
       if (now.participants.some((p) => p.userId === user.id)) throw alreadyIn(user.username);
       throw staleEpoch(now.epoch);
@@ -153,6 +162,8 @@ export const epochRoutes = createRouter()
     // Read in the commit's own batch: a read failing after the commit would answer 500 for a committed add.
     const updated = outcome.view;
     if (!updated) throw notAParticipant();
+    // The adder started contact with the newcomer.
+    await recordConsentsOrLog(c.var.directory, me.userId, [user.id]);
     const createdAt = updated.key?.createdAt ?? new Date().toISOString();
     const keyRows = uploads.map((k) => ({
       ...k,

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { usersWhoBlocked } from "../db/blocks";
 import type { ListPosition } from "../db/conversations";
-import { conversationCounts } from "../db/membership";
+import { conversationCountsAcross } from "../db/user-conversations";
 import type { AppEnv } from "../env";
 import { decodeBase64Loose, encodeBase64Url } from "../lib/base64url";
 import { AppError } from "../lib/errors";
@@ -17,8 +17,8 @@ export const MAX_PARTICIPANTS = 256;
 export async function assertMayJoin(c: Context<AppEnv>, counted: number[], joining: number[]): Promise<void> {
   const me = c.var.user.userId;
   const [blockers, counts] = await Promise.all([
-    usersWhoBlocked(c.var.db, joining, me),
-    conversationCounts(c.var.db, counted),
+    usersWhoBlocked(c.var.directory, joining, me),
+    conversationCountsAcross(c.var.dbs, counted),
   ]);
   if (blockers.length > 0) throw new AppError("forbidden", "this user cannot be added");
   const limit = c.var.config.maxConversationsPerUser;

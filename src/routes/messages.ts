@@ -1,16 +1,17 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { shardFor } from "../lib/shard";
 import { deleteAttachmentsOfMessages } from "../attachments/lifecycle";
 import { participation } from "../db/conversations";
 import { deleteForEveryone } from "../db/message-erasure";
 import { insertMessage, listMessages, whyRefused } from "../db/messages";
+import { syncAccounts } from "../db/mirror";
 import { liveSession } from "../db/sessions";
 import { AppError, notAcceptedYet, notAParticipant } from "../lib/errors";
 import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
 import { deviceNotLinked, requireAuth, requireToken } from "../middleware/auth";
 import { messageRateLimit } from "../middleware/rate-limit";
 import { presentMessage } from "../presenters";
-import { pushToOfflineDevices } from "../push/offline";
-import { publishConversationEvent, publishMessage } from "../realtime/publish";
+import { deliverMessage, publishConversationEvent } from "../realtime/publish";
 import { conversationIdParam } from "../schemas/common";
 import { historyQuery, messageAckSchema, messageIdParam, messageSchema, sendMessageBody } from "../schemas/messages";
 
@@ -65,9 +66,10 @@ const remove = createRoute({
 export const messageRoutes = createRouter()
   .openapi(history, async (c) => {
     const { id } = c.req.valid("param");
-    const joined = await participation(c.var.db, id, c.var.user.userId);
+    const { db } = shardFor(c, id);
+    const joined = await participation(db, id, c.var.user.userId);
     if (!joined) throw notAParticipant();
-    const page = await listMessages(c.var.db, id, c.req.valid("query"), joined.joinedSeq);
+    const page = await listMessages(db, id, c.req.valid("query"), joined.joinedSeq);
     const now = new Date().toISOString();
     return c.json(
       page.map((m) => presentMessage(m, now)),
@@ -90,25 +92,27 @@ export const messageRoutes = createRouter()
       relatesTo: body.relatesTo ?? null,
     };
     const charge = { budget: c.var.config.attachments.dailyBytesPerUser, now: new Date() };
-    const outcome = await insertMessage(c.var.db, message, me, charge);
+    const shard = shardFor(c, body.conversationId);
+    let outcome = await insertMessage(shard.db, shard.index, message, me, charge);
+    // Refused: only now find out why (the commit path itself never paid for these reads).
+    let [session, refusal] =
+      outcome.kind === "created"
+        ? [undefined, undefined]
+        : await Promise.all([liveSession(c.var.directory, me), whyRefused(shard.db, message, me.userId, charge)]);
+    if (outcome.kind === "refused" && session?.deviceStatus === "active" && refusal?.kind === "raced") {
+      // The directory accepts the sender and the conversation has nothing against the message: the
+      // shard's copy of the sender's session is older than the session (a grant is copied when first
+      // needed). Copy it, and try once more.
+      await syncAccounts(c.var.directory, shard.db, [me.userId]);
+      outcome = await insertMessage(shard.db, shard.index, message, me, charge);
+      if (outcome.kind === "refused") refusal = await whyRefused(shard.db, message, me.userId, charge);
+    }
     if (outcome.kind === "created") {
-      const { id: messageId, seq, createdAt: timestamp, conversationId } = outcome.message;
-      publishMessage(c, presentMessage(outcome.message), outcome.inboxRecipients);
-      c.executionCtx.waitUntil(
-        pushToOfflineDevices(c.env, {
-          conversationId,
-          messageId,
-          candidates: outcome.pushCandidates,
-          onlineInboxes: outcome.inboxRecipients,
-        }),
-      );
+      const { id: messageId, seq, createdAt: timestamp } = outcome.message;
+      deliverMessage(c, presentMessage(outcome.message), outcome.participantIds);
       return c.json({ messageId, seq, timestamp }, 201);
     }
-    // Refused: only now find out why (the commit path itself never paid for these reads).
-    const [session, refusal] = await Promise.all([
-      liveSession(c.var.db, me),
-      whyRefused(c.var.db, message, me.userId, charge),
-    ]);
+    if (!refusal) throw new AppError("internal", "message refused for no known reason");
     if (!session || session.deviceStatus === "revoked") throw new AppError("unauthorized", "session ended");
     if (session.deviceStatus !== "active") throw deviceNotLinked();
     switch (refusal.kind) {
@@ -152,11 +156,13 @@ export const messageRoutes = createRouter()
   .openapi(remove, async (c) => {
     const { messageId } = c.req.valid("param");
     const me = c.var.user;
-    const outcome = await deleteForEveryone(c.var.db, messageId, me.userId);
-    if (outcome.kind === "notVisible") throw new AppError("forbidden", "not a message you can see");
+    const notVisible = () => new AppError("forbidden", "not a message you can see");
+    const { db } = shardFor(c, messageId, notVisible);
+    const outcome = await deleteForEveryone(db, messageId, me.userId);
+    if (outcome.kind === "notVisible") throw notVisible();
     if (outcome.kind === "notSender") throw new AppError("forbidden", "only its sender can delete a message");
     // Every time, not only the first: a DELETE retried after a failure here finishes the job.
-    await deleteAttachmentsOfMessages({ db: c.var.db, bucket: c.env.ATTACHMENTS }, [messageId]);
+    await deleteAttachmentsOfMessages({ db, bucket: c.env.ATTACHMENTS }, [messageId]);
     if (outcome.first) {
       const { conversationId, seq } = outcome;
       publishConversationEvent(

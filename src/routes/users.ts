@@ -1,9 +1,9 @@
 import { createRoute } from "@hono/zod-openapi";
 import { deleteAttachmentsOfUser } from "../attachments/lifecycle";
-import { listConversationsForUser } from "../db/conversations";
+import { listConversationsAcross } from "../db/user-conversations";
 import { activeDevicesOf } from "../db/devices";
-import { deleteAccount } from "../db/lifecycle";
-import { findUserById, findUserByUsername, updateSettings } from "../db/users";
+import { changeSettings, deleteAccount } from "../db/lifecycle";
+import { findUserById, findUserByUsername } from "../db/users";
 import { AppError } from "../lib/errors";
 import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
 import { requirePassword } from "../lib/sessions";
@@ -80,29 +80,33 @@ const lookup = createRoute({
 
 export const userRoutes = createRouter()
   .openapi(me, async (c) => {
-    const user = await findUserById(c.var.db, c.var.user.userId);
+    const user = await findUserById(c.var.directory, c.var.user.userId);
     if (!user) throw userGone();
     return c.json(presentUser(user), 200);
   })
   .openapi(getSettings, async (c) => {
-    const user = await findUserById(c.var.db, c.var.user.userId);
+    const user = await findUserById(c.var.directory, c.var.user.userId);
     if (!user) throw userGone();
     return c.json(presentUser(user).settings, 200);
   })
   .openapi(putSettings, async (c) => {
-    const user = await updateSettings(c.var.db, c.var.user.userId, c.req.valid("json"));
+    const user = await changeSettings(c.var.dbs, c.var.user.userId, c.req.valid("json"));
     if (!user) throw userGone();
     return c.json(presentUser(user), 200);
   })
   .openapi(deleteMe, async (c) => {
     const me = c.var.user;
-    const user = await requirePassword(await findUserById(c.var.db, me.userId), c.req.valid("json").password);
-    const { conversations } = await listConversationsForUser(c.var.db, me, { limit: Number.MAX_SAFE_INTEGER - 1 });
-    await deleteAccount(c.var.db, me.userId);
+    const user = await requirePassword(await findUserById(c.var.directory, me.userId), c.req.valid("json").password);
+    const { conversations } = await listConversationsAcross(c.var.dbs, me, { limit: Number.MAX_SAFE_INTEGER - 1 });
+    await deleteAccount(c.var.dbs, me.userId);
     // The account is gone already: a failure here is logged, not answered; the tombstones hide what is
     // left and the cleanup job deletes it (deleteAbandonedAttachments).
-    await deleteAttachmentsOfUser({ db: c.var.db, bucket: c.env.ATTACHMENTS }, me.userId).catch((err) =>
-      console.error(`account deletion: attachments not all deleted: ${err instanceof Error ? err.name : "error"}`),
+    await Promise.all(
+      c.var.dbs.shards.map(({ db }) =>
+        deleteAttachmentsOfUser({ db, bucket: c.env.ATTACHMENTS }, me.userId).catch((err) =>
+          console.error(`account deletion: attachments not all deleted: ${err instanceof Error ? err.name : "error"}`),
+        ),
+      ),
     );
     await closeSockets(c, {
       userId: me.userId,
@@ -119,7 +123,7 @@ export const userRoutes = createRouter()
   })
   .openapi(lookup, async (c) => {
     const { username } = c.req.valid("param");
-    const user = usernameRule.safeParse(username).success ? await findUserByUsername(c.var.db, username) : undefined;
+    const user = usernameRule.safeParse(username).success ? await findUserByUsername(c.var.directory, username) : undefined;
     if (!user) throw new AppError("not_found", "no such user");
-    return c.json(presentPublicUser(user, await activeDevicesOf(c.var.db, [user.id])), 200);
+    return c.json(presentPublicUser(user, await activeDevicesOf(c.var.directory, [user.id])), 200);
   });

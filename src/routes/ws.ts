@@ -45,13 +45,13 @@ type Admitted = Identity & { deviceStatus: "active" | "pending" };
 async function admit(c: Context<AppEnv>): Promise<Admitted | null> {
   const ticketText = c.req.query("ticket");
   if (ticketText !== undefined) {
-    const found = await redeemTicket(c.var.db, await sha256(ticketText));
+    const found = await redeemTicket(c.var.directory, await sha256(ticketText));
     if (!found || found.deviceStatus === "revoked") return null;
     return { ...found, exp: found.tokenExp, deviceStatus: found.deviceStatus };
   }
   const claims = await verifyToken(c.var.config.jwt, c.req.query("token") ?? "");
   if (!claims) return null;
-  const session = await liveSession(c.var.db, claims);
+  const session = await liveSession(c.var.directory, claims);
   if (!session || session.deviceStatus === "revoked") return null;
   return { ...claims, deviceStatus: session.deviceStatus };
 }
@@ -67,7 +67,7 @@ export const wsRoutes = createRouter()
   .openapi(ticket, async (c) => {
     const me = c.var.user;
     const text = randomSecret();
-    await storeTicket(c.var.db, {
+    await storeTicket(c.var.directory, {
       hash: await sha256(text),
       sessionId: me.sessionId,
       tokenExp: me.exp,
@@ -101,9 +101,9 @@ export const wsRoutes = createRouter()
     }
     if (admitted.deviceStatus !== "active") return refuseSocket(CLOSE.policy, CLOSE_REASON.deviceNotLinked);
     const conversationId = rawConversationId.length === 1 ? idString.safeParse(rawConversationId[0]) : undefined;
-    const participant = conversationId?.success
-      ? await lastSeqForParticipant(c.var.db, conversationId.data, userId)
-      : undefined;
+    const shard = conversationId?.success ? c.var.dbs.shardOf(conversationId.data) : undefined;
+    const participant =
+      shard && conversationId?.success ? await lastSeqForParticipant(shard.db, conversationId.data, userId) : undefined;
     if (!conversationId?.success || participant === undefined) {
       return refuseSocket(CLOSE.policy, CLOSE_REASON.notParticipant);
     }

@@ -1,1 +1,0 @@
-ALTER TABLE `inbox_presence` ADD `expires_at` integer DEFAULT 0 NOT NULL;

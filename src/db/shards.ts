@@ -1,0 +1,67 @@
+import { type SQL, type SQLWrapper, sql } from "drizzle-orm";
+import type { Database } from "../env";
+import { createDb } from "./client";
+
+/**
+ * Conversations, messages and attachments have global ids: `id % SHARD_ID_STRIDE` is the shard that
+ * holds the row, so a plain positive integer in the API finds its database with no lookup. Up to
+ * 4,096 shards; each can hand out 2^53 / 4,096 ≈ 2.2 × 10^12 ids.
+ */
+export const SHARD_ID_STRIDE = 4096;
+
+export const shardOfId = (id: number): number => id % SHARD_ID_STRIDE;
+
+/** SQL: the next global id of `table` in shard `index` (its largest id plus the stride; the first is `index + stride`). */
+export const nextShardId = (table: SQLWrapper, id: SQLWrapper, index: number): SQL =>
+  sql`(select coalesce(max(${id}), ${index}) from ${table}) + ${SHARD_ID_STRIDE}`;
+
+export interface Shard {
+  index: number;
+  db: Database;
+}
+
+/** The directory and the shards of one environment (see docs/architecture.md, "Databases"). */
+export interface Databases {
+  directory: Database;
+  /** Every configured shard, by ascending index. */
+  shards: readonly Shard[];
+  shardAt(index: number): Shard | undefined;
+  /** The shard holding a conversation, message or attachment id; `undefined` for an id no shard can hold. */
+  shardOf(id: number): Shard | undefined;
+}
+
+/** `SHARD_<n>` D1 bindings: shard `n`. */
+export const SHARD_BINDING = /^SHARD_(0|[1-9][0-9]{0,3})$/;
+
+/** The shard bindings of `env`, by index (the Worker's configuration, checked by src/config.ts). */
+export function shardBindings(env: object): Map<number, D1Database> {
+  const found = new Map<number, D1Database>();
+  for (const [name, value] of Object.entries(env)) {
+    const match = SHARD_BINDING.exec(name);
+    if (match && Number(match[1]) < SHARD_ID_STRIDE && isD1(value)) found.set(Number(match[1]), value);
+  }
+  return found;
+}
+
+const isD1 = (value: unknown): value is D1Database =>
+  typeof value === "object" && value !== null && typeof (value as D1Database).prepare === "function";
+
+const cache = new WeakMap<object, Databases>();
+
+/** Drizzle handles over the environment's databases, built once per environment object. */
+export function databases(env: Env): Databases {
+  const cached = cache.get(env);
+  if (cached) return cached;
+  const shards = [...shardBindings(env)]
+    .sort(([a], [b]) => a - b)
+    .map(([index, d1]) => ({ index, db: createDb(d1) }));
+  const byIndex = new Map(shards.map((s) => [s.index, s]));
+  const handles: Databases = {
+    directory: createDb(env.DIRECTORY),
+    shards,
+    shardAt: (index) => byIndex.get(index),
+    shardOf: (id) => (Number.isSafeInteger(id) && id > 0 ? byIndex.get(shardOfId(id)) : undefined),
+  };
+  cache.set(env, handles);
+  return handles;
+}
