@@ -8,7 +8,7 @@
  * A 401 is retried once with a freshly obtained token. Delays are full-jitter exponential backoff,
  * or the server's `Retry-After` when it is longer.
  */
-import type { ErrorBody } from "../contract/index.ts";
+import { BOOKMARK_HEADER, type ErrorBody } from "../contract/index.ts";
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
@@ -123,6 +123,8 @@ export class HttpTransport {
   private readonly getToken: TokenProvider | undefined;
   /** True when the caller gave its own `fetch` (tests, proxies): raw requests then never bypass it. */
   readonly customFetch: boolean;
+  /** The server's last read-your-writes token (contract BOOKMARK_HEADER), sent back with every request. */
+  private bookmark: string | undefined;
 
   constructor(options: { baseUrl: string; fetch?: FetchLike; getToken?: TokenProvider; retry?: Partial<RetryPolicy> }) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, "");
@@ -139,6 +141,7 @@ export class HttpTransport {
     let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { Accept: "application/json" };
+      if (this.bookmark) headers[BOOKMARK_HEADER] = this.bookmark;
       if (auth) {
         if (!this.getToken) throw new ParleyError(401, "unauthorized", "not logged in");
         headers.Authorization = `Bearer ${await this.getToken({ forceRefresh: refreshed })}`;
@@ -159,6 +162,7 @@ export class HttpTransport {
         continue;
       }
 
+      this.keepBookmark(res);
       if (res.ok) {
         if (res.status === 204) return undefined as T;
         const text = await res.text();
@@ -177,6 +181,12 @@ export class HttpTransport {
       if (retryAfterMs > this.retry.maxRetryAfterMs) throw error;
       await sleep(Math.max(backoff, retryAfterMs), options.signal);
     }
+  }
+
+  /** Keeps the newest bookmark an answer carries: the next request then reads at least that new. */
+  private keepBookmark(res: Response): void {
+    const bookmark = res.headers.get(BOOKMARK_HEADER);
+    if (bookmark) this.bookmark = bookmark;
   }
 
   /**
@@ -198,10 +208,11 @@ export class HttpTransport {
   ): Promise<Response> {
     if (!this.getToken) throw new ParleyError(401, "unauthorized", "not logged in");
     for (let refreshed = false; ; refreshed = true) {
-      const headers = {
+      const headers: Record<string, string> = {
         ...options.headers,
         Authorization: `Bearer ${await this.getToken({ forceRefresh: refreshed })}`,
       };
+      if (this.bookmark) headers[BOOKMARK_HEADER] = this.bookmark;
       const init: RequestInit = { method, headers, ...options.extra };
       if (options.body) init.body = options.body();
       if (options.signal) init.signal = options.signal;
@@ -212,6 +223,7 @@ export class HttpTransport {
         if (options.signal?.aborted) throw cause;
         throw new ParleyError(0, "network", `${method} ${path} failed: no answer`, { cause });
       }
+      this.keepBookmark(res);
       if (res.ok) return res;
       if (res.status === 401 && !refreshed) continue;
       throw await toError(res);

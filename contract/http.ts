@@ -344,3 +344,11 @@ export interface BlockedUser {
 export interface Health {
   status: "ok";
 }
+
+/**
+ * Read-your-writes across D1 read replicas: every answer that touched a database carries this
+ * header, an opaque token; a client sends the last one it got back on its next request, and that
+ * request reads data at least as new as what the earlier answer saw or wrote. Optional: without
+ * it, reads may come from any replica (possibly a little behind). docs/api.md, "Bookmarks".
+ */
+export const BOOKMARK_HEADER = "Parley-Bookmark";

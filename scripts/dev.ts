@@ -1,5 +1,5 @@
 // `npm run dev [-- --port N --ip ADDR ...]`: a development JWT_SECRET, local D1 migrated, then wrangler dev.
-import { ensureDevVars, migrateArgs, runForeground, wranglerBin, wranglerEnv } from "../tools/harness/index.ts";
+import { ensureDevVars, migrateCommands, runForeground, wranglerBin, wranglerEnv } from "../tools/harness/index.ts";
 
 const env = wranglerEnv();
 const wrangler = (args: string[]): number => runForeground(process.execPath, [wranglerBin, ...args], env);
@@ -7,8 +7,10 @@ const wrangler = (args: string[]): number => runForeground(process.execPath, [wr
 ensureDevVars();
 const extra = process.argv.slice(2);
 const persistAt = extra.indexOf("--persist-to");
-const migrated = wrangler(migrateArgs(persistAt >= 0 ? extra[persistAt + 1] : undefined));
-if (migrated !== 0) process.exit(migrated);
+for (const args of migrateCommands(persistAt >= 0 ? extra[persistAt + 1] : undefined)) {
+  const migrated = wrangler(args);
+  if (migrated !== 0) process.exit(migrated);
+}
 
 const defaults: string[] = [];
 if (!extra.includes("--ip")) defaults.push("--ip", "127.0.0.1");

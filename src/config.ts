@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { decodeBase64Loose, encodeBase64Url } from "./lib/base64url";
 import { shardBindings } from "./db/shards";
+import { decodeBase64Loose, encodeBase64Url } from "./lib/base64url";
 import { AppError } from "./lib/errors";
 
 /** Settings from the environment, parsed once per environment object into typed values. */

@@ -12,5 +12,7 @@ export interface AppEnv {
     /** The directory database (accounts); conversations live in `dbs`' shards. */
     directory: Database;
     dbs: Databases;
-    user: Identity; deviceStatus: "active" | "pending" };
+    user: Identity;
+    deviceStatus: "active" | "pending";
+  };
 }

@@ -2,6 +2,7 @@
 // then a login on that device), conversations with epoch 1 wrapped for every device (random bytes:
 // the server checks sizes and coverage only), message bodies under epoch 1 with a signature.
 import { randomBytes } from "node:crypto";
+import { SHARD_ID_STRIDE } from "../../src/db/shard-ids.ts";
 import { newIdentity, randomKeys } from "../../tools/wire/index.ts";
 import { must, pool } from "./http.ts";
 
@@ -83,9 +84,11 @@ export function historySql({
   count: number;
 }): string {
   if (!/^[a-zA-Z0-9_.-]+$/.test(sender.username)) throw new Error(`unexpected username ${sender.username}`);
-  return `INSERT INTO messages (conversation_id, seq, sender_id, sender_username, sender_device_id, key_epoch, nonce, ciphertext, auth_tag, associated_data, signature, client_message_id, deleted, created_at)
+  // Global ids, as the server hands them out (src/db/shards.ts): this shard's largest plus the stride.
+  const shard = conversationId % SHARD_ID_STRIDE;
+  return `INSERT INTO messages (id, conversation_id, seq, sender_id, sender_username, sender_device_id, key_epoch, nonce, ciphertext, auth_tag, associated_data, signature, client_message_id, deleted, created_at)
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count})
-SELECT ${conversationId}, i, ${sender.userId}, '${sender.username}', ${sender.deviceId}, 1, randomblob(12), randomblob(${CIPHERTEXT_BYTES}), randomblob(16), NULL, randomblob(64), 'seed-' || i, 0,
+SELECT (SELECT coalesce(max(id), ${shard}) FROM messages) + ${SHARD_ID_STRIDE} * i, ${conversationId}, i, ${sender.userId}, '${sender.username}', ${sender.deviceId}, 1, randomblob(12), randomblob(${CIPHERTEXT_BYTES}), randomblob(16), NULL, randomblob(64), 'seed-' || i, 0,
        strftime('%Y-%m-%dT%H:%M:%fZ', '2026-01-01T00:00:00.000Z', '+' || i || ' seconds')
 FROM n;
 UPDATE conversations SET

@@ -2,7 +2,8 @@
 // (each on a fresh server), and the wrangler dev comparison.
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildBundle, migrateArgs, wrangler, wranglerEnv } from "../../tools/harness/index.ts";
+import { SHARD_ID_STRIDE } from "../../src/db/shard-ids.ts";
+import { buildBundle, migrateAll, wrangler, wranglerEnv } from "../../tools/harness/index.ts";
 import { createConversation, historySql, loginUsers, registerUsers, type User } from "../lib/seed.ts";
 import { type PlainWorkerd, WranglerDev } from "../lib/servers.ts";
 import type { SocketGroup, SocketKind } from "../lib/sockets.ts";
@@ -26,7 +27,7 @@ export async function prepare(ctx: RunContext): Promise<string> {
     options.bundleOverride
       ? undefined
       : buildBundle(bundleDir, { env: env(), cpu: allCores, output: { file: join(runDir, "build.log") } }),
-    wrangler(migrateArgs(persistDir), { env: env(), cpu: allCores, output: { file: join(runDir, "migrate.log") } }),
+    migrateAll(persistDir, { env: env(), cpu: allCores, output: { file: join(runDir, "migrate.log") } }),
   ]);
   return options.bundleOverride ?? built ?? join(bundleDir, "index.js");
 }
@@ -82,7 +83,8 @@ export async function seed(ctx: RunContext, server: PlainWorkerd): Promise<Seede
       historySql({ conversationId: seeded.history.id, sender: users[0]!, count: P.historyMessages }),
     );
     const started = Date.now();
-    await wrangler(["d1", "execute", "DB", "--local", "--persist-to", ctx.persistDir, "--file", sqlFile, "--yes"], {
+    const binding = `SHARD_${seeded.history.id % SHARD_ID_STRIDE}`;
+    await wrangler(["d1", "execute", binding, "--local", "--persist-to", ctx.persistDir, "--file", sqlFile, "--yes"], {
       env: env(),
       cpu: ctx.allCores,
       output: { file: join(ctx.runDir, "seed-history.log") },

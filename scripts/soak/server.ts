@@ -10,6 +10,7 @@ import {
   onCleanup,
   type Proc,
   ROOT,
+  readWranglerConfig,
   startWranglerDev,
   stop,
   wrangler,
@@ -116,7 +117,7 @@ export class SoakServer {
     this.up = false;
   }
 
-  /** Duplicates, seq ranges and conversation counters, read from the local D1 with the server stopped. */
+  /** Duplicates, seq ranges and conversation counters, read from every local shard with the server stopped. */
   async sqlChecks(): Promise<SqlRows> {
     const query = [
       "SELECT conversation_id, sender_id, client_message_id, COUNT(*) AS n FROM messages GROUP BY 1, 2, 3 HAVING n > 1",
@@ -124,16 +125,24 @@ export class SoakServer {
       "SELECT id, last_seq, last_message_id FROM conversations",
       "SELECT conversation_id, epoch, device_id FROM epoch_keys",
     ].join("; ");
-    const out = join(this.persistDir, "sql.json");
-    const args = ["d1", "execute", "DB", "--local", "--persist-to", this.persistDir, "--json", "--command", query];
-    try {
-      await wrangler(args, { output: { file: out, stderr: "ignore" }, timeoutMs: 120_000 });
-    } catch {
-      throw new SoakError(`wrangler d1 execute failed: ${readFileSync(out, "utf8").slice(0, 500)}`);
+    const rows: SqlRows = { dupes: [], perConversation: [], convRows: [], epochKeys: [] };
+    const shards = readWranglerConfig().d1.filter((d) => d.binding.startsWith("SHARD_"));
+    for (const { binding } of shards) {
+      const out = join(this.persistDir, `sql-${binding}.json`);
+      const args = ["d1", "execute", binding, "--local", "--persist-to", this.persistDir, "--json", "--command", query];
+      try {
+        await wrangler(args, { output: { file: out, stderr: "ignore" }, timeoutMs: 120_000 });
+      } catch {
+        throw new SoakError(`wrangler d1 execute failed on ${binding}: ${readFileSync(out, "utf8").slice(0, 500)}`);
+      }
+      const [dupes, perConversation, convRows, epochKeys] = JSON.parse(readFileSync(out, "utf8")).map(
+        (r: { results: unknown }) => r.results,
+      );
+      rows.dupes.push(...dupes);
+      rows.perConversation.push(...perConversation);
+      rows.convRows.push(...convRows);
+      rows.epochKeys.push(...epochKeys);
     }
-    const [dupes, perConversation, convRows, epochKeys] = JSON.parse(readFileSync(out, "utf8")).map(
-      (r: { results: unknown }) => r.results,
-    );
-    return { dupes, perConversation, convRows, epochKeys };
+    return rows;
   }
 }

@@ -1,7 +1,7 @@
 import { and, asc, eq, ne, sql } from "drizzle-orm";
 import type { Database } from "../env";
 import { inIds } from "./ids";
-import { pushSubscriptions, devices as accountDevices } from "./schema/directory";
+import { devices as accountDevices, pushSubscriptions } from "./schema/directory";
 import { conversations, devices, epochKeys, participants, sessions } from "./schema/shard";
 
 /*
@@ -92,5 +92,11 @@ export async function pushCandidates(directoryDb: Database, userIds: number[], s
     .select({ deviceId: accountDevices.id, userId: accountDevices.userId })
     .from(accountDevices)
     .innerJoin(pushSubscriptions, eq(pushSubscriptions.deviceId, accountDevices.id))
-    .where(and(inIds(accountDevices.userId, userIds), eq(accountDevices.status, "active"), ne(accountDevices.id, senderDeviceId)));
+    .where(
+      and(
+        inIds(accountDevices.userId, userIds),
+        eq(accountDevices.status, "active"),
+        ne(accountDevices.id, senderDeviceId),
+      ),
+    );
 }

@@ -10,8 +10,8 @@ import { devices, pushSubscriptions, sessions, users } from "./schema/directory"
 import { accountSettings, conversations, epochKeys, participants } from "./schema/shard";
 import { endSessionsStatement, openSessionStatements } from "./sessions";
 import { type Databases, shardOfId } from "./shards";
-import { type DeviceKeys, updateSettings } from "./users";
 import { shardsOfUser } from "./user-conversations";
+import { type DeviceKeys, updateSettings } from "./users";
 
 /*
  * Account changes that reach into conversation data (keys, rotation, participation). Each is one
@@ -25,18 +25,24 @@ import { shardsOfUser } from "./user-conversations";
 
 type Statements = [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]];
 
-/** Runs `build(shard)` as one batch on every shard, in parallel; rejects if any shard fails. */
+/**
+ * Runs `build(shard)` as one batch on every shard, in parallel, and waits for all of them (a shard
+ * that fails must not cut the others' writes short); then rejects if any failed.
+ */
 async function onEveryShard(dbs: Databases, build: (db: Database, index: number) => BatchItem<"sqlite">[]) {
-  await Promise.all(
+  const outcomes = await Promise.allSettled(
     dbs.shards.map(({ db, index }) => {
       const statements = build(db, index);
       return statements.length > 0 ? db.batch(statements as Statements) : undefined;
     }),
   );
+  const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
+  if (failed) throw failed.reason;
 }
 
 /** What a shard must drop of revoked devices: their keys, after rotation was flagged where they held current ones. */
-const dropKeysOf = (db: Database, deviceIds: number[]) => db.delete(epochKeys).where(inArray(epochKeys.deviceId, deviceIds));
+const dropKeysOf = (db: Database, deviceIds: number[]) =>
+  db.delete(epochKeys).where(inArray(epochKeys.deviceId, deviceIds));
 
 /** A user's devices and live sessions, read before a change that revokes them. */
 async function devicesAndLiveSessions(directory: Database, userId: number) {
@@ -96,8 +102,10 @@ export async function approveDevice(dbs: Databases, approval: Approval, device: 
 
 /** Revokes a device: its sessions end, its keys and push subscription go, and every epoch it held a key of needs rotating. */
 export async function revokeDevice(dbs: Databases, userId: number, deviceId: number): Promise<boolean> {
+  const { sessions: live } = await devicesAndLiveSessions(dbs.directory, userId);
+  const ofDevice = live.filter((s) => s.deviceId === deviceId);
   await onEveryShard(dbs, (db) => [
-    ...revokeCopiesStatements(db, { userId, deviceIds: [deviceId], sessions: [] }),
+    ...revokeCopiesStatements(db, { userId, deviceIds: [deviceId], sessions: ofDevice }),
     dropKeysOf(db, [deviceId]),
   ]);
   const [revoked] = await dbs.directory.batch([

@@ -1,9 +1,9 @@
 import { and, isNull, type SQLWrapper, sql } from "drizzle-orm";
 import type { Database } from "../env";
 import { flagUncovered } from "./coverage";
+import { toHex } from "./keys";
 import * as directory from "./schema/directory";
 import { accountSettings, devices, participants, sessions } from "./schema/shard";
-import { toHex } from "./keys";
 
 /*
  * The account mirror: each shard keeps copies of the account facts its own invariants read (which
@@ -229,7 +229,10 @@ export function revokeCopiesStatements(
           .from(sql`json_each(${sessionRows}) j`)
           .where(sql`1`),
       )
-      .onConflictDoUpdate({ target: sessions.id, set: { endedAt: sql`coalesce(${sessions.endedAt}, excluded.ended_at)` } }),
+      .onConflictDoUpdate({
+        target: sessions.id,
+        set: { endedAt: sql`coalesce(${sessions.endedAt}, excluded.ended_at)` },
+      }),
     flagUncovered(
       db,
       sql`select ${participants.conversationId} from ${participants} where ${participants.userId} = ${what.userId}`,

@@ -1,6 +1,6 @@
 import { and, eq, gt, sql } from "drizzle-orm";
-import { lastSeqsOfUser } from "./conversations";
 import type { Database } from "../env";
+import { lastSeqsOfUser } from "./conversations";
 import { inIds } from "./ids";
 import { inboxPresence } from "./schema/directory";
 import type { Databases } from "./shards";

@@ -1,15 +1,9 @@
 import { type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import type { Database } from "../env";
 import { createDb } from "./client";
+import { SHARD_ID_STRIDE, shardOfId } from "./shard-ids";
 
-/**
- * Conversations, messages and attachments have global ids: `id % SHARD_ID_STRIDE` is the shard that
- * holds the row, so a plain positive integer in the API finds its database with no lookup. Up to
- * 4,096 shards; each can hand out 2^53 / 4,096 ≈ 2.2 × 10^12 ids.
- */
-export const SHARD_ID_STRIDE = 4096;
-
-export const shardOfId = (id: number): number => id % SHARD_ID_STRIDE;
+export { SHARD_ID_STRIDE, shardOfId };
 
 /** SQL: the next global id of `table` in shard `index` (its largest id plus the stride; the first is `index + stride`). */
 export const nextShardId = (table: SQLWrapper, id: SQLWrapper, index: number): SQL =>
@@ -28,6 +22,8 @@ export interface Databases {
   shardAt(index: number): Shard | undefined;
   /** The shard holding a conversation, message or attachment id; `undefined` for an id no shard can hold. */
   shardOf(id: number): Shard | undefined;
+  /** The D1 binding of shard `index` (for a session over it: src/db/bookmarks.ts). */
+  bindingOf(index: number): D1Database | undefined;
 }
 
 /** `SHARD_<n>` D1 bindings: shard `n`. */
@@ -52,15 +48,15 @@ const cache = new WeakMap<object, Databases>();
 export function databases(env: Env): Databases {
   const cached = cache.get(env);
   if (cached) return cached;
-  const shards = [...shardBindings(env)]
-    .sort(([a], [b]) => a - b)
-    .map(([index, d1]) => ({ index, db: createDb(d1) }));
+  const bindings = shardBindings(env);
+  const shards = [...bindings].sort(([a], [b]) => a - b).map(([index, d1]) => ({ index, db: createDb(d1) }));
   const byIndex = new Map(shards.map((s) => [s.index, s]));
   const handles: Databases = {
     directory: createDb(env.DIRECTORY),
     shards,
     shardAt: (index) => byIndex.get(index),
     shardOf: (id) => (Number.isSafeInteger(id) && id > 0 ? byIndex.get(shardOfId(id)) : undefined),
+    bindingOf: (index) => bindings.get(index),
   };
   cache.set(env, handles);
   return handles;

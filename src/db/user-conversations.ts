@@ -66,7 +66,12 @@ export async function forgetEmptyShards(dbs: Databases, userId: number, emptySha
   if (emptyShards.length === 0) return;
   await dbs.directory
     .delete(userShards)
-    .where(and(eq(userShards.userId, userId), sql`${userShards.shard} in (select value from json_each(${JSON.stringify(emptyShards)}))`));
+    .where(
+      and(
+        eq(userShards.userId, userId),
+        sql`${userShards.shard} in (select value from json_each(${JSON.stringify(emptyShards)}))`,
+      ),
+    );
 }
 
 /** Every conversation of `userId` with its current epoch, from all of their shards. */

@@ -1,6 +1,6 @@
 import { deleteAbandonedAttachments, deleteUnusedAttachments } from "../attachments/lifecycle";
-import { databases } from "../db/shards";
 import { pruneDailyBytes } from "../db/daily-bytes";
+import { databases } from "../db/shards";
 import { sweepBacklog } from "./expiry";
 
 /**
@@ -20,5 +20,9 @@ export async function handleScheduled(controller: ScheduledController, env: Env)
     if (deleted > 0) console.log(`cleanup: deleted ${deleted} unused attachments (shard ${index})`);
   });
   const failed = (await Promise.allSettled(passes)).filter((p) => p.status === "rejected");
-  if (failed.length > 0) throw new AggregateError(failed.map((f) => (f as PromiseRejectedResult).reason), "a shard\'s scheduled pass failed");
+  if (failed.length > 0)
+    throw new AggregateError(
+      failed.map((f) => (f as PromiseRejectedResult).reason),
+      "a shard's scheduled pass failed",
+    );
 }

@@ -1,6 +1,6 @@
 import { pushConfig } from "../config";
-import { databases } from "../db/shards";
 import { deletePushSubscription, listPushSubscriptions, takePushSlot } from "../db/push-subscriptions";
+import { databases } from "../db/shards";
 import { sendPush } from "./send";
 
 /** One queue message: a push for one device about one message. */

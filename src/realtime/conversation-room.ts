@@ -48,7 +48,10 @@ export class ConversationRoom extends SocketHub {
 
   /** Participants whose inbox has a device connected: where this conversation's messages are forwarded. */
   private async onlineParticipants(): Promise<number[]> {
-    const online = await onlineUsers(databases(this.env).directory, await participantIds(this.shard(), this.conversationId));
+    const online = await onlineUsers(
+      databases(this.env).directory,
+      await participantIds(this.shard(), this.conversationId),
+    );
     return [...online];
   }
 

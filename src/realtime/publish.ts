@@ -1,12 +1,12 @@
 import type { Context } from "hono";
 import { CLOSE, CLOSE_REASON, type MessageResponse, type ServerFrame } from "../../contract";
 import type { ConversationView, ParticipantSummary } from "../db/conversations";
-import type { KeyRow } from "../db/keys";
 import { pushCandidates } from "../db/coverage";
+import type { KeyRow } from "../db/keys";
 import { onlineUsers } from "../db/presence";
-import { pushToOfflineDevices } from "../push/offline";
 import type { AppEnv } from "../env";
 import { presentConversation } from "../presenters";
+import { pushToOfflineDevices } from "../push/offline";
 import type { MembershipFrame } from "./frames";
 import { attempt, BACKOFF_MS } from "./retry";
 

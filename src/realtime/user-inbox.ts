@@ -1,8 +1,8 @@
 import type { ServerFrame } from "../../contract";
-import { databases } from "../db/shards";
 import { callerIsParticipant } from "../db/conversations";
 import { listMessagesAfterSeq } from "../db/messages";
 import { goOnline, PRESENCE_RENEW_MS, setInboxPresence } from "../db/presence";
+import { databases } from "../db/shards";
 import { presentMessage } from "../presenters";
 import { messageFrame, type SequencedFrame, type SocketAttachment } from "./frames";
 import { SocketHub, typingRefused } from "./socket-hub";

@@ -1,5 +1,4 @@
 import { createRoute } from "@hono/zod-openapi";
-import { shardFor } from "../lib/shard";
 import { chargeOrRefuse } from "../attachments/budget";
 import { streamToBucket, UploadTooLarge, UploadTruncated } from "../attachments/storage";
 import { attachmentConfig } from "../config";
@@ -13,6 +12,7 @@ import {
 import { callerIsParticipant } from "../db/conversations";
 import { AppError, notAParticipant } from "../lib/errors";
 import { bearer, createRouter, errors, json } from "../lib/openapi";
+import { shardFor } from "../lib/shard";
 import { requireAuth } from "../middleware/auth";
 import { attachmentIdParam, attachmentUploadedSchema, binary, uploadQuery } from "../schemas/attachments";
 
@@ -87,7 +87,10 @@ export const attachmentRoutes = createRouter()
     if (length > settings.maxAttachmentBytes) throw tooLarge();
     await chargeOrRefuse(shard.db, me.userId, length, settings.dailyBytesPerUser);
 
-    const attachmentId = await createPendingAttachment(shard.db, shard.index, { uploaderId: me.userId, conversationId });
+    const attachmentId = await createPendingAttachment(shard.db, shard.index, {
+      uploaderId: me.userId,
+      conversationId,
+    });
     try {
       await streamToBucket(c.env.ATTACHMENTS, attachmentKey(attachmentId), c.req.raw.body, length);
     } catch (err) {

@@ -1,8 +1,8 @@
 import { createRoute } from "@hono/zod-openapi";
-import { membershipsAcross, peersAcross } from "../db/user-conversations";
 import { findDevice, listOwnDevices } from "../db/devices";
 import { resetIdentity } from "../db/lifecycle";
 import { openSession, openSessionOnNewDevice, rotateRefreshToken } from "../db/sessions";
+import { membershipsAcross, peersAcross } from "../db/user-conversations";
 import { findUserByUsername, insertUser, passwordOf, type UserRow, updatePasswordHash } from "../db/users";
 import { sha256, verifyDeviceSignature } from "../lib/crypto";
 import { AppError } from "../lib/errors";
@@ -122,7 +122,9 @@ export const authRoutes = createRouter()
       });
     } else {
       // Read before the write: a failure after it would answer 500 for a device that exists.
-      const active = (await listOwnDevices(c.var.directory, user.id)).filter((d) => d.status === "active").map((d) => d.id);
+      const active = (await listOwnDevices(c.var.directory, user.id))
+        .filter((d) => d.status === "active")
+        .map((d) => d.id);
       const opened = await openSessionOnNewDevice(c.var.directory, {
         userId: user.id,
         device: body.device,

@@ -1,10 +1,10 @@
 import { createRoute } from "@hono/zod-openapi";
-import { shardFor } from "../lib/shard";
 import { findConversationForUser } from "../db/conversations";
 import { invitation, setMessageTtl } from "../db/membership";
 import { markRead } from "../db/read-state";
 import { AppError, notAcceptedYet, notAParticipant } from "../lib/errors";
 import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
+import { shardFor } from "../lib/shard";
 import { requireAuth } from "../middleware/auth";
 import { presentConversation } from "../presenters";
 import { publishConversationEvent } from "../realtime/publish";

@@ -241,7 +241,10 @@ export const conversationRoutes = createRouter()
     const me = c.var.user;
     const block = c.req.valid("json")?.block === true;
     const { db } = shardFor(c, id);
-    const [conversation, mine] = await Promise.all([findConversationForUser(db, id, me), invitation(db, id, me.userId)]);
+    const [conversation, mine] = await Promise.all([
+      findConversationForUser(db, id, me),
+      invitation(db, id, me.userId),
+    ]);
     if (!conversation || !mine) throw notAParticipant();
     if (mine.status !== "invited")
       throw new AppError("conflict", "only a message request can be declined; leave instead");

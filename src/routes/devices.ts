@@ -1,8 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createMiddleware } from "hono/factory";
-import { membershipsAcross, peersAcross } from "../db/user-conversations";
 import { findDevice, listOwnDevices } from "../db/devices";
 import { approveDevice, revokeDevice } from "../db/lifecycle";
+import { membershipsAcross, peersAcross } from "../db/user-conversations";
 import { findUserById } from "../db/users";
 import type { AppEnv } from "../env";
 import { encodeBase64 } from "../lib/base64";
@@ -130,14 +130,18 @@ export const deviceRoutes = createRouter()
         ],
       });
     }
-    const approved = await approveDevice(c.var.dbs, {
-      userId: me.userId,
-      deviceId,
-      signature: body.signature,
-      provisioning: body.provisioning,
-      keys: body.keys,
-      by: me,
-    }, device);
+    const approved = await approveDevice(
+      c.var.dbs,
+      {
+        userId: me.userId,
+        deviceId,
+        signature: body.signature,
+        provisioning: body.provisioning,
+        keys: body.keys,
+        by: me,
+      },
+      device,
+    );
     if (!approved) throw new AppError("conflict", "this device is not pending approval");
     publishToInboxes(c, { type: "deviceApproved", data: { deviceId } }, [me.userId], [deviceId]);
     const frame = { type: "deviceAdded" as const, data: { userId: me.userId, username: user.username, deviceId } };

@@ -156,7 +156,9 @@ export function mountOpenApi(app: OpenAPIHono<AppEnv>) {
       // OpenAPI 3.1 license identifier (SPDX); the library's types know only 3.0's fields.
       license: { name: "Proprietary", identifier: "LicenseRef-Parley-Proprietary" } as { name: string },
       description:
-        "End-to-end-encrypted messaging backend: stores and relays ciphertext only. Every error has the shape `Error`.",
+        "End-to-end-encrypted messaging backend: stores and relays ciphertext only. Every error has the shape `Error`. " +
+        "Every answer that read or wrote data carries a `Parley-Bookmark` header; send the last one back on the next " +
+        "request to read your own writes across database replicas (optional; a token this API did not give is 400).",
     },
     servers: [{ url: "/", description: "The origin that serves this document" }],
     tags: [

@@ -1,5 +1,4 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { shardFor } from "../lib/shard";
 import { deleteAttachmentsOfMessages } from "../attachments/lifecycle";
 import { participation } from "../db/conversations";
 import { deleteForEveryone } from "../db/message-erasure";
@@ -8,6 +7,7 @@ import { syncAccounts } from "../db/mirror";
 import { liveSession } from "../db/sessions";
 import { AppError, notAcceptedYet, notAParticipant } from "../lib/errors";
 import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
+import { shardFor } from "../lib/shard";
 import { deviceNotLinked, requireAuth, requireToken } from "../middleware/auth";
 import { messageRateLimit } from "../middleware/rate-limit";
 import { presentMessage } from "../presenters";

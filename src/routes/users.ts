@@ -1,8 +1,8 @@
 import { createRoute } from "@hono/zod-openapi";
 import { deleteAttachmentsOfUser } from "../attachments/lifecycle";
-import { listConversationsAcross } from "../db/user-conversations";
 import { activeDevicesOf } from "../db/devices";
 import { changeSettings, deleteAccount } from "../db/lifecycle";
+import { listConversationsAcross } from "../db/user-conversations";
 import { findUserById, findUserByUsername } from "../db/users";
 import { AppError } from "../lib/errors";
 import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
@@ -123,7 +123,9 @@ export const userRoutes = createRouter()
   })
   .openapi(lookup, async (c) => {
     const { username } = c.req.valid("param");
-    const user = usernameRule.safeParse(username).success ? await findUserByUsername(c.var.directory, username) : undefined;
+    const user = usernameRule.safeParse(username).success
+      ? await findUserByUsername(c.var.directory, username)
+      : undefined;
     if (!user) throw new AppError("not_found", "no such user");
     return c.json(presentPublicUser(user, await activeDevicesOf(c.var.directory, [user.id])), 200);
   });

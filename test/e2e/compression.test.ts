@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import {
   developmentVapid,
-  migrateArgs,
+  migrateAll,
   type Proc,
   readWranglerConfig,
   startWorkerd,
@@ -89,7 +89,7 @@ function rawUpgrade(url: string): Promise<UpgradeResult> {
 
 /** `wrangler d1 migrations apply DB --local --persist-to DIR`: a real, migrated local D1. */
 function migrate(persistDir: string): Promise<void> {
-  return wrangler(migrateArgs(persistDir), { env: wranglerEnv(), output: "ignore" });
+  return migrateAll(persistDir, { env: wranglerEnv(), output: "ignore" });
 }
 
 describe("WebSocket compression", () => {

@@ -35,8 +35,11 @@ export function failingD1(db: D1Database, failAt: number, spare?: RegExp): { db:
     return proxy;
   };
 
-  const wrapped = new Proxy(db, {
+  const wrapped: D1Database = new Proxy(db, {
     get(target, prop) {
+      // A session (the Sessions API, src/db/bookmarks.ts) over the faulty binding is the binding itself.
+      if (prop === "withSession") return () => wrapped;
+      if (prop === "getBookmark") return () => null;
       if (prop === "prepare") return (query: string) => wrap(target.prepare(query), query);
       if (prop === "batch") {
         return (statements: D1PreparedStatement[]) =>

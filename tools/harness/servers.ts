@@ -4,7 +4,7 @@ import { copyFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, serverEnv, wranglerBin } from "./env.ts";
 import { freePort, type Output, type Proc, runCommand, start, stop, waitHealthy } from "./processes.ts";
-import { runtimePaths, type WranglerSubset, writeWorkerdConfig } from "./workerd.ts";
+import { readWranglerConfig, runtimePaths, type WranglerSubset, writeWorkerdConfig } from "./workerd.ts";
 
 export interface Server {
   proc: Proc;
@@ -21,9 +21,25 @@ export function ensureDevVars(root: string = ROOT): void {
   console.log("created .dev.vars from .dev.vars.example (development JWT_SECRET)");
 }
 
-/** wrangler's arguments for the local D1 migrations (into `persistDir`, or wrangler's default state). */
-export function migrateArgs(persistDir?: string): string[] {
-  return ["d1", "migrations", "apply", "DB", "--local", ...(persistDir ? ["--persist-to", persistDir] : [])];
+/**
+ * wrangler's arguments for the local D1 migrations, one command per database of wrangler.toml (the
+ * directory and every shard, each from its own `migrations_dir`), into `persistDir` or wrangler's
+ * default state.
+ */
+export function migrateCommands(persistDir?: string): string[][] {
+  return readWranglerConfig().d1.map(({ binding }) => [
+    "d1",
+    "migrations",
+    "apply",
+    binding,
+    "--local",
+    ...(persistDir ? ["--persist-to", persistDir] : []),
+  ]);
+}
+
+/** Applies every database's migrations (see `migrateCommands`), one after the other. */
+export async function migrateAll(persistDir: string | undefined, options: CommandOptions): Promise<void> {
+  for (const args of migrateCommands(persistDir)) await wrangler(args, options);
 }
 
 interface CommandOptions {
@@ -69,7 +85,7 @@ export async function startWranglerDev(o: WranglerDevOptions): Promise<Server> {
   const env = o.env ?? serverEnv();
   if (o.asDev) {
     ensureDevVars();
-    await wrangler(migrateArgs(o.persistDir), { env, output: o.output, cpu: o.cpu });
+    await migrateAll(o.persistDir, { env, output: o.output, cpu: o.cpu });
   }
   const port = o.port ?? (await freePort());
   const args = [

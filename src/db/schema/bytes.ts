@@ -6,4 +6,3 @@ export const bytes = customType<{ data: Uint8Array; driverData: ArrayBuffer | Ui
   toDriver: (value) => value,
   fromDriver: (value) => (value instanceof Uint8Array ? value : new Uint8Array(value as ArrayBuffer | number[])),
 });
-

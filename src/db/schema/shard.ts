@@ -163,7 +163,6 @@ export const dailyBytes = sqliteTable(
   (t) => [primaryKey({ columns: [t.userId, t.day] })],
 );
 
-
 // ---- The account mirror: copies of directory rows, only ever moved forward (src/db/mirror.ts) ----
 
 /** Each device of a user who may take part here: what epoch coverage and the sender check read. */
