@@ -25,7 +25,14 @@ interface InsertedRow {
   expires_at: string | null;
 }
 
-const problem = (status: number, message: string) => Response.json({ error: { message } }, { status });
+/** The headers Parley's middleware puts on every answer. */
+const HEADERS = {
+  "Content-Type": "application/json; charset=utf-8",
+  "Cache-Control": "no-store",
+  "X-Content-Type-Options": "nosniff",
+};
+const answer = (status: number, body: unknown) => new Response(JSON.stringify(body), { status, headers: HEADERS });
+const problem = (status: number, message: string) => answer(status, { error: { message } });
 const isId = (x: unknown): x is number => typeof x === "number" && Number.isSafeInteger(x) && x >= 1;
 const bytes = (x: unknown) => (typeof x === "string" ? decodeBase64(x) : null);
 
@@ -120,5 +127,5 @@ export async function floorSend(request: Request, env: Env, ctx: ExecutionContex
       onlineInboxes,
     }),
   );
-  return Response.json({ messageId: row.id, seq: row.seq, timestamp: row.created_at }, { status: 201 });
+  return answer(201, { messageId: row.id, seq: row.seq, timestamp: row.created_at });
 }

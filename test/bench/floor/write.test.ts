@@ -38,8 +38,9 @@ describe("the write floor", () => {
     const { response, published } = await sendToFloor(alice.token, messageBody(conversationId, "floor-1"));
     expect(response.status).toBe(201);
     const ack = await json(response);
-
     const next = await call("POST", "/messages", { token: alice.token, body: messageBody(conversationId, "parley-1") });
+    for (const header of ["Content-Type", "Cache-Control", "X-Content-Type-Options"])
+      expect(response.headers.get(header), header).toBe(next.headers.get(header));
     expect((await json(next)).seq).toBe(ack.seq + 1);
     const history = await json(await call("GET", `/conversations/${conversationId}/messages`, { token: bob.token }));
     const stored = history.find((m: MessageResponse) => m.messageId === ack.messageId);
