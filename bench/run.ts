@@ -56,7 +56,7 @@ async function main(ctx: RunContext): Promise<void> {
     runDir: ctx.runDir,
     bundleFile,
     persistDir: ctx.persistDir,
-    wranglerConfig: withFloorBinding(wranglerConfig, bundleFile),
+    wranglerConfig: withFloorBinding(ctx, wranglerConfig, bundleFile),
     vars: {
       ...wranglerConfig.vars,
       ...developmentVapid(),

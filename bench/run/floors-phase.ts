@@ -24,9 +24,12 @@ export async function buildBenchBundle(outDir: string, options: Parameters<typeo
 }
 
 /** The wrangler.toml subset plus the socket floor's object, when the bundle has it (not a bare `--bundle=`). */
-export function withFloorBinding(config: WranglerSubset, bundleFile: string): WranglerSubset {
-  const exported = /export \{[^}]*\bFloorSockets\b/.test(readFileSync(bundleFile, "utf8"));
-  return exported ? { ...config, durableObjects: [...config.durableObjects, FLOOR_SOCKETS] } : config;
+export function withFloorBinding(ctx: RunContext, config: WranglerSubset, bundleFile: string): WranglerSubset {
+  if (/export \{[^}]*\bFloorSockets\b/.test(readFileSync(bundleFile, "utf8"))) {
+    return { ...config, durableObjects: [...config.durableObjects, FLOOR_SOCKETS] };
+  }
+  ctx.notes.push(`the bundle has no floors (build it from ${FLOOR_ENTRY}): floor-write and floor-sockets cannot run`);
+  return config;
 }
 
 /** Parley's write path and the write floor, interleaved on the server the HTTP scenarios use. */
