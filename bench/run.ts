@@ -3,7 +3,8 @@
 //
 // Options: --quick            shorter runs, 10k-message history, 2,000 sockets for scale
 //          --only=a,b          run only these scenarios (ceiling, write, history, fanout, browser,
-//                              capacity, scale, wrangler-dev, attachments, push); seeding always runs
+//                              capacity, scale, floor-write, floor-sockets, wrangler-dev, attachments,
+//                              push; a prefix runs all it starts: `floor`); seeding always runs
 //          --wrangler-dev / --no-wrangler-dev   force the wrangler dev HTTP rows on/off
 //                              (default: on for the full run, off for --quick)
 //          --keep              keep the temporary directory (logs, persisted state)
@@ -28,6 +29,7 @@ import { printProfiles, printTable } from "./report/print.ts";
 import { collectResults, writeResults } from "./report/results.ts";
 import { createContext, type RunContext } from "./run/context.ts";
 import { filesScenarios } from "./run/files-phase.ts";
+import { withFloorBinding } from "./run/floors-phase.ts";
 import { machine, openFilesLimit, versions } from "./run/machine.ts";
 import { parseOptions } from "./run/options.ts";
 import { httpScenarios, prepare, seed, socketScenarios, wranglerDevScenario } from "./run/phases.ts";
@@ -54,7 +56,7 @@ async function main(ctx: RunContext): Promise<void> {
     runDir: ctx.runDir,
     bundleFile,
     persistDir: ctx.persistDir,
-    wranglerConfig,
+    wranglerConfig: withFloorBinding(ctx, wranglerConfig, bundleFile),
     vars: {
       ...wranglerConfig.vars,
       ...developmentVapid(),

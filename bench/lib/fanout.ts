@@ -127,6 +127,7 @@ export async function fanoutRun({
   rate,
   durationMs,
   drainMs = 3000,
+  path = "/messages",
 }: {
   base: string;
   conversationId: number;
@@ -135,6 +136,8 @@ export async function fanoutRun({
   rate: number;
   durationMs: number;
   drainMs?: number;
+  /** Where to POST the messages: Parley's `/messages`, or the socket floor's. */
+  path?: string;
 }): Promise<FanoutResult> {
   const tracker = new DeliveryTracker(group.size);
   group.onFrame = (entry, text, now) => tracker.onFrame(entry, text, now);
@@ -149,7 +152,7 @@ export async function fanoutRun({
       const cmid = `${tag}-${k}`;
       tracker.expect(cmid, intended);
       const sender = senders[k % senders.length]!;
-      const res = await request(base, "POST", "/messages", {
+      const res = await request(base, "POST", path, {
         token: sender.token,
         body: messageBody(conversationId, cmid),
         timeoutMs: 10_000,
@@ -209,14 +212,25 @@ export async function broadcastOnce({
   sender,
   group,
   drainMs = 10_000,
+  path,
 }: {
   base: string;
   conversationId: number;
   sender: User;
   group: SocketGroup;
   drainMs?: number;
+  path?: string;
 }): Promise<Broadcast> {
-  const r = await fanoutRun({ base, conversationId, senders: [sender], group, rate: 1, durationMs: 1000, drainMs });
+  const r = await fanoutRun({
+    base,
+    conversationId,
+    senders: [sender],
+    group,
+    rate: 1,
+    durationMs: 1000,
+    drainMs,
+    path,
+  });
   return {
     sockets: r.sockets,
     toLastSocketMs: r.latencyToLastSocketMs.max,

@@ -68,8 +68,11 @@ export class SocketGroup {
     concurrency = 50,
     deadlineMs = 60_000,
     timeoutMs = 20_000,
+    path = "/ws",
   }: {
     wsBase: string;
+    /** Parley's `/ws`, or the socket floor's. */
+    path?: string;
     conversationId: number;
     tokens: string[];
     count: number;
@@ -90,7 +93,7 @@ export class SocketGroup {
             return;
           }
           const i = next++;
-          const url = `${wsBase}/ws?conversationId=${conversationId}&token=${tokens[i % tokens.length]}`;
+          const url = `${wsBase}${path}?conversationId=${conversationId}&token=${tokens[i % tokens.length]}`;
           try {
             this.sockets.push(await this.#openOne(url, timeoutMs));
           } catch (e) {

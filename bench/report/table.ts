@@ -1,6 +1,7 @@
 // The table a run prints (and stores in its JSON): one row per figure, with its target.
 import { round } from "../lib/http.ts";
 import type { LatencySummary } from "../lib/stats.ts";
+import { socketFloorRows, writeFloorRows } from "./floors.ts";
 import type { Failed, Row, ScenarioContext, Scenarios } from "./types.ts";
 
 export const TARGETS = {
@@ -14,9 +15,27 @@ export const TARGETS = {
   scaleRssMiB: 1024,
   scaleBroadcastMs: 2000,
   historyRatio: 1.5,
+  /** Parley ÷ the floors of bench/floor/ (issue 15). */
+  floorWriteRatio: 0.9,
+  floorCpuRatio: 1.15,
+  floorSocketMemoryRatio: 1.1,
+  floorBroadcastRatio: 1.5,
 };
 
-const fmt = (x: number | string | null | undefined, digits = 1): string =>
+/** Adds one row to the table: what it measured, its latencies if any, and whether it met its target. */
+export type AddRow = (
+  scenario: string,
+  result: string,
+  latency: LatencySummary | null | undefined,
+  errors: number | null | undefined,
+  dropped: number | null | undefined,
+  target: string,
+  ok: boolean | null,
+  context?: ScenarioContext,
+) => void;
+export type FailedRow = (name: string, failure: Failed, target: string) => void;
+
+export const fmt = (x: number | string | null | undefined, digits = 1): string =>
   x === null || x === undefined || Number.isNaN(x)
     ? "–"
     : typeof x === "number"
@@ -29,16 +48,7 @@ const verdict = (ok: boolean | null): string => (ok === null ? "–" : ok ? "yes
 /** The printed table's rows; also fills in the write/ceiling ratios. */
 export function table(s: Scenarios): Row[] {
   const rows: Row[] = [];
-  const add = (
-    scenario: string,
-    result: string,
-    latency: LatencySummary | null | undefined,
-    errors: number | null | undefined,
-    dropped: number | null | undefined,
-    target: string,
-    ok: boolean | null,
-    context?: ScenarioContext,
-  ) => {
+  const add: AddRow = (scenario, result, latency, errors, dropped, target, ok, context) => {
     const [p50 = "–", p90 = "–", p99 = "–", p999 = "–", max = "–"] = lat(latency);
     const others = context ? fmt(context.otherProcessesCores, 2) : "";
     rows.push({
@@ -56,7 +66,7 @@ export function table(s: Scenarios): Row[] {
       others,
     });
   };
-  const failed = (name: string, failure: Failed, target: string) =>
+  const failed: FailedRow = (name, failure, target) =>
     add(name, `ERROR: ${failure.error.split("\n")[0]?.slice(0, 60)}`, null, null, null, target, false);
 
   if (s.ceiling && "error" in s.ceiling) failed("ceiling", s.ceiling, "reference");
@@ -98,6 +108,7 @@ export function table(s: Scenarios): Row[] {
       s.write.context,
     );
   }
+  writeFloorRows(s, add, failed);
   for (const [name, label] of [
     ["fanout", "fan-out"],
     ["browser", "fan-out, browser-like"],
@@ -177,6 +188,7 @@ export function table(s: Scenarios): Row[] {
       c.context,
     );
   }
+  socketFloorRows(s, add, failed);
   if (s.history && "error" in s.history) failed("history", s.history, "deep/first ≤ 1.5");
   else if (s.history) {
     const h = s.history;

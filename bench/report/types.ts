@@ -3,6 +3,7 @@
 import type { FanoutResult } from "../lib/fanout.ts";
 import type { Settle } from "../lib/system.ts";
 import type { PushCost, ThroughputRow } from "../scenarios/files.ts";
+import type { socketFloor, writeFloor } from "../scenarios/floors.ts";
 import type { HttpSummary, history } from "../scenarios/http.ts";
 import type { capacity, OpenedGroup, scale } from "../scenarios/sockets.ts";
 
@@ -34,6 +35,10 @@ export interface Scenarios {
   capacity10?: Measured<OnGroup<Awaited<ReturnType<typeof capacity>>>>;
   capacity100?: Measured<OnGroup<Awaited<ReturnType<typeof capacity>>>>;
   scale?: Measured<Awaited<ReturnType<typeof scale>>>;
+  /** POST /messages against the write floor (bench/floor/), interleaved rounds. */
+  "floor-write"?: Measured<Awaited<ReturnType<typeof writeFloor>>>;
+  /** Idle sockets and a broadcast on Parley's room against the socket floor's object. */
+  "floor-sockets"?: Measured<Awaited<ReturnType<typeof socketFloor>>>;
   "wrangler-dev"?: Measured<{ ceiling: HttpSummary; write: HttpSummary }>;
   attachments?: Measured<{ server: string; parley: ThroughputRow[]; floor: ThroughputRow[] }>;
   push?: Measured<PushCost>;

@@ -53,6 +53,13 @@ export interface Parameters {
   scaleSockets: number;
   scaleIdleS: number;
   scaleDeadlineS: number;
+  /** Rounds of Parley and of the write floor, interleaved, and how long each lasts. */
+  floorRounds: number;
+  floorRoundS: number;
+  /** Rounds of Parley's and the socket floor's sockets (as many as `scale` holds), each on a fresh server. */
+  floorSocketRounds: number;
+  /** Broadcasts timed in each of those rounds, on each side. */
+  floorBroadcasts: number;
 }
 
 /** Durations are fixed; every scenario stops by itself. */
@@ -75,6 +82,10 @@ export function parameters(quick: boolean): Parameters {
         scaleSockets: 2000,
         scaleIdleS: 2,
         scaleDeadlineS: 40,
+        floorRounds: 3,
+        floorRoundS: 3,
+        floorSocketRounds: 1,
+        floorBroadcasts: 5,
       }
     : {
         users: 100,
@@ -93,5 +104,9 @@ export function parameters(quick: boolean): Parameters {
         scaleSockets: 10_000,
         scaleIdleS: 10,
         scaleDeadlineS: 150,
+        floorRounds: 5,
+        floorRoundS: 5,
+        floorSocketRounds: 2,
+        floorBroadcasts: 5,
       };
 }

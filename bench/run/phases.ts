@@ -3,33 +3,34 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { SHARD_ID_STRIDE } from "../../src/db/shard-ids.ts";
-import { buildBundle, migrateAll, wrangler, wranglerEnv } from "../../tools/harness/index.ts";
+import { migrateAll, wrangler, wranglerEnv } from "../../tools/harness/index.ts";
 import { createConversation, historySql, loginUsers, registerUsers, type User } from "../lib/seed.ts";
 import { type PlainWorkerd, WranglerDev } from "../lib/servers.ts";
 import type { SocketGroup, SocketKind } from "../lib/sockets.ts";
 import { ceiling, history, type WriteConversation, write } from "../scenarios/http.ts";
 import { type Conversation, capacity, fanout, type OpenedGroup, openGroup, scale } from "../scenarios/sockets.ts";
 import { attempt, type RunContext } from "./context.ts";
+import { buildBenchBundle, floorSocketsScenario, floorWriteScenario } from "./floors-phase.ts";
 
 /** Environment for wrangler commands: quiet, offline, no colours in the logs. */
 const env = () => wranglerEnv({ NO_COLOR: "1" });
 
-/** `wrangler deploy --dry-run` (unless a bundle was given) and a fresh local D1, at the same time. */
+/** The bench's bundle (unless one was given: Parley and the floors) and a fresh local D1, at the same time. */
 export async function prepare(ctx: RunContext): Promise<string> {
   const { runDir, persistDir, allCores, options } = ctx;
   ctx.log(
     options.bundleOverride
       ? `using the bundle ${options.bundleOverride}; applying migrations…`
-      : "building the bundle (wrangler deploy --dry-run) and applying migrations to a fresh local D1…",
+      : "building the bundle (wrangler deploy --dry-run of bench/floor/entry.ts) and applying migrations to a fresh local D1…",
   );
   const bundleDir = join(runDir, "bundle");
   const [built] = await Promise.all([
     options.bundleOverride
       ? undefined
-      : buildBundle(bundleDir, { env: env(), cpu: allCores, output: { file: join(runDir, "build.log") } }),
+      : buildBenchBundle(bundleDir, { env: env(), cpu: allCores, output: { file: join(runDir, "build.log") } }),
     migrateAll(persistDir, { env: env(), cpu: allCores, output: { file: join(runDir, "migrate.log") } }),
   ]);
-  return options.bundleOverride ?? built ?? join(bundleDir, "index.js");
+  return options.bundleOverride ?? built ?? join(bundleDir, "entry.js");
 }
 
 export interface Seeded {
@@ -114,6 +115,7 @@ export async function httpScenarios(ctx: RunContext, server: PlainWorkerd, seede
       }),
     server,
   );
+  await floorWriteScenario(ctx, server, seeded);
   await attempt(
     ctx,
     "history",
@@ -196,6 +198,7 @@ export async function socketScenarios(ctx: RunContext, server: PlainWorkerd, see
       server,
     );
   }
+  await floorSocketsScenario(ctx, server, seeded);
   await server.stop();
 }
 

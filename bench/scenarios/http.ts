@@ -87,12 +87,16 @@ export async function write({
   connections,
   durationS,
   tag = "w",
+  path = "/messages",
 }: {
   server: Measured;
   conversations: WriteConversation[];
   connections: number;
   durationS: number;
+  /** Prefix of the clientMessageIds: unique per run, or Parley would answer repeats as retries. */
   tag?: string;
+  /** Where to POST: Parley's `/messages` or the write floor's. */
+  path?: string;
 }): Promise<HttpSummary> {
   let k = 0;
   const cpu0 = cpuMs(server.pid!);
@@ -103,7 +107,7 @@ export async function write({
     requests: [
       {
         method: "POST",
-        path: "/messages",
+        path,
         setupRequest: (req) => {
           const c = conversations[k % conversations.length]!;
           k++;

@@ -167,9 +167,11 @@ const pick = (s: Step | undefined) =>
 
 /**
  * `count` idle sockets on one conversation: connect them all, stay idle for `idleS`, check that all
- * are still held and how much memory workerd uses, then one broadcast to all of them (and a second).
+ * are still held and how much memory workerd uses, then one broadcast to all of them (and a second,
+ * or `broadcasts` in all).
  * workerd holds 2 file descriptors per socket: if its open-files limit cannot hold `count`, the run
  * uses as many as fit (measured on the first 100) and says so, with the memory projected to `count`.
+ * The same on the socket floor (bench/floor/) with its `wsPath` and `postPath`.
  */
 export async function scale({
   server,
@@ -177,12 +179,19 @@ export async function scale({
   count,
   idleS,
   deadlineMs,
+  wsPath,
+  postPath,
+  broadcasts = 2,
 }: {
   server: BenchServer;
   conversation: Conversation;
   count: number;
   idleS: number;
   deadlineMs: number;
+  wsPath?: string;
+  postPath?: string;
+  /** How many broadcasts to time (at least the first and a second). */
+  broadcasts?: number;
 }) {
   const pid = server.pid as number;
   const before = memoryMiB(pid);
@@ -195,11 +204,14 @@ export async function scale({
       count: n,
       concurrency: 64,
       deadlineMs: ms,
+      path: wsPath,
     });
   const started = performance.now();
   const fds0 = openFiles(pid);
   const probe = await open(Math.min(100, count), deadlineMs);
   const fdsPerSocket = probe.held > 0 ? Math.max(1, (openFiles(pid) - fds0) / probe.held) : 2;
+  // Once the first sockets are in, what is loaded once (the object, D1's isolates) is counted.
+  const afterProbe = memoryMiB(pid);
   const fdLimit = fileLimit(pid);
   const fit = Math.floor((fdLimit - openFiles(pid) - 300) / fdsPerSocket) + probe.held;
   const target = Math.min(count, fit);
@@ -220,22 +232,24 @@ export async function scale({
   const heldAfterIdle = group.openCount();
   const afterIdle = memoryMiB(pid);
   const t0 = performance.now();
-  const first = await broadcastOnce({
-    base: server.base,
-    conversationId: conversation.id,
-    sender: conversation.members[0]!,
-    group,
-    drainMs: 15_000,
-  });
-  const second = await broadcastOnce({
-    base: server.base,
-    conversationId: conversation.id,
-    sender: conversation.members[0]!,
-    group,
-    drainMs: 15_000,
-  });
+  const all: Broadcast[] = [];
+  for (let i = 0; i < Math.max(2, broadcasts); i++) {
+    all.push(
+      await broadcastOnce({
+        base: server.base,
+        conversationId: conversation.id,
+        sender: conversation.members[0]!,
+        group,
+        drainMs: 15_000,
+        path: postPath,
+      }),
+    );
+  }
+  const [first, second, ...more] = all as [Broadcast, Broadcast, ...Broadcast[]];
   const afterBroadcast = memoryMiB(pid);
   const perSocketMiB = connect.held > 0 ? (afterIdle.rss - before.rss) / connect.held : null;
+  const beyondProbe = connect.held - probe.held;
+  const marginalMiB = beyondProbe > 0 ? (afterIdle.rss - afterProbe.rss) / beyondProbe : null;
   const result = {
     requested: count,
     attempted: target,
@@ -250,6 +264,7 @@ export async function scale({
     closeCodes: group.closeCodes,
     rssMiB: {
       before: round(before.rss, 1),
+      afterProbe: round(afterProbe.rss, 1),
       afterConnect: round(afterConnect.rss, 1),
       afterIdle: round(afterIdle.rss, 1),
       afterBroadcast: round(afterBroadcast.rss, 1),
@@ -257,11 +272,14 @@ export async function scale({
       projectedAtRequested: perSocketMiB === null ? null : round(before.rss + perSocketMiB * count, 1),
     },
     rssPerSocketKiB: perSocketMiB === null ? null : round(perSocketMiB * 1024, 1),
+    /** Per socket past the first `probe` ones: without what loading the object and D1 costs once. */
+    rssPerSocketAfterProbeKiB: marginalMiB === null ? null : round(marginalMiB * 1024, 1),
     firstBroadcast: first,
     secondBroadcast: second,
+    moreBroadcasts: more,
     broadcastsMs: round(performance.now() - t0),
-    errors: connect.failed + countOf(first.postErrors) + countOf(second.postErrors) + group.closedUnexpectedly,
-    droppedFrames: first.droppedFrames + second.droppedFrames,
+    errors: connect.failed + all.reduce((n, b) => n + countOf(b.postErrors), 0) + group.closedUnexpectedly,
+    droppedFrames: all.reduce((n, b) => n + b.droppedFrames, 0),
   };
   await group.closeAll();
   return result;
