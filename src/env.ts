@@ -3,7 +3,8 @@ import type { Config } from "./config";
 import type { Databases } from "./db/shards";
 import type { Identity } from "./lib/jwt";
 
-export type Database = DrizzleD1Database;
+/** A Drizzle handle over D1 (or a D1 session): `$client` is the binding itself, for prebuilt statements. */
+export type Database = DrizzleD1Database & { $client: D1Database };
 
 export interface AppEnv {
   Bindings: Env;

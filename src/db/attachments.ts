@@ -63,9 +63,22 @@ export interface AttachmentClaim {
   senderId: number;
 }
 
-const claimable = ({ attachmentIds, conversationId, senderId }: AttachmentClaim) =>
+/** A claim as SQL values: the distinct ids as one JSON parameter and their count (slots in a prebuilt statement). */
+export interface ClaimValues {
+  idsJson: string;
+  count: number;
+  conversationId: number;
+  senderId: number;
+}
+
+export function claimValues({ attachmentIds, conversationId, senderId }: AttachmentClaim): ClaimValues {
+  const ids = [...new Set(attachmentIds)];
+  return { idsJson: JSON.stringify(ids), count: ids.length, conversationId, senderId };
+}
+
+const claimable = ({ idsJson, conversationId, senderId }: ClaimValues) =>
   and(
-    inArray(attachments.id, attachmentIds),
+    sql`${attachments.id} in (select value from json_each(${idsJson}))`,
     eq(attachments.uploaderId, senderId),
     eq(attachments.conversationId, conversationId),
     isNotNull(attachments.size),
@@ -78,7 +91,10 @@ const claimable = ({ attachmentIds, conversationId, senderId }: AttachmentClaim)
  */
 export async function findUnclaimableAttachments(db: Database, claim: AttachmentClaim): Promise<number[]> {
   if (claim.attachmentIds.length === 0) return [];
-  const rows = await db.select({ id: attachments.id }).from(attachments).where(claimable(claim));
+  const rows = await db
+    .select({ id: attachments.id })
+    .from(attachments)
+    .where(claimable(claimValues(claim)));
   const ok = new Set(rows.map((r) => r.id));
   return [...new Set(claim.attachmentIds)].filter((id) => !ok.has(id));
 }
@@ -88,10 +104,8 @@ export async function findUnclaimableAttachments(db: Database, claim: Attachment
  * the write. With it, two messages racing for one attachment cannot both commit: the loser inserts
  * nothing (the route then answers 422 from `findUnclaimableAttachments`).
  */
-export function attachmentsClaimable(claim: AttachmentClaim) {
-  if (claim.attachmentIds.length === 0) return sql`1`;
-  const count = new Set(claim.attachmentIds).size;
-  return sql`(select count(*) from ${attachments} where ${claimable(claim)}) = ${count}`;
+export function attachmentsClaimable(claim: ClaimValues) {
+  return sql`(select count(*) from ${attachments} where ${claimable(claim)}) = ${claim.count}`;
 }
 
 /**
@@ -110,7 +124,7 @@ export const justInsertedMessageId = (conversationId: number, senderId: number) 
  * after the message INSERT and before the UPDATE that advances `conversations.last_seq` (see
  * `justInsertedMessageId`), so a duplicate or refused message claims nothing.
  */
-export function claimAttachments(db: Database, claim: AttachmentClaim) {
+export function claimAttachments(db: Database, claim: ClaimValues) {
   const justInserted = justInsertedMessageId(claim.conversationId, claim.senderId);
   return db
     .update(attachments)

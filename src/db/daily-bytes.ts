@@ -39,11 +39,11 @@ export async function chargeDailyBytes(
   return row ? { ok: true, used: row.bytes } : refused;
 }
 
-/** SQL condition: `bytes` more today would still fit `userId`'s budget (read inside a write's batch). */
-export function fitsDailyBudget(userId: number, bytes: number, budget: number, now: Date) {
+/** SQL condition: `bytes` more on `day` (`utcDay`) would still fit `userId`'s budget (read inside a write's batch). */
+export function fitsDailyBudget(userId: number, bytes: number, budget: number, day: string) {
   return sql`coalesce((select ${dailyBytes.bytes} from ${dailyBytes} where ${and(
     eq(dailyBytes.userId, userId),
-    eq(dailyBytes.day, utcDay(now)),
+    eq(dailyBytes.day, day),
   )}), 0) + ${bytes} <= ${budget}`;
 }
 
@@ -52,14 +52,14 @@ export function fitsDailyBudget(userId: number, bytes: number, budget: number, n
  * inserted by an earlier statement of this batch"). The batch checked `fitsDailyBudget` in that
  * statement and D1 runs a batch as one transaction, so nothing can pass the budget in between.
  */
-export function chargeDailyBytesIf(db: Database, userId: number, bytes: number, now: Date, condition: SQL) {
+export function chargeDailyBytesIf(db: Database, userId: number, bytes: number, day: string, condition: SQL) {
   return db
     .insert(dailyBytes)
     .select(
       db
         .select({
           userId: sql<number>`${userId}`.as("user_id"),
-          day: sql<string>`${utcDay(now)}`.as("day"),
+          day: sql<string>`${day}`.as("day"),
           bytes: sql<number>`${bytes}`.as("bytes"),
         })
         .from(sql`(select 1)`)

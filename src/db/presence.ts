@@ -2,6 +2,7 @@ import { and, eq, gt, sql } from "drizzle-orm";
 import type { Database } from "../env";
 import { lastSeqsOfUser } from "./conversations";
 import { inIds } from "./ids";
+import { Prebuilt, slot } from "./prebuilt";
 import { inboxPresence } from "./schema/directory";
 import type { Databases } from "./shards";
 import { shardsOfUser } from "./user-conversations";
@@ -57,15 +58,22 @@ export async function goOnline(
  */
 export async function onlineUsers(db: Database, userIds: number[]): Promise<Set<number>> {
   if (userIds.length === 0) return new Set();
-  const rows = await db
+  const { results } = await onlineAmong
+    .bind(db, { userIds: JSON.stringify(userIds), now: Date.now() })
+    .all<{ user_id: number }>();
+  return new Set(results.map((r) => r.user_id));
+}
+
+// Read after every message (src/realtime/publish.ts): prebuilt (src/db/prebuilt.ts).
+const onlineAmong = new Prebuilt((db) =>
+  db
     .select({ userId: inboxPresence.userId })
     .from(inboxPresence)
     .where(
       and(
-        inIds(inboxPresence.userId, userIds),
+        sql`${inboxPresence.userId} in (select value from json_each(${slot<string>("userIds")}))`,
         eq(inboxPresence.online, true),
-        gt(inboxPresence.expiresAt, Date.now()),
+        gt(inboxPresence.expiresAt, slot<number>("now")),
       ),
-    );
-  return new Set(rows.map((r) => r.userId));
-}
+    ),
+);

@@ -1,5 +1,6 @@
 import { and, desc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
 import type { Database } from "../env";
+import { Prebuilt, slot } from "./prebuilt";
 import { devices, refreshTokens, sessions, socketTickets } from "./schema/directory";
 
 export interface SessionState {
@@ -12,20 +13,28 @@ export async function liveSession(
   db: Database,
   identity: { userId: number; deviceId: number; sessionId: number },
 ): Promise<Pick<SessionState, "deviceStatus"> | undefined> {
-  return db
+  const { sessionId, userId, deviceId } = identity;
+  const row = await sessionState
+    .bind(db, { sessionId, userId, deviceId })
+    .first<{ status: SessionState["deviceStatus"] }>();
+  return row ? { deviceStatus: row.status } : undefined;
+}
+
+// Read by nearly every request (src/middleware/auth.ts): prebuilt (src/db/prebuilt.ts).
+const sessionState = new Prebuilt((db) =>
+  db
     .select({ deviceStatus: devices.status })
     .from(sessions)
     .innerJoin(devices, eq(devices.id, sessions.deviceId))
     .where(
       and(
-        eq(sessions.id, identity.sessionId),
-        eq(sessions.userId, identity.userId),
-        eq(sessions.deviceId, identity.deviceId),
+        eq(sessions.id, slot<number>("sessionId")),
+        eq(sessions.userId, slot<number>("userId")),
+        eq(sessions.deviceId, slot<number>("deviceId")),
         isNull(sessions.endedAt),
       ),
-    )
-    .get();
-}
+    ),
+);
 
 const inSeconds = (seconds: number) => new Date(Date.now() + seconds * 1000).toISOString();
 

@@ -1,4 +1,4 @@
-import { and, eq, sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import {
   type ConversationView,
   type ListPosition,
@@ -59,19 +59,6 @@ export async function admitToShard(dbs: Databases, shard: Shard, userIds: number
 export function placeConversation(dbs: Databases, placement: readonly number[]): Shard {
   const index = placement[Math.floor(Math.random() * placement.length)]!;
   return dbs.shardAt(index)!;
-}
-
-/** Forgets `userId`'s shards that no longer hold a conversation of theirs (the index's pruning). */
-export async function forgetEmptyShards(dbs: Databases, userId: number, emptyShards: number[]): Promise<void> {
-  if (emptyShards.length === 0) return;
-  await dbs.directory
-    .delete(userShards)
-    .where(
-      and(
-        eq(userShards.userId, userId),
-        sql`${userShards.shard} in (select value from json_each(${JSON.stringify(emptyShards)}))`,
-      ),
-    );
 }
 
 /** Every conversation of `userId` with its current epoch, from all of their shards. */

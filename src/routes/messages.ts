@@ -1,10 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { deleteAttachmentsOfMessages } from "../attachments/lifecycle";
 import { participation } from "../db/conversations";
 import { deleteForEveryone } from "../db/message-erasure";
-import { insertMessage, listMessages, whyRefused } from "../db/messages";
+import { type ByteCharge, insertMessage, listMessages, type NewMessage, whyRefused } from "../db/messages";
 import { syncAccounts } from "../db/mirror";
 import { liveSession } from "../db/sessions";
+import type { Shard } from "../db/shards";
+import type { AppEnv } from "../env";
 import { AppError, notAcceptedYet, notAParticipant } from "../lib/errors";
 import { bearer, createRouter, errors, json, jsonBody } from "../lib/openapi";
 import { shardFor } from "../lib/shard";
@@ -62,6 +65,27 @@ const remove = createRoute({
   },
 });
 
+/**
+ * Inserts the message; if its shard refuses it, reads why, and whether the directory still accepts
+ * the session (the commit path itself never pays for these reads). A refusal with no reason on
+ * either side means the shard's copy of the sender's session is older than the session (grants are
+ * copied when first needed, src/db/mirror.ts): the sender is copied in and the insert tried once more.
+ */
+async function commitMessage(c: Context<AppEnv>, shard: Shard, message: NewMessage, charge: ByteCharge) {
+  const me = c.var.user;
+  const first = await insertMessage(shard.db, shard.index, message, me, charge);
+  if (first.kind === "created") return { committed: first } as const;
+  const [session, refusal] = await Promise.all([
+    liveSession(c.var.directory, me),
+    whyRefused(shard.db, message, me.userId, charge),
+  ]);
+  if (session?.deviceStatus !== "active" || refusal.kind !== "raced") return { committed: null, session, refusal };
+  await syncAccounts(c.var.directory, shard.db, [me.userId]);
+  const second = await insertMessage(shard.db, shard.index, message, me, charge);
+  if (second.kind === "created") return { committed: second } as const;
+  return { committed: null, session, refusal: await whyRefused(shard.db, message, me.userId, charge) };
+}
+
 /** Messages: sending (`/messages`) and a conversation's history (`/conversations/{id}/messages`). */
 export const messageRoutes = createRouter()
   .openapi(history, async (c) => {
@@ -92,27 +116,13 @@ export const messageRoutes = createRouter()
       relatesTo: body.relatesTo ?? null,
     };
     const charge = { budget: c.var.config.attachments.dailyBytesPerUser, now: new Date() };
-    const shard = shardFor(c, body.conversationId);
-    let outcome = await insertMessage(shard.db, shard.index, message, me, charge);
-    // Refused: only now find out why (the commit path itself never paid for these reads).
-    let [session, refusal] =
-      outcome.kind === "created"
-        ? [undefined, undefined]
-        : await Promise.all([liveSession(c.var.directory, me), whyRefused(shard.db, message, me.userId, charge)]);
-    if (outcome.kind === "refused" && session?.deviceStatus === "active" && refusal?.kind === "raced") {
-      // The directory accepts the sender and the conversation has nothing against the message: the
-      // shard's copy of the sender's session is older than the session (a grant is copied when first
-      // needed). Copy it, and try once more.
-      await syncAccounts(c.var.directory, shard.db, [me.userId]);
-      outcome = await insertMessage(shard.db, shard.index, message, me, charge);
-      if (outcome.kind === "refused") refusal = await whyRefused(shard.db, message, me.userId, charge);
-    }
-    if (outcome.kind === "created") {
-      const { id: messageId, seq, createdAt: timestamp } = outcome.message;
-      deliverMessage(c, presentMessage(outcome.message), outcome.participantIds);
+    const sent = await commitMessage(c, shardFor(c, body.conversationId), message, charge);
+    if (sent.committed) {
+      const { id: messageId, seq, createdAt: timestamp } = sent.committed.message;
+      deliverMessage(c, presentMessage(sent.committed.message), sent.committed.participantIds);
       return c.json({ messageId, seq, timestamp }, 201);
     }
-    if (!refusal) throw new AppError("internal", "message refused for no known reason");
+    const { session, refusal } = sent;
     if (!session || session.deviceStatus === "revoked") throw new AppError("unauthorized", "session ended");
     if (session.deviceStatus !== "active") throw deviceNotLinked();
     switch (refusal.kind) {
