@@ -11,10 +11,13 @@
 //          --profile           CPU-profile workerd's isolates during each scenario (use with --only; the
 //                              figures of a profiled run are not benchmark figures); writes
 //                              bench/results/profiles/*.cpuprofile and prints the top functions
+//          --perf              record workerd with Linux perf and V8's jitdump during each scenario (use
+//                              with --only=write): CPU per message by module, checked against /proc
 //          --disk              keep server state under $TMPDIR instead of /dev/shm (see README: fsync)
 //          --save              write bench/results/latest.json (the committed figures); without it the
 //                              results go to bench/results/last-run.json, which git ignores
 import { rmSync } from "node:fs";
+import { join } from "node:path";
 import {
   developmentVapid,
   exitOnSignals,
@@ -23,8 +26,9 @@ import {
   requireModernNode,
 } from "../tools/harness/index.ts";
 import { agent } from "./lib/http.ts";
+import { checkPerf, PERF_V8_FLAGS, PERIOD_NS } from "./lib/perf.ts";
 import { PlainWorkerd } from "./lib/servers.ts";
-import { printProfiles, printTable } from "./report/print.ts";
+import { printPerf, printProfiles, printTable } from "./report/print.ts";
 import { collectResults, writeResults } from "./report/results.ts";
 import { createContext, type RunContext } from "./run/context.ts";
 import { filesScenarios } from "./run/files-phase.ts";
@@ -48,6 +52,11 @@ async function main(ctx: RunContext): Promise<void> {
     P.scaleSockets = scaleCap;
   }
 
+  if (options.perf) {
+    const perf = checkPerf(join(ctx.runDir, "perf"));
+    ctx.log(`--perf: ${perf.version}, cpu-clock sampling; workerd's V8 gets ${PERF_V8_FLAGS.join(" ")}`);
+    ctx.notes.push(`perf: ${perf.version}, cpu-clock sampled every ${PERIOD_NS / 1e6} ms of CPU`, ...perf.notes);
+  }
   const wranglerConfig = readWranglerConfig();
   const bundleFile = await prepare(ctx);
   const server = new PlainWorkerd({
@@ -65,6 +74,7 @@ async function main(ctx: RunContext): Promise<void> {
     },
     cpu: ctx.serverCpu,
     inspect: options.profiling,
+    v8Flags: options.perf ? PERF_V8_FLAGS : undefined,
   });
   const seeded = await seed(ctx, server);
   await httpScenarios(ctx, server, seeded);
@@ -75,6 +85,7 @@ async function main(ctx: RunContext): Promise<void> {
   const results = collectResults(ctx, mach, vers);
   printTable(results);
   printProfiles(ctx.profiles);
+  printPerf(ctx.perf);
   const file = writeResults(results, options.save);
   ctx.log(`wrote ${file} (${results.durationS} s in all)`);
 }

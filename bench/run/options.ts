@@ -7,6 +7,8 @@ export interface Options {
   only: string[] | undefined;
   wantWranglerDev: boolean;
   profiling: boolean;
+  /** Record workerd with Linux perf and V8's jitdump; CPU per message by module. */
+  perf: boolean;
   bundleOverride: string | undefined;
   onDisk: boolean;
   /** Write the results to bench/results/latest.json (the committed figures) rather than an untracked file. */
@@ -16,6 +18,10 @@ export interface Options {
 export function parseOptions(argv: string[]): Options {
   const quick = argv.includes("--quick");
   const bundleArg = argv.find((a) => a.startsWith("--bundle="))?.slice(9);
+  const perf = argv.includes("--perf");
+  const profiling = argv.includes("--profile");
+  // Both would measure each other: the inspector's profiler costs the server about half again.
+  if (perf && profiling) throw new Error("--perf and --profile cannot be combined");
   return {
     quick,
     keep: argv.includes("--keep"),
@@ -24,7 +30,8 @@ export function parseOptions(argv: string[]): Options {
       ?.slice(7)
       .split(","),
     wantWranglerDev: argv.includes("--wrangler-dev") || (!quick && !argv.includes("--no-wrangler-dev")),
-    profiling: argv.includes("--profile"),
+    profiling,
+    perf,
     bundleOverride: bundleArg && resolve(bundleArg),
     onDisk: argv.includes("--disk"),
     save: argv.includes("--save"),
