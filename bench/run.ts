@@ -13,6 +13,9 @@
 //                              bench/results/profiles/*.cpuprofile and prints the top functions
 //          --perf              record workerd with Linux perf and V8's jitdump during each scenario (use
 //                              with --only=write): CPU per message by module, checked against /proc
+//          --sim               add the capacity simulation (shards: 1, 2 and 4 shards under a gated D1);
+//                              --only=shards runs it alone; --service-ms=N the simulated D1 time per
+//                              statement (default 1)
 //          --disk              keep server state under $TMPDIR instead of /dev/shm (see README: fsync)
 //          --save              write bench/results/latest.json (the committed figures); without it the
 //                              results go to bench/results/last-run.json, which git ignores
@@ -35,6 +38,7 @@ import { filesScenarios } from "./run/files-phase.ts";
 import { machine, openFilesLimit, versions } from "./run/machine.ts";
 import { parseOptions } from "./run/options.ts";
 import { httpScenarios, prepare, seed, socketScenarios, wranglerDevScenario } from "./run/phases.ts";
+import { shardsScenarios } from "./run/shards-phase.ts";
 
 async function main(ctx: RunContext): Promise<void> {
   const { P, options } = ctx;
@@ -79,6 +83,7 @@ async function main(ctx: RunContext): Promise<void> {
   const seeded = await seed(ctx, server);
   await httpScenarios(ctx, server, seeded);
   await socketScenarios(ctx, server, seeded);
+  await shardsScenarios(ctx, server, seeded);
   await wranglerDevScenario(ctx, seeded);
   await filesScenarios(ctx, seeded);
 
