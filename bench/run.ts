@@ -12,10 +12,16 @@
 //          --profile           CPU-profile workerd's isolates during each scenario (use with --only; the
 //                              figures of a profiled run are not benchmark figures); writes
 //                              bench/results/profiles/*.cpuprofile and prints the top functions
+//          --perf              record workerd with Linux perf and V8's jitdump during each scenario (use
+//                              with --only=write): CPU per message by module, checked against /proc
+//          --sim               add the capacity simulation (shards: 1, 2 and 4 shards under a gated D1);
+//                              --only=shards runs it alone; --service-ms=N the simulated D1 time per
+//                              statement (default 1)
 //          --disk              keep server state under $TMPDIR instead of /dev/shm (see README: fsync)
 //          --save              write bench/results/latest.json (the committed figures); without it the
 //                              results go to bench/results/last-run.json, which git ignores
 import { rmSync } from "node:fs";
+import { join } from "node:path";
 import {
   developmentVapid,
   exitOnSignals,
@@ -24,8 +30,9 @@ import {
   requireModernNode,
 } from "../tools/harness/index.ts";
 import { agent } from "./lib/http.ts";
+import { checkPerf, PERF_V8_FLAGS, PERIOD_NS } from "./lib/perf.ts";
 import { PlainWorkerd } from "./lib/servers.ts";
-import { printProfiles, printTable } from "./report/print.ts";
+import { printPerf, printProfiles, printTable } from "./report/print.ts";
 import { collectResults, writeResults } from "./report/results.ts";
 import { createContext, type RunContext } from "./run/context.ts";
 import { filesScenarios } from "./run/files-phase.ts";
@@ -33,6 +40,7 @@ import { withFloorBinding } from "./run/floors-phase.ts";
 import { machine, openFilesLimit, versions } from "./run/machine.ts";
 import { parseOptions } from "./run/options.ts";
 import { httpScenarios, prepare, seed, socketScenarios, wranglerDevScenario } from "./run/phases.ts";
+import { shardsScenarios } from "./run/shards-phase.ts";
 
 async function main(ctx: RunContext): Promise<void> {
   const { P, options } = ctx;
@@ -50,6 +58,11 @@ async function main(ctx: RunContext): Promise<void> {
     P.scaleSockets = scaleCap;
   }
 
+  if (options.perf) {
+    const perf = checkPerf(join(ctx.runDir, "perf"));
+    ctx.log(`--perf: ${perf.version}, cpu-clock sampling; workerd's V8 gets ${PERF_V8_FLAGS.join(" ")}`);
+    ctx.notes.push(`perf: ${perf.version}, cpu-clock sampled every ${PERIOD_NS / 1e6} ms of CPU`, ...perf.notes);
+  }
   const wranglerConfig = readWranglerConfig();
   const bundleFile = await prepare(ctx);
   const server = new PlainWorkerd({
@@ -67,16 +80,19 @@ async function main(ctx: RunContext): Promise<void> {
     },
     cpu: ctx.serverCpu,
     inspect: options.profiling,
+    v8Flags: options.perf ? PERF_V8_FLAGS : undefined,
   });
   const seeded = await seed(ctx, server);
   await httpScenarios(ctx, server, seeded);
   await socketScenarios(ctx, server, seeded);
+  await shardsScenarios(ctx, server, seeded);
   await wranglerDevScenario(ctx, seeded);
   await filesScenarios(ctx, seeded);
 
   const results = collectResults(ctx, mach, vers);
   printTable(results);
   printProfiles(ctx.profiles);
+  printPerf(ctx.perf);
   const file = writeResults(results, options.save);
   ctx.log(`wrote ${file} (${results.durationS} s in all)`);
 }

@@ -96,8 +96,10 @@ export function bundleModules(bundleFile: string): (line: number) => string {
   readFileSync(bundleFile, "utf8")
     .split("\n")
     .forEach((line, i) => {
-      const m = /^\/\/ ((?:src|node_modules)\/\S+)$/.exec(line);
-      if (m?.[1]) marks.push([i, m[1].replace(/^node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?/, "")]);
+      // In a worktree node_modules may be a symlink, and esbuild names its files through the
+      // target (`../main/node_modules/hono/…`): the package path is what follows the last one.
+      const m = /^\/\/ ((?:src\/|\S*node_modules\/)\S+)$/.exec(line);
+      if (m?.[1]) marks.push([i, m[1].replace(/^.*node_modules\//, "")]);
     });
   return (line: number) => {
     let lo = 0;

@@ -35,6 +35,10 @@ export class PlainWorkerd implements BenchServer {
     vars: Record<string, string>;
     cpu?: number;
     inspect?: boolean;
+    /** V8 flags for workerd's isolates (`--perf` passes V8's jitdump flags). */
+    v8Flags?: string[];
+    /** Names its logs (workerd-LABEL-n.log) when several servers share a run directory. */
+    label?: string;
   };
   readonly bundleFile: string;
   starts = 0;
@@ -50,6 +54,23 @@ export class PlainWorkerd implements BenchServer {
     this.bundleFile = options.bundleFile;
   }
 
+  /**
+   * Another server on the same bundle and state with some vars overridden (and D1 bindings added):
+   * for scenarios that need a configuration of their own, started fresh.
+   */
+  with(
+    label: string,
+    { vars = {}, d1 = [] }: { vars?: Record<string, string>; d1?: WranglerSubset["d1"] },
+  ): PlainWorkerd {
+    const o = this.options;
+    return new PlainWorkerd({
+      ...o,
+      label,
+      vars: { ...o.vars, ...vars },
+      wranglerConfig: { ...o.wranglerConfig, d1: [...o.wranglerConfig.d1, ...d1] },
+    });
+  }
+
   async start(): Promise<this> {
     const o = this.options;
     this.starts++;
@@ -61,8 +82,9 @@ export class PlainWorkerd implements BenchServer {
       wrangler: o.wranglerConfig,
       vars: o.vars,
       inspectorPort: this.inspectorPort,
+      v8Flags: o.v8Flags,
       cpu: o.cpu,
-      output: { file: join(o.runDir, `workerd-${this.starts}.log`) },
+      output: { file: join(o.runDir, `workerd-${o.label ? `${o.label}-` : ""}${this.starts}.log`) },
     });
     this.proc = server.proc;
     this.pid = server.proc.pid; // taskset execs workerd: same pid

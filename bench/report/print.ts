@@ -1,5 +1,6 @@
 // What a run prints: the table, and the top functions of each CPU profile.
 import type { ProfileRecord } from "../run/context.ts";
+import type { PerfRecord } from "../run/perf-record.ts";
 import type { Results } from "./results.ts";
 
 export function printTable(r: Results): void {
@@ -45,5 +46,35 @@ export function printProfiles(profiles: Record<string, Record<string, ProfileRec
       for (const row of p.top.slice(0, 15))
         console.log(`  ${String(row.selfMs).padStart(7)}  ${String(row.totalMs).padStart(8)}  ${row.function}`);
     }
+  }
+}
+
+const n = (x: number | null | undefined, digits = 3): string =>
+  x === null || x === undefined ? "–" : x.toLocaleString("en", { maximumFractionDigits: digits });
+
+export function printPerf(records: Record<string, PerfRecord>): void {
+  for (const [name, p] of Object.entries(records)) {
+    const per = p.unit ?? "scenario";
+    console.log(
+      `\nperf ${name}: ${n(p.samples, 0)} samples × ${n(p.periodNs / 1e6)} ms = ${n(p.perfCpuMs, 0)} ms of workerd CPU` +
+        (p.units ? ` for ${n(p.units, 0)} ${per}s` : ""),
+    );
+    if (p.units)
+      console.log(
+        `  CPU per ${per}: perf ${n(p.perfCpuPerUnitMs)} ms; /proc over the same window ${n(p.procCpuPerUnitMs)} ms ` +
+          `(perf/proc ${n(p.perfToProc)}); the scenario's own figure ${n(p.scenarioCpuPerUnitMs)} ms`,
+      );
+    else console.log(`  /proc over the same window: ${n(p.procCpuMs, 0)} ms (perf/proc ${n(p.perfToProc)})`);
+    const width = Math.max(6, ...p.modules.map((m) => m.module.length));
+    const unit = p.units ? `ms/${per}` : "ms";
+    console.log(`  ${"module".padEnd(width)}  ${`self ${unit}`.padStart(18)}  ${`charged ${unit}`.padStart(21)}`);
+    for (const m of p.modules) {
+      const [self, charged] = p.units ? [m.selfMsPerUnit, m.chargedMsPerUnit] : [m.selfMs, m.chargedMs];
+      if ((self ?? 0) === 0 && (charged ?? 0) === 0) continue;
+      console.log(`  ${m.module.padEnd(width)}  ${n(self).padStart(18)}  ${n(charged).padStart(21)}`);
+    }
+    console.log(
+      `  (self: the sampled frame's module; charged: the innermost JavaScript module on the stack; data ${p.data})`,
+    );
   }
 }

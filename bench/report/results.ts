@@ -9,6 +9,7 @@ import { round } from "../lib/http.ts";
 import type { ProfileRecord, RunContext } from "../run/context.ts";
 import type { machine, versions } from "../run/machine.ts";
 import type { Parameters } from "../run/options.ts";
+import type { PerfRecord } from "../run/perf-record.ts";
 import { TARGETS, table } from "./table.ts";
 import type { Row, Scenarios } from "./types.ts";
 
@@ -29,6 +30,7 @@ export interface Results {
   notes: string[];
   profiled?: string;
   profiles?: Record<string, Record<string, ProfileRecord>>;
+  perf?: Record<string, PerfRecord>;
   table: Row[];
 }
 
@@ -57,7 +59,13 @@ export function collectResults(
   const profiled = options.profiling
     ? { profiled: "yes: these figures were taken with the CPU profiler attached", profiles: ctx.profiles }
     : {};
-  return { ...base, mode: base.mode as Results["mode"], ...profiled, table: table(base.scenarios) };
+  const perf = options.perf
+    ? {
+        profiled: "yes: recorded with perf and V8's jitdump, which cost the server some CPU",
+        perf: ctx.perf,
+      }
+    : {};
+  return { ...base, mode: base.mode as Results["mode"], ...profiled, ...perf, table: table(base.scenarios) };
 }
 
 /** Writes the results; returns the file's path relative to the current directory. */

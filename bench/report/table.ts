@@ -45,6 +45,53 @@ const lat = (l: LatencySummary | null | undefined): string[] =>
   l ? [l.p50, l.p90, l.p99, l.p999, l.max].map((x) => fmt(x, 1)) : ["–", "–", "–", "–", "–"];
 const verdict = (ok: boolean | null): string => (ok === null ? "–" : ok ? "yes" : "NO");
 
+type Add = (
+  scenario: string,
+  result: string,
+  latency: LatencySummary | null | undefined,
+  errors: number | null | undefined,
+  dropped: number | null | undefined,
+  target: string,
+  ok: boolean | null,
+  context?: ScenarioContext,
+) => void;
+
+/** The capacity simulation's rows (shards1, shards2, …); fills in each speed-up over one shard. */
+function shardRows(s: Scenarios, add: Add, failed: (name: string, failure: Failed, target: string) => void): void {
+  const keys = (Object.keys(s) as (keyof Scenarios)[])
+    .filter((k): k is `shards${number}` => /^shards\d+$/.test(k))
+    .sort((a, b) => Number(a.slice(6)) - Number(b.slice(6)));
+  const one = s.shards1 && !("error" in s.shards1) ? s.shards1 : undefined;
+  const target = "≈ linear in shards";
+  for (const key of keys) {
+    const row = s[key];
+    if (!row) continue;
+    if ("error" in row) {
+      failed(key, row, target);
+      continue;
+    }
+    const speedup = one?.okPerSecond ? round(row.okPerSecond / one.okPerSecond, 2) : null;
+    row.speedupVsOneShard = speedup;
+    const placed = row.conversationsPerShard;
+    const spread = !placed
+      ? ""
+      : "error" in placed
+        ? "; placement unknown (JSON)"
+        : `; placed ${Object.values(placed).join("/")}`;
+    const caveat = [row.sharded ? "" : "not sharded", row.gated ? "" : "not gated"].filter(Boolean).join(", ");
+    add(
+      `shards: ${row.shards} (D1 ${fmt(row.serviceMs, 2)} ms/statement)`,
+      `${fmt(row.okPerSecond, 0)} msg/s, ×${fmt(speedup, 2)} vs 1 shard${spread}${caveat ? ` (${caveat})` : ""}`,
+      row.latencyMs,
+      row.errors,
+      null,
+      target,
+      null,
+      row.context,
+    );
+  }
+}
+
 /** The printed table's rows; also fills in the write/ceiling ratios. */
 export function table(s: Scenarios): Row[] {
   const rows: Row[] = [];
@@ -256,6 +303,7 @@ export function table(s: Scenarios): Row[] {
       );
     }
   }
+  shardRows(s, add, failed);
   const push = s.push;
   if (push && "error" in push) failed("push", push, "comparison");
   else if (push) {

@@ -2,6 +2,7 @@
 
 import type { FanoutResult } from "../lib/fanout.ts";
 import type { Settle } from "../lib/system.ts";
+import type { ShardsResult } from "../run/shards-phase.ts";
 import type { PushCost, ThroughputRow } from "../scenarios/files.ts";
 import type { socketFloor, writeFloor } from "../scenarios/floors.ts";
 import type { HttpSummary, history } from "../scenarios/http.ts";
@@ -42,6 +43,8 @@ export interface Scenarios {
   "wrangler-dev"?: Measured<{ ceiling: HttpSummary; write: HttpSummary }>;
   attachments?: Measured<{ server: string; parley: ThroughputRow[]; floor: ThroughputRow[] }>;
   push?: Measured<PushCost>;
+  /** The capacity simulation, one row per shard count (shards1, shards2, shards4). */
+  [shards: `shards${number}`]: Measured<ShardsResult> | undefined;
 }
 
 export interface Row {

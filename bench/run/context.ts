@@ -18,6 +18,7 @@ import { cpuMs, machineCpu, type Settle, waitIdle } from "../lib/system.ts";
 import type { Scenarios } from "../report/types.ts";
 import { cores } from "./machine.ts";
 import { type Options, type Parameters, parameters, runs } from "./options.ts";
+import { type PerfRecord, startPerf } from "./perf-record.ts";
 
 export interface ProfileRecord {
   file: string;
@@ -42,6 +43,7 @@ export interface RunContext {
   scenarios: Scenarios;
   notes: string[];
   profiles: Record<string, Record<string, ProfileRecord>>;
+  perf: Record<string, PerfRecord>;
   log(msg: string): void;
   runs(name: string): boolean;
 }
@@ -70,6 +72,7 @@ export function createContext(options: Options): RunContext {
     scenarios: {},
     notes: [],
     profiles: {},
+    perf: {},
     log: (msg) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${msg}\n`),
     runs: (name) => runs(options, name),
   };
@@ -95,11 +98,25 @@ export async function attempt<T extends object>(
   );
   const profiler =
     ctx.options.profiling && server?.inspectorPort ? await startProfiling(server.inspectorPort) : undefined;
+  let perf: Awaited<ReturnType<typeof startPerf>>;
+  const failed = async (e: unknown) => {
+    const err = e as Error;
+    await perf?.abandon();
+    ctx.log(`${name} FAILED: ${err.stack ?? err}`);
+    record({ error: String(err.message ?? err).slice(0, 2000) });
+    return undefined;
+  };
+  try {
+    perf = await startPerf(ctx, name, server);
+  } catch (e) {
+    return failed(e);
+  }
   const m0 = machineCpu();
   const s0 = pid ? cpuMs(pid) : 0;
   const own0 = process.cpuUsage();
   try {
     const result = await fn();
+    const summarisePerf = await perf?.stop();
     if (profiler) await saveProfiles(ctx, name, await profiler.stop(), server?.bundleFile ?? "");
     const m1 = machineCpu();
     const own = process.cpuUsage(own0);
@@ -113,12 +130,11 @@ export async function attempt<T extends object>(
       otherProcessesCores: round((m1.busyMs - m0.busyMs - serverMs - (own.user + own.system) / 1000) / wall, 2),
     };
     record(Object.assign(result, { context }));
+    // After the figures: perf's post-processing takes seconds of CPU on the load generator's core.
+    await summarisePerf?.(result);
     return result;
   } catch (e) {
-    const err = e as Error;
-    ctx.log(`${name} FAILED: ${err.stack ?? err}`);
-    record({ error: String(err.message ?? err).slice(0, 2000) });
-    return undefined;
+    return failed(e);
   }
 }
 

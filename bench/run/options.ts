@@ -7,6 +7,12 @@ export interface Options {
   only: string[] | undefined;
   wantWranglerDev: boolean;
   profiling: boolean;
+  /** Record workerd with Linux perf and V8's jitdump; CPU per message by module. */
+  perf: boolean;
+  /** Add the capacity simulation (`shards`) to the run; `--only=shards` runs it alone. */
+  sim: boolean;
+  /** The simulated D1 service time per statement (D1_SERVICE_TIME_MS) for `shards`. */
+  serviceMs: number;
   bundleOverride: string | undefined;
   onDisk: boolean;
   /** Write the results to bench/results/latest.json (the committed figures) rather than an untracked file. */
@@ -16,6 +22,13 @@ export interface Options {
 export function parseOptions(argv: string[]): Options {
   const quick = argv.includes("--quick");
   const bundleArg = argv.find((a) => a.startsWith("--bundle="))?.slice(9);
+  const serviceArg = argv.find((a) => a.startsWith("--service-ms="))?.slice(13);
+  const serviceMs = serviceArg === undefined ? 1 : Number(serviceArg);
+  if (!(serviceMs >= 0)) throw new Error(`--service-ms=${serviceArg}: a number of milliseconds ≥ 0`);
+  const perf = argv.includes("--perf");
+  const profiling = argv.includes("--profile");
+  // Both would measure each other: the inspector's profiler costs the server about half again.
+  if (perf && profiling) throw new Error("--perf and --profile cannot be combined");
   return {
     quick,
     keep: argv.includes("--keep"),
@@ -24,16 +37,22 @@ export function parseOptions(argv: string[]): Options {
       ?.slice(7)
       .split(","),
     wantWranglerDev: argv.includes("--wrangler-dev") || (!quick && !argv.includes("--no-wrangler-dev")),
-    profiling: argv.includes("--profile"),
+    profiling,
+    perf,
+    sim: argv.includes("--sim"),
+    serviceMs,
     bundleOverride: bundleArg && resolve(bundleArg),
     onDisk: argv.includes("--disk"),
     save: argv.includes("--save"),
   };
 }
 
-/** Whether scenario `name` runs with these options. */
+/** Whether scenario `name` runs with these options (the simulation only when asked for). */
 export function runs(o: Options, name: string): boolean {
-  return o.only ? o.only.some((prefix) => name.startsWith(prefix)) : name !== "wrangler-dev" || o.wantWranglerDev;
+  if (name.startsWith("shards") && o.sim) return true;
+  if (o.only) return o.only.some((prefix) => name.startsWith(prefix));
+  if (name.startsWith("shards")) return false;
+  return name !== "wrangler-dev" || o.wantWranglerDev;
 }
 
 export interface Parameters {

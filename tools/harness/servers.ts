@@ -1,6 +1,6 @@
 // The servers under test: `wrangler dev` (as `npm run dev` starts it, or bare for the benchmark),
 // and the deployable bundle under plain `workerd serve`. Also the wrangler commands around them.
-import { copyFileSync, existsSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, serverEnv, wranglerBin } from "./env.ts";
 import { freePort, type Output, type Proc, runCommand, start, stop, waitHealthy } from "./processes.ts";
@@ -124,9 +124,20 @@ export interface WorkerdOptions {
   vars: Record<string, string>;
   port?: number;
   inspectorPort?: number;
+  /** V8 flags for every isolate (the config's `v8Flags`), e.g. `--perf-prof` for `perf` profiles. */
+  v8Flags?: string[];
   cpu?: number | string;
   output: Output;
   timeoutMs?: number;
+}
+
+/** Adds `v8Flags` to a config written by `writeWorkerdConfig`. */
+function withV8Flags(configFile: string, flags: string[]): void {
+  const anchor = "const config :Workerd.Config = (\n";
+  const text = readFileSync(configFile, "utf8");
+  if (!text.includes(anchor)) throw new Error(`${configFile}: no top-level config to add v8Flags to`);
+  const list = flags.map((f) => JSON.stringify(f)).join(", ");
+  writeFileSync(configFile, text.replace(anchor, `${anchor}  v8Flags = [ ${list} ],\n`));
 }
 
 /** The bundle under plain `workerd serve` (the workerd this project's wrangler uses); resolves once /health answers. */
@@ -140,6 +151,7 @@ export async function startWorkerd(o: WorkerdOptions): Promise<Server> {
     wrangler: o.wrangler,
     vars: o.vars,
   });
+  if (o.v8Flags?.length) withV8Flags(configFile, o.v8Flags);
   const inspector = o.inspectorPort ? [`--inspector-addr=127.0.0.1:${o.inspectorPort}`] : [];
   const proc = start(runtimePaths().workerdBin, ["serve", "--experimental", ...inspector, configFile], {
     cwd: o.dir,
