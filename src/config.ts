@@ -57,6 +57,7 @@ const schema = z.object({
   RATE_LIMITS: z.enum(["on", "off"], { error: 'must be "on" or "off"' }),
   /** "development" only in `.dev.vars` (and the tests); wrangler.toml says "production". */
   ENVIRONMENT: z.enum(["development", "production"], { error: 'must be "development" or "production"' }),
+  D1_SERVICE_TIME_MS: z.string().regex(/^(0|[1-9][0-9]{0,3})$/, "must be a whole number of milliseconds, 0 to 9999"),
   SHARD_PLACEMENT: z
     .string({ error: "is missing" })
     .regex(/^\s*\d+(\s*,\s*\d+)*\s*$/, "must list shard numbers, e.g. 0,1")

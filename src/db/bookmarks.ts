@@ -72,7 +72,7 @@ export function sessionDatabases(
   };
   const dbs: Databases = {
     get directory() {
-      return open("d", env.DIRECTORY);
+      return open("d", base.directoryBinding);
     },
     get shards() {
       return base.shards.map((s) => shard(s.index)!);
@@ -83,6 +83,7 @@ export function sessionDatabases(
       return found ? shard(found.index) : undefined;
     },
     bindingOf: base.bindingOf,
+    directoryBinding: base.directoryBinding,
   };
   const bookmarks = () => {
     const latest: BookmarkMap = { ...given };

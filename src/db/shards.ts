@@ -1,6 +1,7 @@
 import { type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import type { Database } from "../env";
 import { createDb } from "./client";
+import { gateD1 } from "./gate";
 import { SHARD_ID_STRIDE, shardOfId } from "./shard-ids";
 
 export { SHARD_ID_STRIDE, shardOfId };
@@ -24,6 +25,8 @@ export interface Databases {
   shardOf(id: number): Shard | undefined;
   /** The D1 binding of shard `index` (for a session over it: src/db/bookmarks.ts). */
   bindingOf(index: number): D1Database | undefined;
+  /** The directory's D1 binding (likewise). */
+  directoryBinding: D1Database;
 }
 
 /** `SHARD_<n>` D1 bindings: shard `n`. */
@@ -48,11 +51,14 @@ const cache = new WeakMap<object, Databases>();
 export function databases(env: Env): Databases {
   const cached = cache.get(env);
   if (cached) return cached;
-  const bindings = shardBindings(env);
+  const gate = simulatedServiceTime(env);
+  const bindings = new Map([...shardBindings(env)].map(([index, d1]) => [index, gate(d1, `SHARD_${index}`)]));
+  const directoryBinding = gate(env.DIRECTORY, "DIRECTORY");
   const shards = [...bindings].sort(([a], [b]) => a - b).map(([index, d1]) => ({ index, db: createDb(d1) }));
   const byIndex = new Map(shards.map((s) => [s.index, s]));
   const handles: Databases = {
-    directory: createDb(env.DIRECTORY),
+    directory: createDb(directoryBinding),
+    directoryBinding,
     shards,
     shardAt: (index) => byIndex.get(index),
     shardOf: (id) => (Number.isSafeInteger(id) && id > 0 ? byIndex.get(shardOfId(id)) : undefined),
@@ -60,4 +66,14 @@ export function databases(env: Env): Databases {
   };
   cache.set(env, handles);
   return handles;
+}
+
+/**
+ * The capacity model of the benchmark (`npm run bench -- --only=shards`): with D1_SERVICE_TIME_MS
+ * above 0, every binding serves one statement at a time for that long (src/db/gate.ts). 0 everywhere
+ * else; src/config.ts checks the value.
+ */
+function simulatedServiceTime(env: Env): (d1: D1Database, name: string) => D1Database {
+  const serviceMs = Number(env.D1_SERVICE_TIME_MS);
+  return serviceMs > 0 ? (d1, name) => gateD1(d1, name, serviceMs) : (d1) => d1;
 }
