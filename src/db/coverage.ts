@@ -1,7 +1,5 @@
-import { and, asc, eq, ne, sql } from "drizzle-orm";
+import { and, asc, eq, sql } from "drizzle-orm";
 import type { Database } from "../env";
-import { Prebuilt, slot } from "./prebuilt";
-import { devices as accountDevices, pushSubscriptions } from "./schema/directory";
 import { conversations, devices, epochKeys, participants, sessions } from "./schema/shard";
 
 /*
@@ -81,34 +79,3 @@ export async function activeDevicesOfParticipants(
     .where(eq(participants.conversationId, conversationId))
     .orderBy(asc(devices.id)) as Promise<ConversationDeviceRow[]>;
 }
-
-/**
- * Subscribed active devices of `userIds` (a new message's participants, read in its batch), the
- * sending device aside: who it may be pushed to, once those with an open socket are left out.
- */
-export async function pushCandidates(
-  directoryDb: Database,
-  userIds: number[],
-  senderDeviceId: number,
-): Promise<{ deviceId: number; userId: number }[]> {
-  if (userIds.length === 0) return [];
-  const { results } = await subscribedDevices
-    .bind(directoryDb, { userIds: JSON.stringify(userIds), senderDeviceId })
-    .all<{ id: number; user_id: number }>();
-  return results.map((r) => ({ deviceId: r.id, userId: r.user_id }));
-}
-
-// Read after every message: prebuilt (src/db/prebuilt.ts).
-const subscribedDevices = new Prebuilt((db) =>
-  db
-    .select({ deviceId: accountDevices.id, userId: accountDevices.userId })
-    .from(accountDevices)
-    .innerJoin(pushSubscriptions, eq(pushSubscriptions.deviceId, accountDevices.id))
-    .where(
-      and(
-        sql`${accountDevices.userId} in (select value from json_each(${slot<string>("userIds")}))`,
-        eq(accountDevices.status, "active"),
-        ne(accountDevices.id, slot<number>("senderDeviceId")),
-      ),
-    ),
-);

@@ -1,7 +1,7 @@
 import type { Context } from "hono";
 import { CLOSE, CLOSE_REASON, type MessageResponse, type ServerFrame } from "../../contract";
 import type { ConversationView, ParticipantSummary } from "../db/conversations";
-import { pushCandidates } from "../db/coverage";
+import { deliveryTargets } from "../db/delivery";
 import type { KeyRow } from "../db/keys";
 import { onlineUsers } from "../db/presence";
 import type { AppEnv } from "../env";
@@ -39,20 +39,22 @@ export function publishMessage(c: Context<AppEnv>, message: MessageResponse, inb
 /**
  * A committed message, after the answer: who among `participantIds` has an inbox device connected
  * and which of their devices could be pushed to (one directory read, after the shard's commit: see
- * `goOnline`), then the room with those inboxes, then pushes to devices no socket reaches.
+ * `goOnline` and src/db/delivery.ts), then the room with those inboxes, then pushes to devices no
+ * socket reaches.
  */
 export function deliverMessage(c: Context<AppEnv>, message: MessageResponse, participantIds: number[]): void {
   const delivered = (async () => {
-    const [online, candidates] = await Promise.all([
-      onlineUsers(c.var.directory, participantIds),
-      pushCandidates(c.var.directory, participantIds, message.senderDeviceId),
-    ]);
-    publishMessage(c, message, [...online]);
+    const { onlineInboxes, pushCandidates } = await deliveryTargets(
+      c.var.directory,
+      participantIds,
+      message.senderDeviceId,
+    );
+    publishMessage(c, message, [...onlineInboxes]);
     await pushToOfflineDevices(c.env, {
       conversationId: message.conversationId,
       messageId: message.messageId,
-      candidates,
-      onlineInboxes: [...online],
+      candidates: pushCandidates,
+      onlineInboxes: [...onlineInboxes],
     });
   })();
   c.executionCtx.waitUntil(delivered.catch(logFailure("delivery", `conversation ${message.conversationId}`)));
