@@ -1,22 +1,10 @@
 import { and, asc, desc, eq, getTableColumns, gt, lt, sql } from "drizzle-orm";
 import type { Database } from "../env";
-import type { Identity } from "../lib/jwt";
 import type { HistoryQuery } from "../schemas/messages";
-import {
-  type AttachmentClaim,
-  attachmentIdsColumn,
-  attachmentsClaimable,
-  claimAttachments,
-  findUnclaimableAttachments,
-  justInsertedMessageId,
-  parseAttachmentIds,
-} from "./attachments";
-import { isMember } from "./conversations";
-import { senderMayPost } from "./coverage";
+import { attachmentIdsColumn, findUnclaimableAttachments, parseAttachmentIds } from "./attachments";
 import { fitsDailyBudget, secondsToNextUtcMidnight, utcDay } from "./daily-bytes";
-import { relationProblem, relationTargetQuery, relationValid } from "./relations";
+import { relationProblem, relationTargetQuery } from "./relations";
 import { conversations, messages, participants } from "./schema/shard";
-import { nextShardId } from "./shards";
 
 export interface NewMessage {
   conversationId: number;

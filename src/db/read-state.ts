@@ -25,12 +25,14 @@ export function unreadCountSql(now: string) {
 
 /**
  * SQL: the participant row's watermark as others may see it: `null` unless that user shares read
- * receipts (the shard's copy of the setting; sharing is the default, as for a new account).
+ * receipts (the shard's copy of the setting; sharing is the default, as for a new account). The
+ * subquery names its columns itself: in the selection of a single-table query Drizzle writes columns
+ * unqualified, and a bare `user_id = user_id` would compare the settings row with itself.
  */
 export const sharedLastReadSql = () =>
   sql<
     number | null
-  >`case when coalesce((select ${accountSettings.readReceipts} from ${accountSettings} where ${accountSettings.userId} = ${participants.userId}), 1) = 1 then ${participants.lastReadSeq} else null end`;
+  >`case when coalesce((select s.read_receipts from ${accountSettings} s where s.user_id = ${participants}.user_id), 1) = 1 then ${participants.lastReadSeq} else null end`;
 
 export type MarkReadOutcome =
   | { kind: "notParticipant" }

@@ -102,7 +102,6 @@ export const messageRoutes = createRouter()
   })
   .openapi(send, async (c) => {
     const body = c.req.valid("json");
-    const me = c.var.user;
     const message = {
       conversationId: body.conversationId,
       keyEpoch: body.keyEpoch,
