@@ -2,10 +2,11 @@
 // Same token check, the same D1 batch (bench/floor/statements.ts), the same publish call, the same
 // answer; what it leaves out is the framework around them and the refusal path.
 import type { MessageResponse } from "../../contract";
+import { SHARD_ID_STRIDE } from "../../src/db/shard-ids";
 import { decodeBase64 } from "../../src/lib/base64";
 import { type Identity, verifyToken } from "../../src/lib/jwt";
 import { pushToOfflineDevices } from "../../src/push/offline";
-import { INSERT_MESSAGE, RESULT, type SlotValues } from "./statements";
+import { DELIVERY, INSERT_MESSAGE, RESULT, type SlotValues, type Statement } from "./statements";
 
 /** Where a committed message goes: Parley's room (the write floor) or the socket floor's object. */
 export type Publish = (message: MessageResponse, inboxRecipients: number[]) => Promise<void>;
@@ -51,6 +52,7 @@ function slotValues(body: Body, sender: Identity, budget: number, now: Date): Sl
   const createdAt = now.toISOString();
   return {
     conversationId,
+    shard: conversationId % SHARD_ID_STRIDE,
     userId: sender.userId,
     deviceId: sender.deviceId,
     sessionId: sender.sessionId,
@@ -66,6 +68,7 @@ function slotValues(body: Body, sender: Identity, budget: number, now: Date): Sl
     bytes: ciphertext.byteLength,
     budget,
     nowMs: now.getTime(),
+    participantIds: "[]",
   };
 }
 
@@ -82,15 +85,17 @@ export async function floorSend(request: Request, env: Env, ctx: ExecutionContex
   const values = body && slotValues(body, sender, Number(env.DAILY_BYTES_PER_USER), new Date());
   if (!body || !values) return problem(400, "the floor takes a plain, well-formed message only");
 
-  const results = await env.DB.batch(
-    INSERT_MESSAGE.map(({ sql, params }) =>
-      env.DB.prepare(sql).bind(...params.map((p) => (typeof p === "string" ? values[p] : p.literal))),
-    ),
-  );
+  // As Parley: the conversation's shard (its id modulo 4096) through a D1 session (no bookmark here).
+  const shard = (env as unknown as Record<string, D1Database>)[`SHARD_${values.shard}`];
+  if (!shard) return problem(403, "no such conversation");
+  const session = shard.withSession("first-unconstrained");
+  const bind = ({ sql, params }: Statement, on: D1DatabaseSession) =>
+    on.prepare(sql).bind(...params.map((p) => (typeof p === "string" ? values[p] : p.literal)));
+  const results = await session.batch(INSERT_MESSAGE.map((statement) => bind(statement, session)));
   const row = results[RESULT.inserted]?.results[0] as InsertedRow | undefined;
   if (!row) return problem(409, "not stored (the floor does not say why)");
-  const inboxes = (results[RESULT.onlineInboxes]?.results ?? []) as { user_id: number }[];
-  const candidates = (results[RESULT.pushCandidates]?.results ?? []) as { id: number; user_id: number }[];
+  const participants = (results[RESULT.participants]?.results ?? []) as { user_id: number }[];
+  values.participantIds = JSON.stringify(participants.map((r) => r.user_id));
 
   // The request's own base64 texts: strictly decoded above, so they are what encoding the stored bytes gives.
   const message: MessageResponse = {
@@ -113,19 +118,27 @@ export async function floorSend(request: Request, env: Env, ctx: ExecutionContex
     expiresAt: row.expires_at,
     deleted: false,
   };
-  const onlineInboxes = inboxes.map((r) => r.user_id);
-  ctx.waitUntil(
-    publish(message, onlineInboxes).catch((err) =>
-      console.error(`floor broadcast failed: ${err instanceof Error ? err.name : "error"}`),
-    ),
-  );
-  ctx.waitUntil(
-    pushToOfflineDevices(env, {
+  // After the answer, as Parley's deliverMessage: the directory's one read, the room, the push hand-off.
+  const delivered = (async () => {
+    const directory = env.DIRECTORY.withSession("first-unconstrained");
+    const { results: targets } = await bind(DELIVERY, directory).all<{
+      user_id: number;
+      device_id: number | null;
+    }>();
+    const onlineInboxes = targets.filter((t) => t.device_id === null).map((t) => t.user_id);
+    const candidates = targets.flatMap((t) =>
+      t.device_id === null ? [] : [{ deviceId: t.device_id, userId: t.user_id }],
+    );
+    await publish(message, onlineInboxes);
+    await pushToOfflineDevices(env, {
       conversationId: row.conversation_id,
       messageId: row.id,
-      candidates: candidates.map((r) => ({ deviceId: r.id, userId: r.user_id })),
+      candidates,
       onlineInboxes,
-    }),
+    });
+  })();
+  ctx.waitUntil(
+    delivered.catch((err) => console.error(`floor delivery failed: ${err instanceof Error ? err.name : "error"}`)),
   );
   return answer(201, { messageId: row.id, seq: row.seq, timestamp: row.created_at });
 }

@@ -1,13 +1,24 @@
 import { drizzle } from "drizzle-orm/d1";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { INSERT_MESSAGE, type Param, RESULT, type SlotValues, type Statement } from "../../../bench/floor/statements";
+import {
+  DELIVERY,
+  INSERT_MESSAGE,
+  type Param,
+  RESULT,
+  type SlotValues,
+  type Statement,
+} from "../../../bench/floor/statements";
+import { deliveryTargets } from "../../../src/db/delivery";
 import { insertMessage } from "../../../src/db/messages";
+import { shardOfId } from "../../../src/db/shards";
 
 const NOW = new Date("2031-02-03T04:05:06.789Z");
 
 /** Distinct values for every slot, so that each recorded parameter names the one it came from. */
 const VALUES: SlotValues = {
-  conversationId: 4004,
+  // Shard 7's: every id of a shard is its number modulo 4096 (src/db/shard-ids.ts).
+  conversationId: 3 * 4096 + 7,
+  shard: 7,
   userId: 1001,
   deviceId: 2002,
   sessionId: 3003,
@@ -23,19 +34,30 @@ const VALUES: SlotValues = {
   bytes: 37,
   budget: 777_777,
   nowMs: NOW.getTime(),
+  participantIds: JSON.stringify([1001, 1002]),
 };
 
 /**
- * A D1 binding that records what it is asked to run, answering every batch with empty results:
- * Drizzle binds each statement of a batch (`prepare(sql).bind(...params)`) and hands them over.
+ * A D1 binding that records what it is asked to run, answering with empty results: a batch's
+ * statements (`prepare(sql).bind(...params)`, handed over together) and single statements run alone.
  */
 function recordingD1() {
   const batches: { sql: string; params: unknown[] }[][] = [];
+  const empty = { results: [], success: true, meta: {} };
   const d1 = {
-    prepare: (sql: string) => ({ bind: (...params: unknown[]) => ({ sql, params }) }),
+    prepare: (sql: string) => ({
+      bind: (...params: unknown[]) => ({
+        sql,
+        params,
+        all: async () => {
+          batches.push([{ sql, params }]);
+          return empty;
+        },
+      }),
+    }),
     batch: async (statements: { sql: string; params: unknown[] }[]) => {
-      batches.push(statements);
-      return statements.map(() => ({ results: [], success: true, meta: {} }));
+      batches.push(statements.map(({ sql, params }) => ({ sql, params })));
+      return statements.map(() => empty);
     },
   };
   return { d1: d1 as unknown as D1Database, batches };
@@ -57,10 +79,19 @@ async function recordParley(): Promise<Statement[]> {
   const { associatedData, signature, clientMessageId, budget } = VALUES;
   await insertMessage(
     drizzle(d1),
+    shardOfId(conversationId),
     { conversationId, keyEpoch, nonce, ciphertext, authTag, associatedData, signature, clientMessageId },
     { userId, deviceId, sessionId, exp: VALUES.nowMs / 1000 + 900 },
     { budget, now: NOW },
   );
+  expect(batches).toHaveLength(1);
+  return batches[0]!.map(({ sql, params }) => ({ sql, params: params.map(toParam) }));
+}
+
+/** The directory read Parley's delivery sends after the answer, in the floor's terms. */
+async function recordParleyDelivery(): Promise<Statement[]> {
+  const { d1, batches } = recordingD1();
+  await deliveryTargets(drizzle(d1), JSON.parse(VALUES.participantIds), VALUES.deviceId);
   expect(batches).toHaveLength(1);
   return batches[0]!.map(({ sql, params }) => ({ sql, params: params.map(toParam) }));
 }
@@ -113,13 +144,15 @@ describe("the write floor's statements", () => {
     expect(differences, "bench/floor/statements.ts against insertMessage").toEqual([]);
   });
 
+  it("and the delivery's directory read is exactly Parley's", async () => {
+    const parley = await recordParleyDelivery();
+    const differences = drift([DELIVERY], parley);
+    if (differences.length > 0) console.log(`bench/floor/statements.ts, the new DELIVERY:\n\n${render(parley)}`);
+    expect(differences, "bench/floor/statements.ts against deliveryTargets").toEqual([]);
+  });
+
   it("read their answers where RESULT says", () => {
     expect(INSERT_MESSAGE[RESULT.inserted]?.sql).toMatch(/^insert into "messages" .* returning /s);
-    expect(INSERT_MESSAGE[RESULT.onlineInboxes]?.sql).toMatch(
-      /^select "participants"\."user_id" from .*"inbox_presence"/s,
-    );
-    expect(INSERT_MESSAGE[RESULT.pushCandidates]?.sql).toMatch(
-      /^select "devices"\."id", "devices"\."user_id" .*"push_subscriptions"/s,
-    );
+    expect(INSERT_MESSAGE[RESULT.participants]?.sql).toMatch(/^select "user_id" from "participants" /s);
   });
 });

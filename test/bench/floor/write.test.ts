@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { floorSend } from "../../../bench/floor/write";
 import type { MessageResponse } from "../../../contract";
 import { b64, call, createConversation, json, randomBytes, registerUser } from "../../helpers/api";
+import { shardD1Of } from "../../helpers/databases";
 
 const messageBody = (conversationId: number, clientMessageId: string) => ({
   conversationId,
@@ -46,7 +47,8 @@ describe("the write floor", () => {
     const stored = history.find((m: MessageResponse) => m.messageId === ack.messageId);
     expect(published).toEqual([stored]);
     expect(ack).toEqual({ messageId: stored.messageId, seq: stored.seq, timestamp: stored.timestamp });
-    const charged = await env.DB.prepare("select bytes from daily_bytes where user_id = ?")
+    const charged = await shardD1Of(conversationId)
+      .prepare("select bytes from daily_bytes where user_id = ?")
       .bind(alice.userId)
       .first<{ bytes: number }>();
     expect(charged?.bytes).toBe(80);
