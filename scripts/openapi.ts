@@ -46,14 +46,24 @@ if (!("fromBase64" in Uint8Array)) {
 }
 const { app } = (await import(bundle)) as { app: { request: (path: string, init: object, env: object) => Response } };
 // The deployment's own variables (wrangler.toml) with the development secrets of .dev.vars.example:
-// the configuration check passes as it does under `npm start`; the document reads no binding.
+// the configuration check passes as it does under `npm start`.
 const developmentSecrets = Object.fromEntries(
   readFileSync(`${root}.dev.vars.example`, "utf8")
     .split("\n")
     .filter((line) => /^[A-Z_]+=/.test(line))
     .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
 );
-const env = { ...readWranglerConfig().vars, ...developmentSecrets };
+// D1 bindings that refuse to run anything: the configuration checks SHARD_PLACEMENT against them.
+const unusedD1 = {
+  prepare: () => {
+    throw new Error("the OpenAPI document reads no database");
+  },
+  withSession: () => unusedD1,
+  getBookmark: () => null,
+};
+const wranglerConfig = readWranglerConfig();
+const databases = Object.fromEntries(wranglerConfig.d1.map((d) => [d.binding, unusedD1]));
+const env = { ...wranglerConfig.vars, ...developmentSecrets, ...databases };
 const res = await app.request("/openapi.json", {}, env);
 if (res.status !== 200) throw new Error(`/openapi.json answered ${res.status}`);
 const document = `${JSON.stringify(await res.json(), null, 2)}\n`;

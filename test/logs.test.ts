@@ -17,6 +17,7 @@ import {
   uniqueName,
   wrapFor,
 } from "./helpers/api";
+import { shardBindingOf, shardD1Of } from "./helpers/databases";
 import { failingD1 } from "./helpers/faults";
 import { conversationSocket, inboxSocket, messagesOf, openSocket } from "./helpers/sockets";
 
@@ -172,7 +173,7 @@ describe("logs", () => {
           headers: { "Content-Type": "application/json", Authorization: `Bearer ${alice.token}` },
           body: JSON.stringify(failing),
         }),
-        { ...env, DB: failingD1(env.DB, 1).db },
+        { ...env, [shardBindingOf(id)]: failingD1(shardD1Of(id), 1).db },
         ctx,
       );
       await waitOnExecutionContext(ctx);
@@ -182,7 +183,7 @@ describe("logs", () => {
         new Request(`http://parley.test/conversations/${id}/messages`, {
           headers: { Authorization: `Bearer ${alice.token}` },
         }),
-        { ...env, DB: failingD1(env.DB, 2).db }, // the page query, after the membership check
+        { ...env, [shardBindingOf(id)]: failingD1(shardD1Of(id), 2).db }, // the page query, after the membership check
         createExecutionContext(),
       );
       expect(read.status).toBe(500);

@@ -139,8 +139,6 @@ export const epochRoutes = createRouter()
     }
     await assertMayJoin(c, [user.id], [user.id]);
     if (epoch !== conversation.epoch + 1) throw staleEpoch(conversation.epoch);
-    // The newcomer's devices reach the shard before the commit, whose coverage check reads them there.
-    await admitToShard(c.var.dbs, shard, [user.id]);
     const [current, newcomerDevices] = await Promise.all([
       activeDevicesOfParticipants(db, id),
       activeDevicesOf(c.var.directory, [user.id]),
@@ -152,6 +150,9 @@ export const epochRoutes = createRouter()
     const consents = await consentingTo(c.var.directory, [user.id], me.userId);
     const status = consents.has(user.id) ? ("member" as const) : ("invited" as const);
     const newcomer = { userId: user.id, username: user.username, status };
+    // Only now that the request is valid: the newcomer's devices reach the shard before the commit,
+    // whose coverage check reads them there.
+    await admitToShard(c.var.dbs, shard, [user.id]);
     const outcome = await commitEpochAndRead(db, { conversationId: id, epoch, by: me, keys: uploads, newcomer });
     if (!outcome.committed) {
       const now = await findConversationForUser(db, id, me);

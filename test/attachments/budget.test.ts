@@ -5,13 +5,17 @@ import { app } from "../../src/app";
 import { createDb } from "../../src/db/client";
 import { chargeDailyBytes, secondsToNextUtcMidnight } from "../../src/db/daily-bytes";
 import { createConversation, errorOf, randomBytes, registerUsers } from "../helpers/api";
+import { shardD1s } from "../helpers/databases";
+
+/** The counters are kept per shard (each shard counts what is stored in it): any shard will do here. */
+const counters = () => shardD1s()[0]!;
 
 let lastUser = 5_000_000;
 const nextUser = () => ++lastUser;
 
 describe("chargeDailyBytes", () => {
   it("adds up to the budget and refuses past it, with the seconds to the next UTC midnight", async () => {
-    const db = createDb(env.DB);
+    const db = createDb(counters());
     const userId = nextUser();
     const now = new Date("2026-11-25T23:59:30.250Z");
     expect(await chargeDailyBytes(db, userId, 600, 1000, now)).toEqual({ ok: true, used: 600 });
@@ -25,11 +29,12 @@ describe("chargeDailyBytes", () => {
   });
 
   it("is atomic: concurrent charges never pass the budget together", async () => {
-    const db = createDb(env.DB);
+    const db = createDb(counters());
     const userId = nextUser();
     const results = await Promise.all(Array.from({ length: 20 }, () => chargeDailyBytes(db, userId, 100, 1000)));
     expect(results.filter((r) => r.ok)).toHaveLength(10);
-    const stored = await env.DB.prepare("select sum(bytes) as n from daily_bytes where user_id = ?")
+    const stored = await counters()
+      .prepare("select sum(bytes) as n from daily_bytes where user_id = ?")
       .bind(userId)
       .first("n");
     expect(stored).toBe(1000);

@@ -3,13 +3,15 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { deleteAttachmentsOfMessages } from "../../src/attachments/lifecycle";
 import { attachmentIdsOfMessages, findUnclaimableAttachments } from "../../src/db/attachments";
-import { createDb } from "../../src/db/client";
+import { SHARD_ID_STRIDE, shardOfId } from "../../src/db/shards";
 import { handleScheduled } from "../../src/jobs/scheduled";
 import { addParticipant, createConversation, randomBytes, registerUsers } from "../helpers/api";
 import { postWithAttachments } from "../helpers/attachment-messages";
 import { download, uploadOk } from "../helpers/attachments";
+import { directoryD1, shardD1Of, shardDbOf } from "../helpers/databases";
 
-const db = () => createDb(env.DB);
+/** A Drizzle handle on the shard of the conversation (or attachment, or message) `id`. */
+const db = (id: number) => shardDbOf(id);
 
 /** Runs the Cron Trigger's handler once; what it logs is captured (and returned), not printed. */
 async function cron(): Promise<string[]> {
@@ -22,7 +24,7 @@ async function cron(): Promise<string[]> {
   }
 }
 
-const row = (id: number) => env.DB.prepare("select * from attachments where id = ?").bind(id).first();
+const row = (id: number) => shardD1Of(id).prepare("select * from attachments where id = ?").bind(id).first();
 
 describe("linking attachments to messages", () => {
   it("claims in the message's batch; participants then read them, outsiders and later joiners do not", async () => {
@@ -31,12 +33,14 @@ describe("linking attachments to messages", () => {
     const first = await uploadOk(alice.token, conversationId, randomBytes(100));
     const second = await uploadOk(alice.token, conversationId, randomBytes(200));
     const claim = { attachmentIds: [first, second], conversationId, senderId: alice.userId };
-    expect(await findUnclaimableAttachments(db(), claim)).toEqual([]);
+    expect(await findUnclaimableAttachments(db(conversationId), claim)).toEqual([]);
 
     const messageId = await postWithAttachments(alice, conversationId, [second, first]);
     expect(messageId).not.toBeNull();
     expect((await row(first))?.used_by_message_id).toBe(messageId);
-    expect(await attachmentIdsOfMessages(db(), [messageId!])).toEqual(new Map([[messageId, [first, second]]]));
+    expect(await attachmentIdsOfMessages(db(conversationId), [messageId!])).toEqual(
+      new Map([[messageId, [first, second]]]),
+    );
     expect((await download(bob.token, first)).status).toBe(200);
     expect((await download(eve.token, first)).status).toBe(403);
 
@@ -45,7 +49,7 @@ describe("linking attachments to messages", () => {
     expect((await download(carol.token, first)).status).toBe(403);
 
     // Used once: a second message cannot claim them, and writes nothing.
-    expect(await findUnclaimableAttachments(db(), claim)).toEqual([first, second]);
+    expect(await findUnclaimableAttachments(db(conversationId), claim)).toEqual([first, second]);
     expect(await postWithAttachments(alice, conversationId, [first, second], 2)).toBeNull();
   });
 
@@ -57,7 +61,7 @@ describe("linking attachments to messages", () => {
     const bobs = await uploadOk(bob.token, here, randomBytes(10));
     const elsewhere = await uploadOk(alice.token, there, randomBytes(10));
     const claim = { attachmentIds: [mine, bobs, elsewhere, 987_654], conversationId: here, senderId: alice.userId };
-    expect(await findUnclaimableAttachments(db(), claim)).toEqual([bobs, elsewhere, 987_654]);
+    expect(await findUnclaimableAttachments(db(here), claim)).toEqual([bobs, elsewhere, 987_654]);
     // The write itself refuses too, so a race between validation and commit cannot slip through.
     expect(await postWithAttachments(alice, here, claim.attachmentIds)).toBeNull();
     expect((await row(mine))?.used_by_message_id).toBeNull();
@@ -72,7 +76,7 @@ describe("deleting attachments", () => {
     const kept = await uploadOk(alice.token, conversationId, randomBytes(10));
     const messageId = await postWithAttachments(alice, conversationId, [gone]);
     const other = await postWithAttachments(alice, conversationId, [kept]);
-    const store = { db: db(), bucket: env.ATTACHMENTS };
+    const store = { db: db(conversationId), bucket: env.ATTACHMENTS };
     expect(await deleteAttachmentsOfMessages(store, [messageId!])).toBe(1);
     expect(await row(gone)).toBeNull();
     expect(await env.ATTACHMENTS.head(`attachments/${gone}`)).toBeNull();
@@ -89,22 +93,31 @@ describe("deleting attachments", () => {
     const used = ids[2]!;
     expect(await postWithAttachments(alice, conversationId, [used])).not.toBeNull();
     const dayAgo = new Date(Date.now() - 24 * 3600 * 1000 - 1000).toISOString();
-    await env.DB.prepare(`update attachments set created_at = ? where id in (${ids.join(",")})`)
+    const shard = shardD1Of(conversationId);
+    await shard
+      .prepare(`update attachments set created_at = ? where id in (${ids.join(",")})`)
       .bind(dayAgo)
       .run();
-    // Pad with 120 old unused rows (no objects) to see the bound.
-    const filler = Array.from({ length: 120 }, () => `(${alice.userId}, ${conversationId}, 1, '${dayAgo}')`);
-    await env.DB.prepare(
-      `insert into attachments (uploader_id, conversation_id, size, created_at) values ${filler.join(",")}`,
-    ).run();
+    // Pad with 120 old unused rows (no objects) to see the bound, with ids of the conversation's shard.
+    const last = (await shard.prepare("select max(id) as n from attachments").first<number>("n"))!;
+    const filler = Array.from(
+      { length: 120 },
+      (_, i) => `(${last + (i + 1) * SHARD_ID_STRIDE}, ${alice.userId}, ${conversationId}, 1, '${dayAgo}')`,
+    );
+    await shard
+      .prepare(
+        `insert into attachments (id, uploader_id, conversation_id, size, created_at) values ${filler.join(",")}`,
+      )
+      .run();
     const fresh = await uploadOk(alice.token, conversationId, randomBytes(10));
 
     const unusedOld = () =>
-      env.DB.prepare("select count(*) as n from attachments where used_by_message_id is null and created_at < ?")
+      shard
+        .prepare("select count(*) as n from attachments where used_by_message_id is null and created_at < ?")
         .bind(new Date(Date.now() - 24 * 3600 * 1000).toISOString())
         .first<number>("n");
     expect(await unusedOld()).toBe(122);
-    expect(await cron()).toContain("cleanup: deleted 100 unused attachments");
+    expect(await cron()).toContain(`cleanup: deleted 100 unused attachments (shard ${shardOfId(conversationId)})`);
     expect(await unusedOld()).toBe(22);
     await cron();
     expect(await unusedOld()).toBe(0);
@@ -121,9 +134,15 @@ describe("deleting attachments", () => {
     const unused = await uploadOk(bob.token, conversationId, randomBytes(10));
     const kept = await uploadOk(alice.token, conversationId, randomBytes(10));
     const messageId = await postWithAttachments(alice, conversationId, [used]);
-    // As if the deletions had committed and the Worker died before their attachments went.
-    await env.DB.prepare("update messages set deleted = 1, ciphertext = null where id = ?").bind(messageId).run();
-    await env.DB.prepare("delete from users where id = ?").bind(bob.userId).run();
+    // As if the deletions had committed and the Worker died before their attachments went (an
+    // account's deletion: its shards' batch, which takes it out of every conversation, then the directory's).
+    const shard = shardD1Of(conversationId);
+    await shard.prepare("update messages set deleted = 1, ciphertext = null where id = ?").bind(messageId).run();
+    await shard
+      .prepare("delete from participants where conversation_id = ? and user_id = ?")
+      .bind(conversationId, bob.userId)
+      .run();
+    await directoryD1().prepare("delete from users where id = ?").bind(bob.userId).run();
     await cron();
     expect(await row(used)).toBeNull();
     expect(await row(unused)).toBeNull();

@@ -14,20 +14,28 @@ import {
 } from "../helpers/api";
 import { bytesToday, messageCount, postWithAttachments } from "../helpers/attachment-messages";
 import { download, upload, uploadOk } from "../helpers/attachments";
+import { shardD1Of } from "../helpers/databases";
 import { conversationSocket } from "../helpers/sockets";
 
 const usedBy = async (id: number) =>
-  env.DB.prepare("select used_by_message_id as m from attachments where id = ?").bind(id).first<number | null>("m");
+  shardD1Of(id)
+    .prepare("select used_by_message_id as m from attachments where id = ?")
+    .bind(id)
+    .first<number | null>("m");
 
 const BUDGET = Number(env.DAILY_BYTES_PER_USER);
 /** messageBody's ciphertext: 64 bytes. */
 const CIPHERTEXT_BYTES = 64;
 
-/** Sets the sender's count for today, as if they had sent that much already. */
-async function setBytesToday(userId: number, bytes: number) {
-  await env.DB.prepare(
-    "insert into daily_bytes (user_id, day, bytes) values (?, ?, ?) on conflict do update set bytes = excluded.bytes",
-  )
+/**
+ * Sets the sender's count for today in the shard of `conversationId` (where its messages are charged),
+ * as if they had sent that much already.
+ */
+async function setBytesToday(userId: number, conversationId: number, bytes: number) {
+  await shardD1Of(conversationId)
+    .prepare(
+      "insert into daily_bytes (user_id, day, bytes) values (?, ?, ?) on conflict do update set bytes = excluded.bytes",
+    )
     .bind(userId, new Date().toISOString().slice(0, 10), bytes)
     .run();
 }
@@ -138,7 +146,7 @@ describe("POST /messages and the daily byte budget", () => {
     expect((await sendMessage(alice, conversationId)).status).toBe(201);
     expect(await bytesToday(alice.userId)).toBe(10 + CIPHERTEXT_BYTES);
 
-    await setBytesToday(alice.userId, BUDGET - CIPHERTEXT_BYTES);
+    await setBytesToday(alice.userId, conversationId, BUDGET - CIPHERTEXT_BYTES);
     expect((await sendMessage(alice, conversationId, { clientMessageId: "last" })).status).toBe(201);
     expect(await bytesToday(alice.userId)).toBe(BUDGET);
 
@@ -164,7 +172,7 @@ describe("POST /messages and the daily byte budget", () => {
   it("lets concurrent messages through only while they fit", async () => {
     const [alice, bob] = await registerUsers("bud", "bud");
     const conversationId = await createConversation(alice, bob);
-    await setBytesToday(alice.userId, BUDGET - 3 * CIPHERTEXT_BYTES);
+    await setBytesToday(alice.userId, conversationId, BUDGET - 3 * CIPHERTEXT_BYTES);
     const results = await Promise.all(Array.from({ length: 6 }, () => sendMessage(alice, conversationId)));
     expect(results.filter((r) => r.status === 201)).toHaveLength(3);
     expect(results.filter((r) => r.status === 429)).toHaveLength(3);
@@ -218,7 +226,7 @@ describe("GET /attachments/{id} in v2", () => {
     const gone = await call("DELETE", "/users/me", { token: alice.token, body: { password: alice.password } });
     expect(gone.status).toBe(204);
     for (const id of [sent, unused]) {
-      expect(await env.DB.prepare("select id from attachments where id = ?").bind(id).first()).toBeNull();
+      expect(await shardD1Of(id).prepare("select id from attachments where id = ?").bind(id).first()).toBeNull();
       expect(await env.ATTACHMENTS.head(`attachments/${id}`)).toBeNull();
     }
     expect((await download(carol.token, sent)).status).toBe(403);

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { streamToBucket, UploadTooLarge, UploadTruncated } from "../../src/attachments/storage";
 import { createConversation, errorOf, json, randomBytes, registerUsers } from "../helpers/api";
 import { download, largeRandomBytes, upload } from "../helpers/attachments";
+import { countInShards, shardD1Of } from "../helpers/databases";
 
 describe("POST /attachments", () => {
   it("stores the exact bytes (past the 256 KiB JSON limit) and only the uploader reads them while unused", async () => {
@@ -26,7 +27,10 @@ describe("POST /attachments", () => {
     expect(unknown.status).toBe(403);
     expect(await errorOf(unknown)).toEqual(await errorOf(theirs));
 
-    const row = await env.DB.prepare("select * from attachments where id = ?").bind(attachmentId).first();
+    const row = await shardD1Of(attachmentId)
+      .prepare("select * from attachments where id = ?")
+      .bind(attachmentId)
+      .first();
     expect(row).toMatchObject({ uploader_id: alice.userId, conversation_id: conversationId, used_by_message_id: null });
     expect(await env.ATTACHMENTS.head(`attachments/${attachmentId}`)).not.toBeNull();
   });
@@ -62,9 +66,7 @@ describe("POST /attachments", () => {
     });
     expect(res.status).toBe(413);
     expect((await errorOf(res)).code).toBe("payload_too_large");
-    const count = await env.DB.prepare("select count(*) as n from attachments where uploader_id = ?")
-      .bind(alice.userId)
-      .first("n");
+    const count = await countInShards("select count(*) as n from attachments where uploader_id = ?", alice.userId);
     expect(count).toBe(0);
   });
 
@@ -75,7 +77,10 @@ describe("POST /attachments", () => {
     const res = await upload(alice.token, conversationId, new Uint8Array(max).fill(7));
     expect(res.status).toBe(201);
 
-    const rows = await env.DB.prepare("select size from attachments where uploader_id = ?").bind(alice.userId).all();
+    const rows = await shardD1Of(conversationId)
+      .prepare("select size from attachments where uploader_id = ?")
+      .bind(alice.userId)
+      .all();
     expect(rows.results).toEqual([{ size: max }]);
   });
 });

@@ -2,13 +2,25 @@ import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { createDb } from "../../src/db/client";
+import { participantIds } from "../../src/db/conversations";
 import { insertMessage } from "../../src/db/messages";
-import { onlineInboxes, setInboxPresence } from "../../src/db/presence";
+import { onlineUsers, setInboxPresence } from "../../src/db/presence";
+import { shardOfId } from "../../src/db/shards";
 import { createConversation, loginPendingDevice, randomBytes, registerUser } from "../helpers/api";
+import { directoryD1, shardDbOf } from "../helpers/databases";
 import { inboxSocket, sleep } from "../helpers/sockets";
 
+/** Presence is account data: it lives in the directory. */
+const directory = () => createDb(directoryD1());
+/** Who of the conversation's participants the delivery of a message would forward it to (as src/realtime/ does). */
+const onlineParticipants = async (conversationId: number) =>
+  [...(await onlineUsers(directory(), await participantIds(shardDbOf(conversationId), conversationId)))].sort(
+    (a, b) => a - b,
+  );
+
 const presenceOf = (userId: number) =>
-  env.DB.prepare("select online, version from inbox_presence where user_id = ?")
+  directoryD1()
+    .prepare("select online, version from inbox_presence where user_id = ?")
     .bind(userId)
     .first<{ online: number; version: number }>();
 
@@ -47,7 +59,7 @@ describe("inbox presence", () => {
 
   it("ignores a write older than the last one", async () => {
     const alice = await registerUser("prs");
-    const db = createDb(env.DB);
+    const db = directory();
     await setInboxPresence(db, alice.userId, true, 5);
     await setInboxPresence(db, alice.userId, false, 4);
     expect(await presenceOf(alice.userId)).toEqual({ online: 1, version: 5 });
@@ -55,12 +67,13 @@ describe("inbox presence", () => {
     expect(await presenceOf(alice.userId)).toEqual({ online: 0, version: 6 });
   });
 
-  it("the commit names only the participants with a device connected as inbox recipients", async () => {
+  it("a commit's delivery names only the participants with a device connected as inbox recipients", async () => {
     const [alice, bob, carol] = await Promise.all([registerUser("prs"), registerUser("prs"), registerUser("prs")]);
     const id = await createConversation(alice, bob, carol);
     await inboxSocket(bob.token);
     const outcome = await insertMessage(
-      createDb(env.DB),
+      shardDbOf(id),
+      shardOfId(id),
       {
         conversationId: id,
         keyEpoch: 1,
@@ -73,26 +86,32 @@ describe("inbox presence", () => {
       },
       { userId: alice.userId, deviceId: alice.deviceId, sessionId: alice.sessionId, exp: Date.now() / 1000 + 600 },
     );
-    expect(outcome.kind === "created" && outcome.inboxRecipients).toEqual([bob.userId]);
-    expect(await onlineInboxes(createDb(env.DB), id)).toEqual([bob.userId]);
+    // The commit reads the participants in its own batch; the delivery then asks the directory who is online.
+    expect(outcome.kind === "created" && [...outcome.participantIds].sort((a, b) => a - b)).toEqual(
+      [alice.userId, bob.userId, carol.userId].sort((a, b) => a - b),
+    );
+    const recipients = outcome.kind === "created" ? await onlineUsers(directory(), outcome.participantIds) : null;
+    expect(recipients && [...recipients]).toEqual([bob.userId]);
+    expect(await onlineParticipants(id)).toEqual([bob.userId]);
   });
 
   it("an online mark that its inbox stopped renewing counts as offline", async () => {
     const [alice, bob] = await Promise.all([registerUser("prs"), registerUser("prs")]);
     const id = await createConversation(alice, bob);
-    const db = createDb(env.DB);
+    const db = directory();
     // Written a day ago by an inbox that a deploy or a crash then took away, with no close.
     await setInboxPresence(db, bob.userId, true, 1, Date.now() - 24 * 3600_000);
-    expect(await onlineInboxes(db, id)).toEqual([]);
+    expect(await onlineParticipants(id)).toEqual([]);
     await setInboxPresence(db, bob.userId, true, 2);
-    expect(await onlineInboxes(db, id)).toEqual([bob.userId]);
+    expect(await onlineParticipants(id)).toEqual([bob.userId]);
   });
 
   it("an inbox renews its lease from its alarm while a device is connected", async () => {
     const alice = await registerUser("prs");
     await inboxSocket(alice.token);
     const expiry = () =>
-      env.DB.prepare("select expires_at from inbox_presence where user_id = ?")
+      directoryD1()
+        .prepare("select expires_at from inbox_presence where user_id = ?")
         .bind(alice.userId)
         .first<number>("expires_at");
     const first = await expiry();

@@ -12,7 +12,6 @@ import {
   readWranglerConfig,
   startWorkerd,
   stop,
-  wrangler,
   wranglerEnv,
 } from "../../tools/harness/index.ts";
 import { newIdentity } from "../../tools/wire/index.ts";

@@ -21,6 +21,7 @@ import {
 } from "../helpers/api";
 import { directoryD1, shardD1Of } from "../helpers/databases";
 import { failingD1 } from "../helpers/faults";
+import { dump } from "../helpers/state";
 
 /*
  * The steps that touch the directory and a shard cannot be one transaction. These tests fail the
@@ -142,6 +143,19 @@ describe("steps across the directory and a shard", () => {
     const retried = await call("POST", `/conversations/${id}/participants`, { token: alice.token, body });
     expect(retried.status).toBe(201);
     expect((await allConversations(carol)).map((c) => c.conversationId)).toEqual([id]);
+  });
+
+  it("an add refused for its keys (422) stores nothing in any database: no index entry, no copied account", async () => {
+    const [alice, bob, carol] = [await registerUser("sfa"), await registerUser("sfb"), await registerUser("sfc")];
+    const id = await createIn(0, alice, bob);
+    const body = await addBody(alice, id, carol);
+    const before = await dump();
+    const res = await call("POST", `/conversations/${id}/participants`, {
+      token: alice.token,
+      body: { ...body, keys: body.keys.slice(1) },
+    });
+    expect(res.status).toBe(422);
+    expect(await dump()).toEqual(before);
   });
 
   it("revoke: one shard fails, so the directory is not touched (500, retry); the device never posts where it was revoked; the retry completes it", async () => {

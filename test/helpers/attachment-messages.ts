@@ -1,6 +1,6 @@
-import { env } from "cloudflare:workers";
 import { expect } from "vitest";
 import { sendMessage, type TestUser } from "./api";
+import { countInShards, shardD1Of } from "./databases";
 
 /**
  * POST /messages with `attachments` (under `keyEpoch`, 1 unless given); the new message's id, or
@@ -19,18 +19,20 @@ export async function postWithAttachments(
   return null;
 }
 
-/** The sender's bytes counted today (the daily budget's row), 0 without one. */
+/** The sender's bytes counted today (the daily budget's rows, summed over every shard), 0 without one. */
 export async function bytesToday(userId: number): Promise<number> {
   const day = new Date().toISOString().slice(0, 10);
-  const row = await env.DB.prepare("select bytes from daily_bytes where user_id = ? and day = ?")
-    .bind(userId, day)
-    .first<number>("bytes");
-  return row ?? 0;
+  return countInShards(
+    "select coalesce(sum(bytes), 0) as n from daily_bytes where user_id = ? and day = ?",
+    userId,
+    day,
+  );
 }
 
 /** How many messages a conversation holds. */
 export async function messageCount(conversationId: number): Promise<number> {
-  return (await env.DB.prepare("select count(*) as n from messages where conversation_id = ?")
+  return (await shardD1Of(conversationId)
+    .prepare("select count(*) as n from messages where conversation_id = ?")
     .bind(conversationId)
     .first<number>("n"))!;
 }

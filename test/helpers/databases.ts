@@ -21,7 +21,15 @@ export const shardDbOf = (id: number) => createDb(shardD1Of(id));
 /** `sql` (a single `count(*) as n` query) summed over every shard. */
 export async function countInShards(sql: string, ...params: unknown[]): Promise<number> {
   const counts = await Promise.all(
-    shardD1s().map((d1) => d1.prepare(sql).bind(...params).first<{ n: number }>()),
+    shardD1s().map((d1) =>
+      d1
+        .prepare(sql)
+        .bind(...params)
+        .first<{ n: number }>(),
+    ),
   );
   return counts.reduce((sum, row) => sum + (row?.n ?? 0), 0);
 }
+
+/** The name of the binding (`SHARD_<n>`) of the shard holding a conversation, message or attachment id. */
+export const shardBindingOf = (id: number): string => `SHARD_${shardOfId(id)}`;

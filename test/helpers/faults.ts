@@ -4,52 +4,63 @@ import { onTestFinished, vi } from "vitest";
 const RUNS = new Set(["run", "all", "first", "raw"]);
 
 /**
- * Wraps a real D1 binding so that the Nth statement it is asked to execute fails (counting from 1,
- * statements inside a batch included). Inside a batch the Nth statement is swapped for one that
- * fails in D1 itself, so the batch really is cut short mid-transaction and D1 rolls it back.
- * Statements whose SQL matches `spare` are run as they are and not counted.
+ * A fault shared by any number of D1 bindings: the Nth statement executed through any of them fails
+ * (counting from 1, statements inside a batch included, in the order they are sent). Inside a batch
+ * the Nth statement is swapped for one that fails in D1 itself, so the batch really is cut short
+ * mid-transaction and D1 rolls it back. Statements whose SQL matches `spare` are run as they are and
+ * not counted. Sessions opened on a wrapped binding (`withSession`, as every request does:
+ * src/db/bookmarks.ts) are wrapped the same way and share the count.
  */
-export function failingD1(db: D1Database, failAt: number, spare?: RegExp): { db: D1Database; executed: () => number } {
+export function sharedFault(failAt: number, spare?: RegExp) {
   let count = 0;
   const sql = new WeakMap<object, string>();
   const shouldFail = (statement: object) => !spare?.test(sql.get(statement) ?? "") && ++count === failAt;
-  const broken = () => db.prepare("select * from fault_injected_no_such_table");
   const real = new WeakMap<object, D1PreparedStatement>();
 
-  const wrap = (statement: D1PreparedStatement, query: string): D1PreparedStatement => {
-    const proxy = new Proxy(statement, {
+  type Handle = Pick<D1Database, "prepare" | "batch">;
+  const wrapHandle = <T extends Handle>(handle: T): T => {
+    const broken = () => handle.prepare("select * from fault_injected_no_such_table");
+    const wrap = (statement: D1PreparedStatement, query: string): D1PreparedStatement => {
+      const proxy = new Proxy(statement, {
+        get(target, prop) {
+          if (prop === "bind") return (...values: unknown[]) => wrap(target.bind(...values), query);
+          if (typeof prop === "string" && RUNS.has(prop)) {
+            return (...args: unknown[]) => {
+              const chosen = shouldFail(proxy) ? broken() : target;
+              return (chosen[prop as "all"] as (...a: unknown[]) => unknown).apply(chosen, args);
+            };
+          }
+          const value = Reflect.get(target, prop, target);
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      });
+      real.set(proxy, statement);
+      sql.set(proxy, query);
+      return proxy;
+    };
+    return new Proxy(handle, {
       get(target, prop) {
-        if (prop === "bind") return (...values: unknown[]) => wrap(target.bind(...values), query);
-        if (typeof prop === "string" && RUNS.has(prop)) {
-          return (...args: unknown[]) => {
-            const chosen = shouldFail(proxy) ? broken() : target;
-            return (chosen[prop as "all"] as (...a: unknown[]) => unknown).apply(chosen, args);
-          };
+        if (prop === "prepare") return (query: string) => wrap(target.prepare(query), query);
+        if (prop === "batch") {
+          return (statements: D1PreparedStatement[]) =>
+            target.batch(statements.map((s) => (shouldFail(s) ? broken() : (real.get(s) ?? s))));
+        }
+        if (prop === "withSession") {
+          return (...args: Parameters<D1Database["withSession"]>) =>
+            wrapHandle((target as unknown as D1Database).withSession(...args));
         }
         const value = Reflect.get(target, prop, target);
         return typeof value === "function" ? value.bind(target) : value;
       },
     });
-    real.set(proxy, statement);
-    sql.set(proxy, query);
-    return proxy;
   };
+  return { wrap: (db: D1Database): D1Database => wrapHandle(db), executed: () => count };
+}
 
-  const wrapped: D1Database = new Proxy(db, {
-    get(target, prop) {
-      // A session (the Sessions API, src/db/bookmarks.ts) over the faulty binding is the binding itself.
-      if (prop === "withSession") return () => wrapped;
-      if (prop === "getBookmark") return () => null;
-      if (prop === "prepare") return (query: string) => wrap(target.prepare(query), query);
-      if (prop === "batch") {
-        return (statements: D1PreparedStatement[]) =>
-          target.batch(statements.map((s) => (shouldFail(s) ? broken() : (real.get(s) ?? s))));
-      }
-      const value = Reflect.get(target, prop, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return { db: wrapped, executed: () => count };
+/** One D1 binding whose Nth statement fails (see `sharedFault`). */
+export function failingD1(db: D1Database, failAt: number, spare?: RegExp): { db: D1Database; executed: () => number } {
+  const fault = sharedFault(failAt, spare);
+  return { db: fault.wrap(db), executed: fault.executed };
 }
 
 type ObjectBinding = "CONVERSATION_ROOM" | "USER_INBOX";

@@ -1,13 +1,14 @@
-import { env } from "cloudflare:workers";
-import { createDb } from "../../src/db/client";
 import { insertMessage } from "../../src/db/messages";
+import { shardOfId } from "../../src/db/shards";
 import { presentMessage } from "../../src/presenters";
 import { randomBytes, type TestUser } from "./api";
+import { shardDbOf } from "./databases";
 
-/** Commits a message to D1 without publishing it: as if its broadcast call were late or lost. */
+/** Commits a message to its conversation's shard without publishing it: as if its broadcast call were late or lost. */
 export async function commitSilently(sender: TestUser, conversationId: number) {
   const outcome = await insertMessage(
-    createDb(env.DB),
+    shardDbOf(conversationId),
+    shardOfId(conversationId),
     {
       conversationId,
       keyEpoch: 1,

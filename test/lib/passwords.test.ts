@@ -96,7 +96,7 @@ describe("verifyPassword", () => {
 
 describe("stored password rows", () => {
   const row = (username: string) =>
-    env.DB.prepare(
+    env.DIRECTORY.prepare(
       "select password_algorithm as algorithm, password_iterations as iterations, length(password_salt) as saltBytes, password_hash as hash from users where username = ?",
     )
       .bind(username)
@@ -114,7 +114,7 @@ describe("stored password rows", () => {
     const user = await registerUser("upgrade");
     const salt = crypto.getRandomValues(new Uint8Array(16));
     const weak = await derivePasswordHash(user.password, salt, 1000);
-    await env.DB.prepare(
+    await env.DIRECTORY.prepare(
       "update users set password_hash = ?, password_salt = ?, password_iterations = 1000 where id = ?",
     )
       .bind(weak, salt, user.userId)

@@ -47,7 +47,7 @@ describe("rate limits", () => {
     expect(limited.status, "21st request in the window").toBe(429);
     expect(limited.headers.get("Retry-After")).toBe("60");
     expect((await errorOf(limited)).code).toBe("rate_limited");
-    const stored = await env.DB.prepare("select count(*) as n from users where lower(username) = lower(?)")
+    const stored = await env.DIRECTORY.prepare("select count(*) as n from users where lower(username) = lower(?)")
       .bind(username)
       .first<{ n: number }>();
     expect(stored?.n).toBe(0);

@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -11,6 +10,7 @@ import {
   sendMessage,
   type TestUser,
 } from "../helpers/api";
+import { shardD1Of } from "../helpers/databases";
 
 type Op =
   | { kind: "add"; actor: number; target: number }
@@ -38,10 +38,15 @@ interface Row {
   status: string;
 }
 const rowsOf = async (id: number) =>
-  (await env.DB.prepare("select user_id, role, status from participants where conversation_id = ?").bind(id).all<Row>())
-    .results;
+  (
+    await shardD1Of(id)
+      .prepare("select user_id, role, status from participants where conversation_id = ?")
+      .bind(id)
+      .all<Row>()
+  ).results;
 const messageCount = async (id: number) =>
-  (await env.DB.prepare("select count(*) as n from messages where conversation_id = ?")
+  (await shardD1Of(id)
+    .prepare("select count(*) as n from messages where conversation_id = ?")
     .bind(id)
     .first<{ n: number }>())!.n;
 

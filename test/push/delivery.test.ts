@@ -46,7 +46,7 @@ async function subscribe(user: TestUser): Promise<string> {
 }
 
 const subscriptionOf = (deviceId: number) =>
-  env.DB.prepare("select endpoint from push_subscriptions where device_id = ?")
+  env.DIRECTORY.prepare("select endpoint from push_subscriptions where device_id = ?")
     .bind(deviceId)
     .first<string>("endpoint");
 

@@ -8,7 +8,7 @@ import { FakePushService } from "./fake-push-service";
 
 let service: FakePushService;
 let lastDevice = 1_000;
-const db = () => createDb(env.DB);
+const db = () => createDb(env.DIRECTORY);
 
 beforeEach(() => {
   service = new FakePushService();
@@ -37,7 +37,7 @@ function batchOf(jobs: PushJob[], attempts = 1) {
 }
 
 const subscriptionRow = (deviceId: number) =>
-  env.DB.prepare("select * from push_subscriptions where device_id = ?").bind(deviceId).first();
+  env.DIRECTORY.prepare("select * from push_subscriptions where device_id = ?").bind(deviceId).first();
 
 describe("handlePushBatch", () => {
   it("sends each device one push whose plaintext is exactly the ids, VAPID-signed and aes128gcm", async () => {
@@ -67,7 +67,7 @@ describe("handlePushBatch", () => {
 
     // Ten seconds later the device can be woken again.
     const earlier = new Date(Date.now() - 10_001).toISOString();
-    await env.DB.prepare("update push_subscriptions set last_push_at = ? where device_id = ?")
+    await env.DIRECTORY.prepare("update push_subscriptions set last_push_at = ? where device_id = ?")
       .bind(earlier, device.deviceId)
       .run();
     await handlePushBatch(batchOf([job(4)]), env);
@@ -153,6 +153,6 @@ describe("enqueuePushes", () => {
     const a = await subscribedDevice();
     expect(await enqueuePushes(env, { conversationId: 3, messageId: 10, deviceIds: [a.deviceId] })).toBe(1);
     // The real consumer runs after the batch timeout (1 s) and then finds nothing to send.
-    await env.DB.prepare("delete from push_subscriptions where device_id = ?").bind(a.deviceId).run();
+    await env.DIRECTORY.prepare("delete from push_subscriptions where device_id = ?").bind(a.deviceId).run();
   });
 });

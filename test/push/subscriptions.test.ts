@@ -42,7 +42,7 @@ describe("push subscriptions", () => {
   });
 
   it("stores, replaces and deletes a device's subscription; 422 for a refused endpoint", async () => {
-    const db = createDb(env.DB);
+    const db = createDb(env.DIRECTORY);
     const strict = { ...pushConfig(env), allowInsecureEndpoints: false };
     const body = (endpoint: string) => ({ endpoint, keys: { p256dh, auth }, expirationTime: null });
     await subscribeDevicePush(db, strict, 77, body("https://push.example/one"));

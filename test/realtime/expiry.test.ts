@@ -1,9 +1,10 @@
 import { runDurableObjectAlarm, runInDurableObject as runIn } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { createDb } from "../../src/db/client";
+import { SHARD_ID_STRIDE } from "../../src/db/shards";
 import { erasePass, SWEEP_BATCH, sweepBacklog } from "../../src/jobs/expiry";
 import { call, createConversation, history, registerUsers, sendMessage, type TestUser } from "../helpers/api";
+import { shardD1Of, shardDbOf } from "../helpers/databases";
 import { conversationSocket, sleep } from "../helpers/sockets";
 
 const room = (id: number): DurableObjectStub => env.CONVERSATION_ROOM.getByName(String(id));
@@ -12,18 +13,21 @@ const runInDurableObject = runIn as unknown as <R>(
   stub: DurableObjectStub,
   fn: (instance: any, state: DurableObjectState) => R | Promise<R>,
 ) => Promise<R>;
-const store = () => ({ db: createDb(env.DB), bucket: env.ATTACHMENTS });
+/** The expiry sweep's store over the shard holding `conversationId`. */
+const store = (conversationId: number) => ({ db: shardDbOf(conversationId), bucket: env.ATTACHMENTS });
 
 /** Moves every message of a conversation's expiry into the past (as if its TTL had run out). */
 const expireAll = (conversationId: number) =>
-  env.DB.prepare(
-    "update messages set expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 second') where conversation_id = ?",
-  )
+  shardD1Of(conversationId)
+    .prepare(
+      "update messages set expires_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 second') where conversation_id = ?",
+    )
     .bind(conversationId)
     .run();
 
 const stored = (conversationId: number) =>
-  env.DB.prepare("select count(*) as n from messages where conversation_id = ? and ciphertext is not null")
+  shardD1Of(conversationId)
+    .prepare("select count(*) as n from messages where conversation_id = ? and ciphertext is not null")
     .bind(conversationId)
     .first<{ n: number }>()
     .then((r) => r!.n);
@@ -38,21 +42,27 @@ async function ttlConversation(alice: TestUser, bob: TestUser, ttl = 30) {
   return id;
 }
 
-/** Copies the conversation's newest message `n` times at once (a backlog, bypassing rate limits). */
+/**
+ * Copies the conversation's newest message `n` times at once (a backlog, bypassing rate limits), with
+ * new ids of its shard (the shard's largest id plus multiples of the stride, as the write path does).
+ */
 async function backlog(conversationId: number, n: number) {
-  await env.DB.prepare(
-    `with recursive k(i) as (select 1 union all select i + 1 from k where i < ?)
-     insert into messages (conversation_id, seq, sender_id, sender_username, sender_device_id, key_epoch, nonce,
+  const shard = shardD1Of(conversationId);
+  await shard
+    .prepare(
+      `with recursive k(i) as (select 1 union all select i + 1 from k where i < ?)
+     insert into messages (id, conversation_id, seq, sender_id, sender_username, sender_device_id, key_epoch, nonce,
        ciphertext, auth_tag, signature, deleted, created_at, expires_at)
-     select m.conversation_id, m.seq + k.i, m.sender_id, m.sender_username, m.sender_device_id, m.key_epoch, m.nonce,
+     select (select max(id) from messages) + k.i * ${SHARD_ID_STRIDE}, m.conversation_id, m.seq + k.i, m.sender_id, m.sender_username, m.sender_device_id, m.key_epoch, m.nonce,
        m.ciphertext, m.auth_tag, m.signature, 0, m.created_at, m.expires_at
      from k, (select * from messages where conversation_id = ? order by seq desc limit 1) m`,
-  )
+    )
     .bind(n, conversationId)
     .run();
-  await env.DB.prepare(
-    "update conversations set last_seq = (select max(seq) from messages where conversation_id = ?) where id = ?",
-  )
+  await shard
+    .prepare(
+      "update conversations set last_seq = (select max(seq) from messages where conversation_id = ?) where id = ?",
+    )
     .bind(conversationId, conversationId)
     .run();
 }
@@ -81,11 +91,10 @@ describe("disappearing messages", () => {
       expect(f.data).toMatchObject({ deleted: true, ciphertext: null });
     }
     socket.ws.close();
-    expect(await erasePass(store(), { now: new Date(), conversationId: id })).toBe(2);
+    expect(await erasePass(store(id), { now: new Date(), conversationId: id })).toBe(2);
     expect(await stored(id)).toBe(0);
-    const row = await env.DB.prepare(
-      "select ciphertext, nonce, auth_tag, signature, deleted from messages where id = ?",
-    )
+    const row = await shardD1Of(second.messageId)
+      .prepare("select ciphertext, nonce, auth_tag, signature, deleted from messages where id = ?")
       .bind(second.messageId)
       .first();
     expect(row).toEqual({ ciphertext: null, nonce: null, auth_tag: null, signature: null, deleted: 1 });
@@ -137,10 +146,10 @@ describe("disappearing messages", () => {
     await sendMessage(alice, id);
     await backlog(id, 24);
     await expireAll(id);
-    const erased = await sweepBacklog(store(), new Date(), 2, 10);
+    const erased = await sweepBacklog(store(id), new Date(), 2, 10);
     expect(erased).toBe(20);
     expect(await stored(id)).toBe(5);
-    await sweepBacklog(store(), new Date(), 5, 10);
+    await sweepBacklog(store(id), new Date(), 5, 10);
     expect(await stored(id)).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import { accept, createConversation, createInvitation, registerUsers, sendMessage } from "../helpers/api";
+import { directoryD1, shardD1Of, shardD1s } from "../helpers/databases";
 import { conversationSocket, inboxSocket, sleep, type TestSocket } from "../helpers/sockets";
 
 const typingOf = (s: TestSocket) => s.frames.filter((f) => f?.type === "typing");
@@ -9,35 +9,51 @@ const typing = (conversationId?: number) =>
   JSON.stringify(conversationId === undefined ? { type: "typing" } : { type: "typing", conversationId });
 
 /**
- * Counts every statement sent to D1 while `run` runs, by wrapping the binding the objects and the
- * Worker share in this runtime (as test/helpers/faults.ts does).
+ * Counts every statement sent to D1 while `run` runs, in every database (the directory and each
+ * shard), requests' sessions included. The binding objects themselves are patched (and restored):
+ * the Worker and the objects share them in this runtime, and they keep their database handles per
+ * environment (src/db/shards.ts), so a replaced binding would not be seen.
  */
 async function countD1(run: () => Promise<void>): Promise<number> {
-  const real = env.DB;
   let count = 0;
-  const wrapped = new Proxy(real, {
-    get(target, prop) {
-      if (prop === "prepare") {
-        return (query: string) => {
-          count += 1;
-          return target.prepare(query);
-        };
-      }
-      if (prop === "batch") {
-        return (statements: D1PreparedStatement[]) => {
-          count += statements.length;
-          return target.batch(statements);
-        };
-      }
-      const value = Reflect.get(target, prop, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
+  type Handle = Pick<D1Database, "prepare" | "batch">;
+  const counted = <T extends Handle>(handle: T): T =>
+    new Proxy(handle, {
+      get(target, prop) {
+        if (prop === "prepare") {
+          return (query: string) => {
+            count += 1;
+            return target.prepare(query);
+          };
+        }
+        if (prop === "batch") {
+          return (statements: D1PreparedStatement[]) => {
+            count += statements.length;
+            return target.batch(statements);
+          };
+        }
+        const value = Reflect.get(target, prop, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+  const bindings = [directoryD1(), ...shardD1s()];
+  const patched = bindings.map((d1) => {
+    const real = { prepare: d1.prepare, batch: d1.batch, withSession: d1.withSession };
+    const own = counted({ prepare: real.prepare.bind(d1), batch: real.batch.bind(d1) });
+    Object.assign(d1, {
+      prepare: own.prepare,
+      batch: own.batch,
+      withSession: (...args: Parameters<D1Database["withSession"]>) => counted(real.withSession.apply(d1, args)),
+    });
+    return d1;
   });
-  Object.defineProperty(env, "DB", { value: wrapped, configurable: true, writable: true });
   try {
     await run();
   } finally {
-    Object.defineProperty(env, "DB", { value: real, configurable: true, writable: true });
+    for (const d1 of patched) {
+      for (const method of ["prepare", "batch", "withSession"])
+        delete (d1 as unknown as Record<string, unknown>)[method];
+    }
   }
   return count;
 }
@@ -117,9 +133,10 @@ describe("typing", () => {
     const bobRoom = track(await conversationSocket(id, bob.token));
     const bobInbox = track(await inboxSocket(bob.token));
     await sleep(200);
-    const before = await env.DB.prepare(
-      "select (select count(*) from messages) as n, (select last_seq || last_activity_at from conversations where id = ?) as c",
-    )
+    const before = await shardD1Of(id)
+      .prepare(
+        "select (select count(*) from messages) as n, (select last_seq || last_activity_at from conversations where id = ?) as c",
+      )
       .bind(id)
       .first();
     const queries = await countD1(async () => {
@@ -131,13 +148,20 @@ describe("typing", () => {
       await bobRoom.waitFor((f) => f.filter((x) => x.type === "typing").length === 2);
     });
     expect(queries).toBe(0);
-    const after = await env.DB.prepare(
-      "select (select count(*) from messages) as n, (select last_seq || last_activity_at from conversations where id = ?) as c",
-    )
+    const after = await shardD1Of(id)
+      .prepare(
+        "select (select count(*) from messages) as n, (select last_seq || last_activity_at from conversations where id = ?) as c",
+      )
       .bind(id)
       .first();
     expect(after).toEqual(before);
     expect(bobInbox.frames.filter((f) => f.type === "newMessage")).toEqual([]);
+    // The count is not blind: a message, through the same Worker and objects, costs statements.
+    const sending = await countD1(async () => {
+      expect((await sendMessage(alice, id)).status).toBe(201);
+      await bobRoom.waitFor((f) => f.some((x) => x.type === "newMessage"));
+    });
+    expect(sending).toBeGreaterThan(0);
   });
 
   it("refuses an invited participant with an error frame until they accept", async () => {

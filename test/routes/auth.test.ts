@@ -50,10 +50,10 @@ const loginNewDevice = async (username: string, password: string) => {
 
 /** Rows stored for a username, in users and (through them) devices: both 0 after a refused registration. */
 async function storedRows(username: string) {
-  const users = await env.DB.prepare("select count(*) as n from users where lower(username) = lower(?)")
+  const users = await env.DIRECTORY.prepare("select count(*) as n from users where lower(username) = lower(?)")
     .bind(username)
     .first<{ n: number }>();
-  const devices = await env.DB.prepare(
+  const devices = await env.DIRECTORY.prepare(
     "select count(*) as n from devices d join users u on u.id = d.user_id where lower(u.username) = lower(?)",
   )
     .bind(username)

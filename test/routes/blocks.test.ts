@@ -41,7 +41,7 @@ describe("blocking", () => {
     expect((await unblock(alice.token, "nobody_at_all_here")).status).toBe(404);
     expect((await call("GET", "/users/me/blocked")).status).toBe(401);
     expect((await call("PUT", `/users/me/blocked/${alice.username}`, { token: "nope" })).status).toBe(401);
-    const rows = await env.DB.prepare("select count(*) as n from blocks where blocker_id = ?")
+    const rows = await env.DIRECTORY.prepare("select count(*) as n from blocks where blocker_id = ?")
       .bind(alice.userId)
       .first<{ n: number }>();
     expect(rows?.n).toBe(0);

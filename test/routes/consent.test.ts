@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
   accept,
@@ -15,12 +14,14 @@ import {
   sendMessage,
   type TestUser,
 } from "../helpers/api";
+import { shardD1Of } from "../helpers/databases";
 
 const statusOf = async (viewer: TestUser, id: number, userId: number) =>
   (await getConversation(viewer, id)).participants.find((p: { userId: number }) => p.userId === userId);
 const participantRows = async (id: number) =>
   (
-    await env.DB.prepare("select user_id, role, status from participants where conversation_id = ? order by user_id")
+    await shardD1Of(id)
+      .prepare("select user_id, role, status from participants where conversation_id = ? order by user_id")
       .bind(id)
       .all<{ user_id: number; role: string; status: string }>()
   ).results;

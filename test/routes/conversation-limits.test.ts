@@ -12,6 +12,7 @@ import {
   sleep,
   wrapFor,
 } from "../helpers/api";
+import { countInShards } from "../helpers/databases";
 import { inboxSocket } from "../helpers/sockets";
 
 /** Local rate limiting counts in fixed windows aligned to the wall clock: start right after a boundary. */
@@ -21,9 +22,8 @@ async function withinOneWindow(periodSeconds: number, neededMs = 8000): Promise<
   if (left < neededMs) await sleep(left + 20);
 }
 
-const conversationCount = async (userId: number) =>
-  (await env.DB.prepare("select count(*) as n from participants where user_id = ?").bind(userId).first<{ n: number }>())
-    ?.n;
+const conversationCount = (userId: number) =>
+  countInShards("select count(*) as n from participants where user_id = ?", userId);
 
 describe("conversation limits", () => {
   it("creating and adding together: 20 a minute per user, then 429 storing nothing", async () => {

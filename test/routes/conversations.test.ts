@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import {
   addBody,
@@ -18,6 +17,7 @@ import {
   type TestUser,
   uniqueName,
 } from "../helpers/api";
+import { shardD1Of } from "../helpers/databases";
 import { insertUsersWithDevices } from "../helpers/db";
 
 let alice: TestUser;
@@ -149,9 +149,8 @@ describe("POST /conversations", () => {
     expect(res.status).toBe(201);
     const body = await json(res);
     expect(body.participants).toHaveLength(256);
-    const stored = await env.DB.prepare(
-      "select wrapped_key as k from epoch_keys where conversation_id = ? and epoch = 1 and device_id = ?",
-    )
+    const stored = await shardD1Of(body.conversationId)
+      .prepare("select wrapped_key as k from epoch_keys where conversation_id = ? and epoch = 1 and device_id = ?")
       .bind(body.conversationId, last.deviceId)
       .first<{ k: ArrayBuffer }>();
     expect(b64(new Uint8Array(stored!.k))).toBe(lastKey.wrappedKey);

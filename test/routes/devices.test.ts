@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
   approve,
@@ -16,6 +15,7 @@ import {
   sendMessage,
   uniqueName,
 } from "../helpers/api";
+import { countInShards } from "../helpers/databases";
 import { conversationSocket, inboxSocket } from "../helpers/sockets";
 
 describe("devices", () => {
@@ -151,10 +151,8 @@ describe("devices", () => {
     const send = await sendMessage(alice, id);
     expect(send.status).toBe(409);
     expect(send.body.error.details).toEqual([{ path: "epoch", message: "rotation required" }]);
-    const keys = await env.DB.prepare("select count(*) as n from epoch_keys where device_id = ?")
-      .bind(phone.deviceId)
-      .first<{ n: number }>();
-    expect(keys?.n).toBe(0);
+    const keys = await countInShards("select count(*) as n from epoch_keys where device_id = ?", phone.deviceId);
+    expect(keys).toBe(0);
     // The caller's own current device needs no password.
     expect((await call("DELETE", `/devices/${alice.deviceId}`, { token: alice.token })).status).toBe(204);
     expect((await call("GET", "/users/me", { token: alice.token })).status).toBe(401);

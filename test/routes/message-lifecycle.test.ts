@@ -1,4 +1,3 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import {
   call,
@@ -12,6 +11,7 @@ import {
   sendMessage,
   type TestUser,
 } from "../helpers/api";
+import { shardD1Of } from "../helpers/databases";
 import { conversationSocket, inboxSocket } from "../helpers/sockets";
 
 const del = (user: TestUser, messageId: number) => call("DELETE", `/messages/${messageId}`, { token: user.token });
@@ -19,7 +19,8 @@ const setTtl = (user: TestUser, id: number, messageTtlSeconds: number | null) =>
   call("PUT", `/conversations/${id}/settings`, { token: user.token, body: { messageTtlSeconds } });
 
 const rowOf = (messageId: number) =>
-  env.DB.prepare("select ciphertext, nonce, signature, deleted, relates_to_id, expires_at from messages where id = ?")
+  shardD1Of(messageId)
+    .prepare("select ciphertext, nonce, signature, deleted, relates_to_id, expires_at from messages where id = ?")
     .bind(messageId)
     .first<{ ciphertext: ArrayBuffer | null; nonce: unknown; signature: unknown; deleted: number }>();
 

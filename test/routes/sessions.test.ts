@@ -148,7 +148,7 @@ describe("WebSocket tickets", () => {
     const { env } = await import("cloudflare:workers");
     const alice = await registerUser("tick");
     const { ticket } = await json(await call("POST", "/ws/tickets", { token: alice.token }));
-    await env.DB.prepare("update socket_tickets set expires_at = ?")
+    await env.DIRECTORY.prepare("update socket_tickets set expires_at = ?")
       .bind(new Date(Date.now() - 1).toISOString())
       .run();
     const { openSocket } = await import("../helpers/sockets");
