@@ -1,11 +1,11 @@
 import { and, eq, inArray, isNull, ne, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../env";
-import { conversationsOfUser } from "./conversations";
 import { flagUncovered } from "./coverage";
 import { insertApprovalKeysStatement } from "./keys";
 import { tombstoneSenderStatement } from "./messages";
 import { copyDevicesStatements, type DeviceCopy, revokeCopiesStatements, syncAccounts } from "./mirror";
+import { conversationsOfUser } from "./participation";
 import { devices, pushSubscriptions, sessions, users } from "./schema/directory";
 import { accountSettings, conversations, epochKeys, participants } from "./schema/shard";
 import { endSessionsStatement, openSessionStatements } from "./sessions";

@@ -165,5 +165,3 @@ export function tombstoneSenderStatement(db: Database, senderId: number) {
     })
     .where(eq(messages.senderId, senderId));
 }
-
-export { insertMessage } from "./message-insert";

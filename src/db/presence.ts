@@ -1,6 +1,6 @@
 import { and, eq, gt, sql } from "drizzle-orm";
 import type { Database } from "../env";
-import { lastSeqsOfUser } from "./conversations";
+import { lastSeqsOfUser } from "./participation";
 import { Prebuilt, slot } from "./prebuilt";
 import { inboxPresence } from "./schema/directory";
 import type { Databases } from "./shards";

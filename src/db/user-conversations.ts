@@ -1,13 +1,8 @@
 import { eq, sql } from "drizzle-orm";
-import {
-  type ConversationView,
-  type ListPosition,
-  listConversationsForUser,
-  membershipsOf,
-  peersOf,
-} from "./conversations";
+import { type ConversationView, type ListPosition, listConversationsForUser } from "./conversations";
 import { conversationCounts } from "./membership";
 import { syncAccounts } from "./mirror";
+import { membershipsOf, peersOf } from "./participation";
 import { userShards } from "./schema/directory";
 import type { Databases, Shard } from "./shards";
 

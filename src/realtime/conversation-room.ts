@@ -1,7 +1,7 @@
 import { CLOSE, CLOSE_REASON, type MessageResponse, type ServerFrame } from "../../contract";
-import { callerIsParticipant, participantIds } from "../db/conversations";
 import { nextExpiry } from "../db/message-erasure";
 import { listMessagesAfterSeq } from "../db/messages";
+import { callerIsParticipant, participantIds } from "../db/participation";
 import { onlineUsers } from "../db/presence";
 import { databases } from "../db/shards";
 import { erasePass, SWEEP_BATCH } from "../jobs/expiry";

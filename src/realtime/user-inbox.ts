@@ -1,6 +1,6 @@
 import type { ServerFrame } from "../../contract";
-import { callerIsParticipant } from "../db/conversations";
 import { listMessagesAfterSeq } from "../db/messages";
+import { callerIsParticipant } from "../db/participation";
 import { goOnline, PRESENCE_RENEW_MS, setInboxPresence } from "../db/presence";
 import { databases } from "../db/shards";
 import { presentMessage } from "../presenters";

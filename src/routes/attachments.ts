@@ -9,7 +9,7 @@ import {
   markAttachmentStored,
   readableAttachmentSize,
 } from "../db/attachments";
-import { callerIsParticipant } from "../db/conversations";
+import { callerIsParticipant } from "../db/participation";
 import { AppError, notAParticipant } from "../lib/errors";
 import { bearer, createRouter, errors, json } from "../lib/openapi";
 import { shardFor } from "../lib/shard";

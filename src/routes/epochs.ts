@@ -1,9 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { consentingTo, recordConsentsOrLog } from "../db/consents";
-import { findConversationForUser, keysForDevice, participation } from "../db/conversations";
+import { findConversationForUser } from "../db/conversations";
 import { activeDevicesOfParticipants } from "../db/coverage";
 import { activeDevicesOf } from "../db/devices";
 import { commitEpoch, commitEpochAndRead } from "../db/epochs";
+import { keysForDevice, participation } from "../db/participation";
 import { admitToShard } from "../db/user-conversations";
 import { findUserByUsername } from "../db/users";
 import { assertExactCoverage, staleEpoch } from "../lib/coverage";

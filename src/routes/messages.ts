@@ -1,10 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { deleteAttachmentsOfMessages } from "../attachments/lifecycle";
-import { participation } from "../db/conversations";
 import { deleteForEveryone } from "../db/message-erasure";
-import { type ByteCharge, insertMessage, listMessages, type NewMessage, whyRefused } from "../db/messages";
+import { insertMessage } from "../db/message-insert";
+import { type ByteCharge, listMessages, type NewMessage, whyRefused } from "../db/messages";
 import { syncAccounts } from "../db/mirror";
+import { participation } from "../db/participation";
 import { liveSession } from "../db/sessions";
 import type { Shard } from "../db/shards";
 import type { AppEnv } from "../env";

@@ -1,7 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { CLOSE, CLOSE_REASON } from "../../contract";
-import { lastSeqForParticipant } from "../db/conversations";
+import { lastSeqForParticipant } from "../db/participation";
 import { liveSession, redeemTicket, storeTicket } from "../db/sessions";
 import type { AppEnv } from "../env";
 import { randomSecret, sha256 } from "../lib/crypto";

@@ -1,4 +1,4 @@
-import { insertMessage } from "../../src/db/messages";
+import { insertMessage } from "../../src/db/message-insert";
 import { shardOfId } from "../../src/db/shards";
 import { presentMessage } from "../../src/presenters";
 import { randomBytes, type TestUser } from "./api";

@@ -9,7 +9,7 @@ import {
   type Statement,
 } from "../../../bench/floor/statements";
 import { deliveryTargets } from "../../../src/db/delivery";
-import { insertMessage } from "../../../src/db/messages";
+import { insertMessage } from "../../../src/db/message-insert";
 import { shardOfId } from "../../../src/db/shards";
 
 const NOW = new Date("2031-02-03T04:05:06.789Z");
