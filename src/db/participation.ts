@@ -48,23 +48,6 @@ export async function peersOf(db: Database, userId: number): Promise<number[]> {
   return rows.map((r) => r.userId);
 }
 
-/**
- * The conversation's last seq and the user's status in it if they take part in it; `undefined`
- * otherwise (socket admission: the status goes into the socket's attachment).
- */
-export async function lastSeqForParticipant(
-  db: Database,
-  conversationId: number,
-  userId: number,
-): Promise<{ lastSeq: number; status: ParticipantStatus } | undefined> {
-  return db
-    .select({ lastSeq: conversations.lastSeq, status: participants.status })
-    .from(conversations)
-    .innerJoin(participants, eq(participants.conversationId, conversations.id))
-    .where(and(eq(conversations.id, conversationId), eq(participants.userId, userId)))
-    .get();
-}
-
 /** The user's participation (their join point), or `undefined` if they are not in the conversation. */
 export async function participation(
   db: Database,

@@ -1,9 +1,10 @@
 import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { CLOSE, CLOSE_REASON } from "../../contract";
-import { lastSeqForParticipant } from "../db/participation";
+import { CLOSE, CLOSE_REASON, type CloseReason } from "../../contract";
+import { admissionInShard } from "../db/admission";
 import { liveSession, redeemTicket, storeTicket } from "../db/sessions";
-import type { AppEnv } from "../env";
+import { databases } from "../db/shards";
+import type { AppEnv, Database } from "../env";
 import { randomSecret, sha256 } from "../lib/crypto";
 import { AppError } from "../lib/errors";
 import { type Identity, verifyToken } from "../lib/jwt";
@@ -39,21 +40,56 @@ const ticket = createRoute({
   responses: { 201: json(ticketSchema, "The ticket"), ...errors(401) },
 });
 
-type Admitted = Identity & { deviceStatus: "active" | "pending" };
+type DeviceStatus = "active" | "pending" | "revoked";
 
-/** The identity behind `ticket=` (spent here, whatever happens next) or `token=` (and its live session). */
-async function admit(c: Context<AppEnv>): Promise<Admitted | null> {
+/** The conversation a socket asks for: `null` if the id is malformed or no shard can hold it. */
+type Target = { id: number; shard: Database } | null;
+
+type Admission =
+  | { refused: CloseReason }
+  /** `room`: a conversation socket's conversation, its `lastSeq` and whether the caller is only invited. */
+  | { identity: Identity; room?: { id: number; lastSeq: number; invited: boolean } };
+
+/**
+ * Who the socket is, or why it is refused. The reads go to the primaries, not through the request's
+ * D1 sessions: a bookmark could only make them older, and a 101 answers with none. A conversation
+ * socket's token costs one read of the shard when the shard's mirror vouches for the session (as a
+ * message's sender check does); only otherwise is the directory asked, as for every ticket.
+ */
+async function admit(c: Context<AppEnv>, target: Target | undefined): Promise<Admission> {
+  const dbs = databases(c.env);
+  let identity: Identity;
+  let deviceStatus: DeviceStatus | undefined;
   const ticketText = c.req.query("ticket");
   if (ticketText !== undefined) {
-    const found = await redeemTicket(c.var.directory, await sha256(ticketText));
-    if (!found || found.deviceStatus === "revoked") return null;
-    return { ...found, exp: found.tokenExp, deviceStatus: found.deviceStatus };
+    // Spent here, whatever happens next.
+    const found = await redeemTicket(dbs.directory, await sha256(ticketText));
+    if (!found || found.deviceStatus === "revoked") return { refused: CLOSE_REASON.invalidToken };
+    identity = { userId: found.userId, deviceId: found.deviceId, sessionId: found.sessionId, exp: found.tokenExp };
+    deviceStatus = found.deviceStatus;
+  } else {
+    const claims = await verifyToken(c.var.config.jwt, c.req.query("token") ?? "");
+    if (!claims) return { refused: CLOSE_REASON.invalidToken };
+    identity = claims;
   }
-  const claims = await verifyToken(c.var.config.jwt, c.req.query("token") ?? "");
-  if (!claims) return null;
-  const session = await liveSession(c.var.directory, claims);
-  if (!session || session.deviceStatus === "revoked") return null;
-  return { ...claims, deviceStatus: session.deviceStatus };
+  const inShard = target ? await admissionInShard(target.shard, target.id, identity) : undefined;
+  if (deviceStatus === undefined) {
+    deviceStatus = inShard?.live ? "active" : (await liveSession(dbs.directory, identity))?.deviceStatus;
+  }
+  if (deviceStatus === undefined || deviceStatus === "revoked") return { refused: CLOSE_REASON.invalidToken };
+  if (target === undefined) return { identity };
+  if (deviceStatus !== "active") return { refused: CLOSE_REASON.deviceNotLinked };
+  if (!target || !inShard?.status) return { refused: CLOSE_REASON.notParticipant };
+  return { identity, room: { id: target.id, lastSeq: inShard.lastSeq, invited: inShard.status === "invited" } };
+}
+
+/** `conversationId=` as the socket's target: `undefined` for the inbox (no conversationId at all). */
+function targetOf(c: Context<AppEnv>): Target | undefined {
+  const raw = c.req.queries("conversationId");
+  if (raw === undefined) return undefined;
+  const id = raw.length === 1 ? idString.safeParse(raw[0]) : undefined;
+  const shard = id?.success ? databases(c.env).shardOf(id.data) : undefined;
+  return id?.success && shard ? { id: id.data, shard: shard.db } : null;
 }
 
 /**
@@ -84,32 +120,21 @@ export const wsRoutes = createRouter()
         headers: { Upgrade: "websocket" },
       });
     }
-    const admitted = await admit(c);
-    if (!admitted) return refuseSocket(CLOSE.policy, CLOSE_REASON.invalidToken);
-    const { userId, deviceId, sessionId, exp } = admitted;
+    const admitted = await admit(c, targetOf(c));
+    if ("refused" in admitted) return refuseSocket(CLOSE.policy, admitted.refused);
+    const { userId, deviceId, sessionId, exp } = admitted.identity;
     const identity: SocketAttachment = { userId, deviceId, sessionId, exp };
     const headers = new Headers(c.req.raw.headers);
-    headers.set(IDENTITY_HEADER, JSON.stringify(identity));
-    const forward = (extra?: [string, string]) => {
-      if (extra) headers.set(...extra);
+    const forward = (attachment: SocketAttachment) => {
+      headers.set(IDENTITY_HEADER, JSON.stringify(attachment));
       return new Request(withoutCredentials(c.req.url), { method: "GET", headers });
     };
-
-    const rawConversationId = c.req.queries("conversationId");
-    if (rawConversationId === undefined) {
-      return c.env.USER_INBOX.getByName(String(userId)).fetch(forward());
-    }
-    if (admitted.deviceStatus !== "active") return refuseSocket(CLOSE.policy, CLOSE_REASON.deviceNotLinked);
-    const conversationId = rawConversationId.length === 1 ? idString.safeParse(rawConversationId[0]) : undefined;
-    const shard = conversationId?.success ? c.var.dbs.shardOf(conversationId.data) : undefined;
-    const participant =
-      shard && conversationId?.success ? await lastSeqForParticipant(shard.db, conversationId.data, userId) : undefined;
-    if (!conversationId?.success || participant === undefined) {
-      return refuseSocket(CLOSE.policy, CLOSE_REASON.notParticipant);
-    }
+    const { room } = admitted;
+    if (!room) return c.env.USER_INBOX.getByName(String(userId)).fetch(forward(identity));
+    headers.set(LAST_SEQ_HEADER, String(room.lastSeq));
     // The status at admission rides in the socket's attachment (the room clears it on `accept`):
     // how the room refuses an invited participant's `typing` without a D1 query.
-    if (participant.status === "invited") headers.set(IDENTITY_HEADER, JSON.stringify({ ...identity, invited: true }));
-    const room = c.env.CONVERSATION_ROOM.getByName(String(conversationId.data));
-    return room.fetch(forward([LAST_SEQ_HEADER, String(participant.lastSeq)]));
+    return c.env.CONVERSATION_ROOM.getByName(String(room.id)).fetch(
+      forward(room.invited ? { ...identity, invited: true } : identity),
+    );
   });
