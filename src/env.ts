@@ -10,8 +10,6 @@ export interface AppEnv {
   Bindings: Env;
   Variables: {
     config: Config;
-    /** The directory database (accounts); conversations live in `dbs`' shards. */
-    directory: Database;
     dbs: Databases;
     user: Identity;
     deviceStatus: "active" | "pending";

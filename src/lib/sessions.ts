@@ -56,7 +56,7 @@ export async function endSessionsNow(
   userId: number,
   where: { sessionIds?: number[]; deviceId?: number; exceptSessionId?: number },
 ): Promise<number[]> {
-  const live = await liveSessionsWhere(c.var.directory, { ...where, userId });
+  const live = await liveSessionsWhere(c.var.dbs.directory, { ...where, userId });
   const ended = await endSessionsEverywhere(c.var.dbs, userId, live);
   await closeSocketsOf(c, userId, { sessionIds: ended });
   return ended;

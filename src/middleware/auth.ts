@@ -32,7 +32,7 @@ export const requireToken = createMiddleware<AppEnv>(async (c, next) => {
  */
 export const requireSession = createMiddleware<AppEnv>(async (c, next) => {
   const identity = await verifiedIdentity(c);
-  const session = await liveSession(c.var.directory, identity);
+  const session = await liveSession(c.var.dbs.directory, identity);
   if (!session || session.deviceStatus === "revoked") throw new AppError("unauthorized", "session ended");
   c.set("user", identity);
   c.set("deviceStatus", session.deviceStatus);
@@ -42,7 +42,7 @@ export const requireSession = createMiddleware<AppEnv>(async (c, next) => {
 /** Token, live session and an active device: every route but the few a pending device may use. */
 export const requireAuth = createMiddleware<AppEnv>(async (c, next) => {
   const identity = await verifiedIdentity(c);
-  const session = await liveSession(c.var.directory, identity);
+  const session = await liveSession(c.var.dbs.directory, identity);
   if (!session || session.deviceStatus === "revoked") throw new AppError("unauthorized", "session ended");
   if (session.deviceStatus !== "active") throw deviceNotLinked();
   c.set("user", identity);

@@ -45,7 +45,7 @@ export function publishMessage(c: Context<AppEnv>, message: MessageResponse, inb
 export function deliverMessage(c: Context<AppEnv>, message: MessageResponse, participantIds: number[]): void {
   const delivered = (async () => {
     const { onlineInboxes, pushCandidates } = await deliveryTargets(
-      c.var.directory,
+      c.var.dbs.directory,
       participantIds,
       message.senderDeviceId,
     );
@@ -71,7 +71,7 @@ function toOnlineInboxes(
   deliver: (stub: ReturnType<typeof inbox>, userId: number) => Promise<void>,
 ): void {
   const delivered = (async () => {
-    const online = await onlineUsers(c.var.directory, [...new Set(userIds)]);
+    const online = await onlineUsers(c.var.dbs.directory, [...new Set(userIds)]);
     await Promise.all(
       [...online].map((userId) => deliver(inbox(c.env, userId), userId).catch(logFailure("inbox event", subject))),
     );

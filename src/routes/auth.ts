@@ -92,7 +92,7 @@ export const authRoutes = createRouter()
   .openapi(register, async (c) => {
     const { username, password, accountKey, device } = c.req.valid("json");
     if (!(await verifyDeviceSignature(accountKey, device))) throw badDeviceSignature();
-    const created = await insertUser(c.var.directory, {
+    const created = await insertUser(c.var.dbs.directory, {
       username,
       password: await hashPassword(password),
       accountKey,
@@ -103,18 +103,18 @@ export const authRoutes = createRouter()
   })
   .openapi(login, async (c) => {
     const body = c.req.valid("json");
-    const user = await checkCredentials(c.var.directory, body.username, body.password);
+    const user = await checkCredentials(c.var.dbs.directory, body.username, body.password);
     const refreshToken = await newRefreshToken();
     const ttl = c.var.config.refreshTtlSeconds;
     let device: { id: number; status: "active" | "pending" };
     let sessionId: number;
     if ("deviceId" in body) {
-      const known = await findDevice(c.var.directory, body.deviceId);
+      const known = await findDevice(c.var.dbs.directory, body.deviceId);
       if (!known || known.userId !== user.id || known.status === "revoked") {
         throw new AppError("unauthorized", "unknown or revoked device");
       }
       device = { id: known.id, status: known.status };
-      sessionId = await openSession(c.var.directory, {
+      sessionId = await openSession(c.var.dbs.directory, {
         userId: user.id,
         deviceId: device.id,
         refreshHash: refreshToken.hash,
@@ -122,10 +122,10 @@ export const authRoutes = createRouter()
       });
     } else {
       // Read before the write: a failure after it would answer 500 for a device that exists.
-      const active = (await listOwnDevices(c.var.directory, user.id))
+      const active = (await listOwnDevices(c.var.dbs.directory, user.id))
         .filter((d) => d.status === "active")
         .map((d) => d.id);
-      const opened = await openSessionOnNewDevice(c.var.directory, {
+      const opened = await openSessionOnNewDevice(c.var.dbs.directory, {
         userId: user.id,
         device: body.device,
         refreshHash: refreshToken.hash,
@@ -155,7 +155,7 @@ export const authRoutes = createRouter()
   .openapi(refresh, async (c) => {
     const presented = await sha256(c.req.valid("json").refreshToken);
     const next = await newRefreshToken();
-    const outcome = await rotateRefreshToken(c.var.directory, presented, next.hash, c.var.config.refreshTtlSeconds);
+    const outcome = await rotateRefreshToken(c.var.dbs.directory, presented, next.hash, c.var.config.refreshTtlSeconds);
     if (outcome.kind === "reused") {
       // Someone holds a copy of this token: end the whole session, the holder of the new token included.
       await endSessionsNow(c, outcome.userId, { sessionIds: [outcome.sessionId] });
@@ -166,10 +166,10 @@ export const authRoutes = createRouter()
   })
   .openapi(reset, async (c) => {
     const { username, password, accountKey, device } = c.req.valid("json");
-    const user = await checkCredentials(c.var.directory, username, password);
+    const user = await checkCredentials(c.var.dbs.directory, username, password);
     if (!(await verifyDeviceSignature(accountKey, device))) throw badDeviceSignature();
     const [oldDevices, memberships, peers] = await Promise.all([
-      listOwnDevices(c.var.directory, user.id),
+      listOwnDevices(c.var.dbs.directory, user.id),
       membershipsAcross(c.var.dbs, user.id),
       peersAcross(c.var.dbs, user.id),
     ]);

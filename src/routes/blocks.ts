@@ -41,21 +41,21 @@ const unblock = createRoute({
 
 /** `/users/me/blocked`: blocking is account data, kept apart from conversations. */
 export const blockRoutes = createRouter()
-  .openapi(list, async (c) => c.json(await listBlocked(c.var.directory, c.var.user.userId), 200))
+  .openapi(list, async (c) => c.json(await listBlocked(c.var.dbs.directory, c.var.user.userId), 200))
   .openapi(block, async (c) => {
-    const target = await findUserByUsername(c.var.directory, c.req.valid("param").username);
+    const target = await findUserByUsername(c.var.dbs.directory, c.req.valid("param").username);
     if (!target) throw new AppError("not_found", "no such user");
     if (target.id === c.var.user.userId) {
       throw new AppError("validation_failed", "you cannot block yourself", {
         details: [{ path: "username", message: "must be someone else" }],
       });
     }
-    await blockUser(c.var.directory, c.var.user.userId, target.id);
+    await blockUser(c.var.dbs.directory, c.var.user.userId, target.id);
     return c.body(null, 204);
   })
   .openapi(unblock, async (c) => {
-    const target = await findUserByUsername(c.var.directory, c.req.valid("param").username);
+    const target = await findUserByUsername(c.var.dbs.directory, c.req.valid("param").username);
     if (!target) throw new AppError("not_found", "no such user");
-    await unblockUser(c.var.directory, c.var.user.userId, target.id);
+    await unblockUser(c.var.dbs.directory, c.var.user.userId, target.id);
     return c.body(null, 204);
   });

@@ -120,7 +120,7 @@ export const conversationRoutes = createRouter()
   .openapi(create, async (c) => {
     const body = c.req.valid("json");
     const me = c.var.user;
-    const found = await findUsersByUsernames(c.var.directory, body.participants);
+    const found = await findUsersByUsernames(c.var.dbs.directory, body.participants);
     const byName = new Map(found.map((u) => [usernameKey(u.username), u]));
     const unknown = body.participants.flatMap((username, index) =>
       byName.has(usernameKey(username)) ? [] : [{ username, path: `participants.${index}` }],
@@ -138,7 +138,7 @@ export const conversationRoutes = createRouter()
       chosen.map((u) => u.id),
       others,
     );
-    const consenting = await consentingTo(c.var.directory, others, me.userId);
+    const consenting = await consentingTo(c.var.dbs.directory, others, me.userId);
     const members = chosen.map((user) => {
       const creator = user.id === me.userId;
       return {
@@ -150,7 +150,7 @@ export const conversationRoutes = createRouter()
       };
     });
     const devices = await activeDevicesOf(
-      c.var.directory,
+      c.var.dbs.directory,
       members.map((m) => m.userId),
     );
     assertExactCoverage(
@@ -170,7 +170,7 @@ export const conversationRoutes = createRouter()
       keys: body.keys,
     });
     // The creator started contact with everyone in it.
-    await recordConsentsOrLog(c.var.directory, me.userId, others);
+    await recordConsentsOrLog(c.var.dbs.directory, me.userId, others);
     const now = conversation.createdAt;
     const keys = body.keys.map((k) => ({
       ...k,
@@ -230,7 +230,7 @@ export const conversationRoutes = createRouter()
     const accepted = await acceptInvitation(db, id, me.userId);
     if (!accepted) throw notAParticipant();
     // They accept contact from whoever added them (after the shard's write: see recordConsents).
-    if (accepted.addedBy !== null) await recordConsentsOrLog(c.var.directory, me.userId, [accepted.addedBy]);
+    if (accepted.addedBy !== null) await recordConsentsOrLog(c.var.dbs.directory, me.userId, [accepted.addedBy]);
     await publishAccepted(c, id, me.userId);
     const conversation = await findConversationForUser(db, id, me);
     if (!conversation) throw notAParticipant();
@@ -248,7 +248,7 @@ export const conversationRoutes = createRouter()
     if (!conversation || !mine) throw notAParticipant();
     if (mine.status !== "invited")
       throw new AppError("conflict", "only a message request can be declined; leave instead");
-    if (block && mine.addedBy !== null) await blockUser(c.var.directory, me.userId, mine.addedBy);
+    if (block && mine.addedBy !== null) await blockUser(c.var.dbs.directory, me.userId, mine.addedBy);
     if (await removeParticipant(db, id, me.userId)) {
       const member = conversation.participants.find((p) => p.userId === me.userId)!;
       await publishMembership(

@@ -23,7 +23,7 @@ const noSuchDevice = () => new AppError("not_found", "no such device");
 /** Before the body is even validated: another user's or an unknown device is 404, one that is not pending 409. */
 const pendingTarget = createMiddleware<AppEnv>(async (c, next) => {
   const id = idString.safeParse(c.req.param("deviceId"));
-  const device = id.success ? await findDevice(c.var.directory, id.data) : undefined;
+  const device = id.success ? await findDevice(c.var.dbs.directory, id.data) : undefined;
   if (!device || device.userId !== c.var.user.userId) throw noSuchDevice();
   if (device.status !== "pending") throw new AppError("conflict", "this device is not pending approval");
   await next();
@@ -86,7 +86,7 @@ const listIds = (ids: number[]) => ids.sort((a, b) => a - b).join(", ");
 
 export const deviceRoutes = createRouter()
   .openapi(list, async (c) => {
-    const devices = await listOwnDevices(c.var.directory, c.var.user.userId);
+    const devices = await listOwnDevices(c.var.dbs.directory, c.var.user.userId);
     return c.json(
       devices.map((d) => presentOwnDevice(d, c.var.user.deviceId)),
       200,
@@ -98,8 +98,8 @@ export const deviceRoutes = createRouter()
     const body = c.req.valid("json");
     // Everything the answer and the events need is read before the write: a read failing after it would answer 500 for a committed approval.
     const [device, user, memberships, peers] = await Promise.all([
-      findDevice(c.var.directory, deviceId),
-      findUserById(c.var.directory, me.userId),
+      findDevice(c.var.dbs.directory, deviceId),
+      findUserById(c.var.dbs.directory, me.userId),
       membershipsAcross(c.var.dbs, me.userId),
       peersAcross(c.var.dbs, me.userId),
     ]);
@@ -150,16 +150,16 @@ export const deviceRoutes = createRouter()
   })
   .openapi(provisioning, async (c) => {
     const { deviceId } = c.req.valid("param");
-    const device = deviceId === c.var.user.deviceId ? await findDevice(c.var.directory, deviceId) : undefined;
+    const device = deviceId === c.var.user.deviceId ? await findDevice(c.var.dbs.directory, deviceId) : undefined;
     if (!device?.provisioning) throw new AppError("not_found", "no provisioning envelope for this device");
     return c.json({ provisioning: encodeBase64(device.provisioning) }, 200);
   })
   .openapi(revoke, async (c) => {
     const me = c.var.user;
     const { deviceId } = c.req.valid("param");
-    const device = await findDevice(c.var.directory, deviceId);
+    const device = await findDevice(c.var.dbs.directory, deviceId);
     if (!device || device.userId !== me.userId || device.status === "revoked") throw noSuchDevice();
-    const user = await findUserById(c.var.directory, me.userId);
+    const user = await findUserById(c.var.dbs.directory, me.userId);
     if (deviceId !== me.deviceId) await requirePassword(user, c.req.valid("json")?.password);
     if (!user) throw new AppError("unauthorized", "the token's user does not exist");
     // Read before the write: a read failing after it would answer 500 for a committed revocation.

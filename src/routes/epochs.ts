@@ -129,7 +129,7 @@ export const epochRoutes = createRouter()
     const { db } = shard;
     const [conversation, user] = await Promise.all([
       findConversationForUser(db, id, me),
-      findUserByUsername(c.var.directory, username),
+      findUserByUsername(c.var.dbs.directory, username),
     ]);
     if (!conversation) throw notAParticipant();
     if (conversation.status === "invited") throw notAcceptedYet();
@@ -142,13 +142,13 @@ export const epochRoutes = createRouter()
     if (epoch !== conversation.epoch + 1) throw staleEpoch(conversation.epoch);
     const [current, newcomerDevices] = await Promise.all([
       activeDevicesOfParticipants(db, id),
-      activeDevicesOf(c.var.directory, [user.id]),
+      activeDevicesOf(c.var.dbs.directory, [user.id]),
     ]);
     assertExactCoverage(
       [...current.map((d) => d.deviceId), ...newcomerDevices.map((d) => d.id)],
       uploads.map((k) => k.deviceId),
     );
-    const consents = await consentingTo(c.var.directory, [user.id], me.userId);
+    const consents = await consentingTo(c.var.dbs.directory, [user.id], me.userId);
     const status = consents.has(user.id) ? ("member" as const) : ("invited" as const);
     const newcomer = { userId: user.id, username: user.username, status };
     // Only now that the request is valid: the newcomer's devices reach the shard before the commit,
@@ -165,7 +165,7 @@ export const epochRoutes = createRouter()
     const updated = outcome.view;
     if (!updated) throw notAParticipant();
     // The adder started contact with the newcomer.
-    await recordConsentsOrLog(c.var.directory, me.userId, [user.id]);
+    await recordConsentsOrLog(c.var.dbs.directory, me.userId, [user.id]);
     const createdAt = updated.key?.createdAt ?? new Date().toISOString();
     const keyRows = uploads.map((k) => ({
       ...k,

@@ -17,7 +17,7 @@ export const MAX_PARTICIPANTS = 256;
 export async function assertMayJoin(c: Context<AppEnv>, counted: number[], joining: number[]): Promise<void> {
   const me = c.var.user.userId;
   const [blockers, counts] = await Promise.all([
-    usersWhoBlocked(c.var.directory, joining, me),
+    usersWhoBlocked(c.var.dbs.directory, joining, me),
     conversationCountsAcross(c.var.dbs, counted),
   ]);
   if (blockers.length > 0) throw new AppError("forbidden", "this user cannot be added");

@@ -77,11 +77,11 @@ async function commitMessage(c: Context<AppEnv>, shard: Shard, message: NewMessa
   const first = await insertMessage(shard.db, shard.index, message, me, charge);
   if (first.kind === "created") return { committed: first } as const;
   const [session, refusal] = await Promise.all([
-    liveSession(c.var.directory, me),
+    liveSession(c.var.dbs.directory, me),
     whyRefused(shard.db, message, me.userId, charge),
   ]);
   if (session?.deviceStatus !== "active" || refusal.kind !== "raced") return { committed: null, session, refusal };
-  await syncAccounts(c.var.directory, shard.db, [me.userId]);
+  await syncAccounts(c.var.dbs.directory, shard.db, [me.userId]);
   const second = await insertMessage(shard.db, shard.index, message, me, charge);
   if (second.kind === "created") return { committed: second } as const;
   return { committed: null, session, refusal: await whyRefused(shard.db, message, me.userId, charge) };

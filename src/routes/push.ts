@@ -28,7 +28,7 @@ const vapidPublicKey = createRoute({
  */
 const ownDevice = createMiddleware<AppEnv>(async (c, next) => {
   const id = idString.safeParse(c.req.param("deviceId"));
-  const device = id.success ? await findDevice(c.var.directory, id.data) : undefined;
+  const device = id.success ? await findDevice(c.var.dbs.directory, id.data) : undefined;
   if (!device || device.userId !== c.var.user.userId || device.status === "revoked") {
     throw new AppError("not_found", "no such device");
   }
@@ -70,10 +70,10 @@ export const pushRoutes = createRouter()
     const { deviceId } = c.req.valid("param");
     // A subscription is made by the browser it pushes to: only that device can hand it over.
     if (deviceId !== c.var.user.deviceId) throw new AppError("forbidden", "a device sets only its own subscription");
-    await subscribeDevicePush(c.var.directory, pushConfig(c.env), deviceId, c.req.valid("json"));
+    await subscribeDevicePush(c.var.dbs.directory, pushConfig(c.env), deviceId, c.req.valid("json"));
     return c.body(null, 204);
   })
   .openapi(deleteDevicePush, async (c) => {
-    await unsubscribeDevicePush(c.var.directory, c.req.valid("param").deviceId);
+    await unsubscribeDevicePush(c.var.dbs.directory, c.req.valid("param").deviceId);
     return c.body(null, 204);
   });

@@ -70,7 +70,7 @@ export const sessionRoutes = createRouter()
   })
   .openapi(list, async (c) => {
     const me = c.var.user;
-    const sessions = await listLiveSessions(c.var.directory, me.userId);
+    const sessions = await listLiveSessions(c.var.dbs.directory, me.userId);
     return c.json(
       sessions.map((s) => ({
         sessionId: s.id,
@@ -85,10 +85,10 @@ export const sessionRoutes = createRouter()
   .openapi(end, async (c) => {
     const me = c.var.user;
     const { sessionId } = c.req.valid("param");
-    const live = await listLiveSessions(c.var.directory, me.userId);
+    const live = await listLiveSessions(c.var.dbs.directory, me.userId);
     if (!live.some((s) => s.id === sessionId)) throw new AppError("not_found", "no such session");
     if (sessionId !== me.sessionId) {
-      await requirePassword(await findUserById(c.var.directory, me.userId), c.req.valid("json")?.password);
+      await requirePassword(await findUserById(c.var.dbs.directory, me.userId), c.req.valid("json")?.password);
     }
     await endSessionsNow(c, me.userId, { sessionIds: [sessionId] });
     return c.body(null, 204);
@@ -96,8 +96,8 @@ export const sessionRoutes = createRouter()
   .openapi(changePassword, async (c) => {
     const me = c.var.user;
     const { currentPassword, newPassword } = c.req.valid("json");
-    await requirePassword(await findUserById(c.var.directory, me.userId), currentPassword);
-    await passwordUpdate(c.var.directory, me.userId, await hashPassword(newPassword));
+    await requirePassword(await findUserById(c.var.dbs.directory, me.userId), currentPassword);
+    await passwordUpdate(c.var.dbs.directory, me.userId, await hashPassword(newPassword));
     await endSessionsNow(c, me.userId, { exceptSessionId: me.sessionId });
     return c.body(null, 204);
   });

@@ -80,12 +80,12 @@ const lookup = createRoute({
 
 export const userRoutes = createRouter()
   .openapi(me, async (c) => {
-    const user = await findUserById(c.var.directory, c.var.user.userId);
+    const user = await findUserById(c.var.dbs.directory, c.var.user.userId);
     if (!user) throw userGone();
     return c.json(presentUser(user), 200);
   })
   .openapi(getSettings, async (c) => {
-    const user = await findUserById(c.var.directory, c.var.user.userId);
+    const user = await findUserById(c.var.dbs.directory, c.var.user.userId);
     if (!user) throw userGone();
     return c.json(presentUser(user).settings, 200);
   })
@@ -96,7 +96,10 @@ export const userRoutes = createRouter()
   })
   .openapi(deleteMe, async (c) => {
     const me = c.var.user;
-    const user = await requirePassword(await findUserById(c.var.directory, me.userId), c.req.valid("json").password);
+    const user = await requirePassword(
+      await findUserById(c.var.dbs.directory, me.userId),
+      c.req.valid("json").password,
+    );
     const { conversations } = await listConversationsAcross(c.var.dbs, me, { limit: Number.MAX_SAFE_INTEGER - 1 });
     await deleteAccount(c.var.dbs, me.userId);
     // The account is gone already: a failure here is logged, not answered; the tombstones hide what is
@@ -124,8 +127,8 @@ export const userRoutes = createRouter()
   .openapi(lookup, async (c) => {
     const { username } = c.req.valid("param");
     const user = usernameRule.safeParse(username).success
-      ? await findUserByUsername(c.var.directory, username)
+      ? await findUserByUsername(c.var.dbs.directory, username)
       : undefined;
     if (!user) throw new AppError("not_found", "no such user");
-    return c.json(presentPublicUser(user, await activeDevicesOf(c.var.directory, [user.id])), 200);
+    return c.json(presentPublicUser(user, await activeDevicesOf(c.var.dbs.directory, [user.id])), 200);
   });

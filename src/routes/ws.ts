@@ -103,7 +103,7 @@ export const wsRoutes = createRouter()
   .openapi(ticket, async (c) => {
     const me = c.var.user;
     const text = randomSecret();
-    await storeTicket(c.var.directory, {
+    await storeTicket(c.var.dbs.directory, {
       hash: await sha256(text),
       sessionId: me.sessionId,
       tokenExp: me.exp,
