@@ -1,16 +1,10 @@
-import { createExecutionContext } from "cloudflare:test";
-import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
-import { app } from "../src/app";
+import { call } from "./helpers/api";
 
 async function callWith(vars: Partial<Record<keyof Env, string | undefined>>, path: string) {
   const errors = vi.spyOn(console, "error").mockImplementation(() => {});
   try {
-    const res = await app.fetch(
-      new Request(`http://parley.test${path}`),
-      { ...env, ...vars },
-      createExecutionContext(),
-    );
+    const res = await call("GET", path, { env: vars });
     return { res, logged: errors.mock.calls.map((args) => args.join(" ")) };
   } finally {
     errors.mockRestore();

@@ -1,8 +1,6 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { BOOKMARK_HEADER } from "../../contract";
-import { app } from "../../src/app";
 import { encodeBookmarks, parseBookmarks } from "../../src/db/bookmarks";
 import { call, createConversation, errorOf, json, messageBody, registerUser } from "../helpers/api";
 import { snapshot } from "../helpers/db";
@@ -25,14 +23,9 @@ function recordingSessions(d1: D1Database) {
   return { binding, opened };
 }
 
-async function fetchWith(overrides: Record<string, unknown>, path: string, token: string, bookmark?: string) {
-  const headers = new Headers({ Authorization: `Bearer ${token}` });
-  if (bookmark) headers.set(BOOKMARK_HEADER, bookmark);
-  const ctx = createExecutionContext();
-  const res = await app.fetch(new Request(`http://parley.test${path}`, { headers }), { ...env, ...overrides }, ctx);
-  await waitOnExecutionContext(ctx);
-  return res;
-}
+/** A GET on an env with some bindings replaced, sending `bookmark` if given. */
+const fetchWith = (env: Record<string, unknown>, path: string, token: string, bookmark?: string) =>
+  call("GET", path, { token, env, headers: bookmark ? { [BOOKMARK_HEADER]: bookmark } : {} });
 
 describe("D1 Sessions API bookmarks (read your own writes across replicas)", () => {
   it("every answer that touched a database carries a bookmark for it, and a client's read with it sees its write", async () => {

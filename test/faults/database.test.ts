@@ -1,7 +1,5 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
-import { app } from "../../src/app";
 import { shardBindings } from "../../src/db/shards";
 import {
   activeDeviceIds,
@@ -52,27 +50,18 @@ async function callWithFault(
   spare = SPARED,
 ) {
   const fault = sharedFault(failAt, spare);
-  const headers = new Headers({ "Content-Type": "application/json" });
-  if (token) headers.set("Authorization", `Bearer ${token}`);
-  const ctx = createExecutionContext();
   const quiet = vi.spyOn(console, "error").mockImplementation(() => {}); // the expected "unhandled error" lines
   onTestFinished(() => quiet.mockRestore());
-  const res = await app.fetch(
-    new Request(`http://parley.test${path}`, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }),
-    {
-      ...env,
+  const res = await call(method, path, {
+    ...(token ? { token } : {}),
+    ...(body === undefined ? {} : { body }),
+    env: {
       ...Object.fromEntries(bindings().map(([name, d1]) => [name, fault.wrap(d1)])),
       // One attempt per statement of every database adds up to more requests than a rate limit allows
       // (per address on register and login, per user on creating and adding): the limits must not be what refuses.
       RATE_LIMITS: "off",
     },
-    ctx,
-  );
-  await waitOnExecutionContext(ctx);
+  });
   return { res, text: await res.text(), reached: fault.executed() >= failAt };
 }
 

@@ -1,7 +1,5 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
-import { app } from "../../src/app";
 import { applySnapshotStatements, readAccountSnapshot } from "../../src/db/mirror";
 import { databases } from "../../src/db/shards";
 import {
@@ -30,23 +28,10 @@ import { dump } from "../helpers/state";
  * that should not be granted.
  */
 
-type Overrides = Partial<Record<string, unknown>>;
+type Overrides = Record<string, unknown>;
 
-/** Calls the app with some bindings or vars replaced (a fresh env object: its own config and handles). */
-async function callWith(overrides: Overrides, method: string, path: string, token: string, body?: unknown) {
-  const ctx = createExecutionContext();
-  const res = await app.fetch(
-    new Request(`http://parley.test${path}`, {
-      method,
-      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }),
-    { ...env, ...overrides },
-    ctx,
-  );
-  await waitOnExecutionContext(ctx);
-  return res;
-}
+const callWith = (env: Overrides, method: string, path: string, token: string, body?: unknown) =>
+  call(method, path, { token, body, env });
 
 /** Captures console.error for the test (the expected "unhandled error" lines), returning what was logged. */
 function quietErrors(): () => string[] {

@@ -1,4 +1,6 @@
-import { exports } from "cloudflare:workers";
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { app } from "../../src/app";
 
 let counter = 0;
 
@@ -26,6 +28,11 @@ export interface CallOptions {
   token?: string;
   body?: unknown;
   headers?: Record<string, string>;
+  /**
+   * Bindings or vars to replace for this call (a failing D1, another SHARD_PLACEMENT): the app then
+   * runs on a fresh env object, with its own parsed config and database handles.
+   */
+  env?: Record<string, unknown>;
 }
 
 /** Calls the Worker in the test runtime; `body` is sent as JSON unless it is already a string. */
@@ -40,7 +47,12 @@ export async function call(method: string, path: string, options: CallOptions = 
     body = typeof options.body === "string" ? options.body : JSON.stringify(options.body);
     if (!headers.has("Content-Type")) headers.set("Content-Type", "application/json");
   }
-  return exports.default.fetch(new Request(`http://parley.test${path}`, { method, headers, body }));
+  const request = new Request(`http://parley.test${path}`, { method, headers, body });
+  if (!options.env) return exports.default.fetch(request);
+  const ctx = createExecutionContext();
+  const res = await app.fetch(request, { ...env, ...options.env }, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
 }
 
 export async function json<T = any>(response: Response): Promise<T> {

@@ -3,18 +3,12 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { floorSend } from "../../../bench/floor/write";
 import type { MessageResponse } from "../../../contract";
-import { b64, call, createConversation, json, randomBytes, registerUser } from "../../helpers/api";
+import { b64, call, createConversation, json, messageBody, randomBytes, registerUser } from "../../helpers/api";
 import { shardD1Of } from "../../helpers/databases";
 
-const messageBody = (conversationId: number, clientMessageId: string) => ({
-  conversationId,
-  keyEpoch: 1,
-  nonce: b64(randomBytes(12)),
-  ciphertext: b64(randomBytes(40)),
-  authTag: b64(randomBytes(16)),
-  signature: b64(randomBytes(64)),
-  clientMessageId,
-});
+/** A plain message with 40 bytes of ciphertext (what the daily byte count is checked against). */
+const plainMessage = (conversationId: number, clientMessageId: string) =>
+  messageBody(conversationId, { clientMessageId, ciphertext: b64(randomBytes(40)) });
 
 async function sendToFloor(token: string, body: unknown) {
   const published: MessageResponse[] = [];
@@ -36,10 +30,13 @@ describe("the write floor", () => {
     const alice = await registerUser("floor");
     const bob = await registerUser("floor");
     const conversationId = await createConversation(alice, bob);
-    const { response, published } = await sendToFloor(alice.token, messageBody(conversationId, "floor-1"));
+    const { response, published } = await sendToFloor(alice.token, plainMessage(conversationId, "floor-1"));
     expect(response.status).toBe(201);
     const ack = await json(response);
-    const next = await call("POST", "/messages", { token: alice.token, body: messageBody(conversationId, "parley-1") });
+    const next = await call("POST", "/messages", {
+      token: alice.token,
+      body: plainMessage(conversationId, "parley-1"),
+    });
     for (const header of ["Content-Type", "Cache-Control", "X-Content-Type-Options"])
       expect(response.headers.get(header), header).toBe(next.headers.get(header));
     expect((await json(next)).seq).toBe(ack.seq + 1);
@@ -60,8 +57,8 @@ describe("the write floor", () => {
     const carol = await registerUser("floor");
     const conversationId = await createConversation(alice, bob);
     const forged = `${alice.token.slice(0, -4)}AAAA`;
-    expect((await sendToFloor(forged, messageBody(conversationId, "x"))).response.status).toBe(401);
-    const outsider = await sendToFloor(carol.token, messageBody(conversationId, "y"));
+    expect((await sendToFloor(forged, plainMessage(conversationId, "x"))).response.status).toBe(401);
+    const outsider = await sendToFloor(carol.token, plainMessage(conversationId, "y"));
     expect(outsider.response.status).toBe(409);
     expect(outsider.published).toEqual([]);
   });
