@@ -1,6 +1,7 @@
-import { and, eq, gt, ne, sql } from "drizzle-orm";
+import { and, eq, ne, sql } from "drizzle-orm";
 import type { Database } from "../env";
 import { Prebuilt, slot } from "./prebuilt";
+import { onlineAmong } from "./presence";
 import { devices, inboxPresence, pushSubscriptions } from "./schema/directory";
 
 /*
@@ -11,19 +12,13 @@ import { devices, inboxPresence, pushSubscriptions } from "./schema/directory";
  * replica may serve).
  */
 
-const ids = sql`(select value from json_each(${slot<string>("userIds")}))`;
+const userIdsSlot = slot<string>("userIds");
 
 const targets = new Prebuilt((db) =>
   db
     .select({ userId: inboxPresence.userId, deviceId: sql<number | null>`null`.as("device_id") })
     .from(inboxPresence)
-    .where(
-      and(
-        sql`${inboxPresence.userId} in ${ids}`,
-        eq(inboxPresence.online, true),
-        gt(inboxPresence.expiresAt, slot<number>("now")),
-      ),
-    )
+    .where(onlineAmong(userIdsSlot, slot("now")))
     .unionAll(
       db
         .select({ userId: devices.userId, deviceId: devices.id })
@@ -31,7 +26,7 @@ const targets = new Prebuilt((db) =>
         .innerJoin(pushSubscriptions, eq(pushSubscriptions.deviceId, devices.id))
         .where(
           and(
-            sql`${devices.userId} in ${ids}`,
+            sql`${devices.userId} in (select value from json_each(${userIdsSlot}))`,
             eq(devices.status, "active"),
             ne(devices.id, slot<number>("senderDeviceId")),
           ),

@@ -57,22 +57,24 @@ export async function goOnline(
  */
 export async function onlineUsers(db: Database, userIds: number[]): Promise<Set<number>> {
   if (userIds.length === 0) return new Set();
-  const { results } = await onlineAmong
+  const { results } = await onlineUsersStatement
     .bind(db, { userIds: JSON.stringify(userIds), now: Date.now() })
     .all<{ user_id: number }>();
   return new Set(results.map((r) => r.user_id));
 }
 
-// Read after every message (src/realtime/publish.ts): prebuilt (src/db/prebuilt.ts).
-const onlineAmong = new Prebuilt((db) =>
+/** SQL condition: an inbox presence row of one of `userIdsJson` (a JSON array) that is online at `now` (ms). */
+export const onlineAmong = (userIdsJson: string, now: number) =>
+  and(
+    sql`${inboxPresence.userId} in (select value from json_each(${userIdsJson}))`,
+    eq(inboxPresence.online, true),
+    gt(inboxPresence.expiresAt, now),
+  );
+
+// Read for every event sent to inboxes (src/realtime/publish.ts): prebuilt (src/db/prebuilt.ts).
+const onlineUsersStatement = new Prebuilt((db) =>
   db
     .select({ userId: inboxPresence.userId })
     .from(inboxPresence)
-    .where(
-      and(
-        sql`${inboxPresence.userId} in (select value from json_each(${slot<string>("userIds")}))`,
-        eq(inboxPresence.online, true),
-        gt(inboxPresence.expiresAt, slot<number>("now")),
-      ),
-    ),
+    .where(onlineAmong(slot("userIds"), slot("now"))),
 );
