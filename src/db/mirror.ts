@@ -174,13 +174,21 @@ export function applySnapshotStatements(db: Database, snapshot: AccountSnapshot)
   ];
 }
 
-/** Copies `userIds`' account facts from the directory into one shard (idempotent). */
-export async function syncAccounts(directoryDb: Database, shard: Database, userIds: number[]): Promise<void> {
-  if (userIds.length === 0) return;
-  const snapshot = await readAccountSnapshot(directoryDb, userIds);
+/** Writes a snapshot into one shard's mirror, in one batch (idempotent). */
+export async function applySnapshot(shard: Database, snapshot: AccountSnapshot): Promise<void> {
   const [first, ...rest] = applySnapshotStatements(shard, snapshot);
   await shard.batch([first!, ...rest]);
 }
+
+/** Copies `userIds`' account facts from the directory into one shard (idempotent). */
+export async function syncAccounts(directoryDb: Database, shard: Database, userIds: number[]): Promise<void> {
+  if (userIds.length === 0) return;
+  await applySnapshot(shard, await readAccountSnapshot(directoryDb, userIds));
+}
+
+/** The active devices of a snapshot: what a join's keys must cover. */
+export const activeDevices = (snapshot: AccountSnapshot): DeviceCopy[] =>
+  snapshot.devices.filter((d) => d.status === "active").sort((a, b) => a.id - b.id);
 
 /**
  * Revocation in a shard's copy, as tombstones: `deviceIds` revoked and `sessions` ended, whether or

@@ -1,7 +1,7 @@
 import { eq, sql } from "drizzle-orm";
 import { type ConversationView, type ListPosition, listConversationsForUser } from "./conversations";
 import { conversationCounts } from "./membership";
-import { syncAccounts } from "./mirror";
+import { type AccountSnapshot, applySnapshot } from "./mirror";
 import { membershipsOf, peersOf } from "./participation";
 import { userShards } from "./schema/directory";
 import type { Databases, Shard } from "./shards";
@@ -42,12 +42,14 @@ export async function recordUserShard(dbs: Databases, userIds: number[], shard: 
 }
 
 /**
- * Before `userIds` join a conversation in `shard`: the index learns the shard, then the shard gets a
- * fresh copy of their devices, sessions and settings (the coverage check of the join reads them).
+ * Before the users of `accounts` (a snapshot the caller read to validate the join) join a
+ * conversation in `shard`: the index learns the shard, then the shard gets their devices, sessions
+ * and settings (the coverage check of the join reads them there). A snapshot read earlier cannot
+ * undo a revocation (copies only move forward, src/db/mirror.ts).
  */
-export async function admitToShard(dbs: Databases, shard: Shard, userIds: number[]): Promise<void> {
-  await recordUserShard(dbs, userIds, shard.index);
-  await syncAccounts(dbs.directory, shard.db, userIds);
+export async function admitToShard(dbs: Databases, shard: Shard, accounts: AccountSnapshot): Promise<void> {
+  await recordUserShard(dbs, accounts.userIds, shard.index);
+  await applySnapshot(shard.db, accounts);
 }
 
 /** The shard a new conversation goes to: any of SHARD_PLACEMENT, at random (they fill evenly). */

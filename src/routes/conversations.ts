@@ -2,8 +2,8 @@ import { createRoute } from "@hono/zod-openapi";
 import { blockUser } from "../db/blocks";
 import { consentingTo, recordConsentsOrLog } from "../db/consents";
 import { createConversation, findConversationForUser } from "../db/conversations";
-import { activeDevicesOf } from "../db/devices";
 import { acceptInvitation, invitation, removeParticipant } from "../db/membership";
+import { activeDevices, readAccountSnapshot } from "../db/mirror";
 import { admitToShard, listConversationsAcross, placeConversation } from "../db/user-conversations";
 import { findUsersByUsernames } from "../db/users";
 import { assertExactCoverage } from "../lib/coverage";
@@ -149,20 +149,18 @@ export const conversationRoutes = createRouter()
         shareReceipts: user.readReceipts,
       };
     });
-    const devices = await activeDevicesOf(
+    // One read of the members' accounts: their devices for the key check, then the shard's copy.
+    const accounts = await readAccountSnapshot(
       c.var.dbs.directory,
       members.map((m) => m.userId),
     );
+    const devices = activeDevices(accounts);
     assertExactCoverage(
       devices.map((d) => d.id),
       body.keys.map((k) => k.deviceId),
     );
     const shard = placeConversation(c.var.dbs, c.var.config.shardPlacement);
-    await admitToShard(
-      c.var.dbs,
-      shard,
-      members.map((m) => m.userId),
-    );
+    await admitToShard(c.var.dbs, shard, accounts);
     const conversation = await createConversation(shard.db, shard.index, {
       title: body.title ?? null,
       by: me,

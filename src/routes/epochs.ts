@@ -2,8 +2,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { consentingTo, recordConsentsOrLog } from "../db/consents";
 import { findConversationForUser } from "../db/conversations";
 import { activeDevicesOfParticipants } from "../db/coverage";
-import { activeDevicesOf } from "../db/devices";
 import { commitEpoch, commitEpochAndRead } from "../db/epochs";
+import { activeDevices, readAccountSnapshot } from "../db/mirror";
 import { keysForDevice, participation } from "../db/participation";
 import { admitToShard } from "../db/user-conversations";
 import { findUserByUsername } from "../db/users";
@@ -140,10 +140,11 @@ export const epochRoutes = createRouter()
     }
     await assertMayJoin(c, [user.id], [user.id]);
     if (epoch !== conversation.epoch + 1) throw staleEpoch(conversation.epoch);
-    const [current, newcomerDevices] = await Promise.all([
+    const [current, newcomerAccount] = await Promise.all([
       activeDevicesOfParticipants(db, id),
-      activeDevicesOf(c.var.dbs.directory, [user.id]),
+      readAccountSnapshot(c.var.dbs.directory, [user.id]),
     ]);
+    const newcomerDevices = activeDevices(newcomerAccount);
     assertExactCoverage(
       [...current.map((d) => d.deviceId), ...newcomerDevices.map((d) => d.id)],
       uploads.map((k) => k.deviceId),
@@ -153,7 +154,7 @@ export const epochRoutes = createRouter()
     const newcomer = { userId: user.id, username: user.username, status };
     // Only now that the request is valid: the newcomer's devices reach the shard before the commit,
     // whose coverage check reads them there.
-    await admitToShard(c.var.dbs, shard, [user.id]);
+    await admitToShard(c.var.dbs, shard, newcomerAccount);
     const outcome = await commitEpochAndRead(db, { conversationId: id, epoch, by: me, keys: uploads, newcomer });
     if (!outcome.committed) {
       const now = await findConversationForUser(db, id, me);
