@@ -61,3 +61,11 @@ export const timestamp = z.string().openapi({ format: "date-time", example: "202
  * changed (and an idempotency key would no longer match itself).
  */
 export const wellFormed = z.string().refine((s) => s.isWellFormed(), "must be well-formed Unicode");
+
+/** A page size in a query string: 1 to 100, 50 when absent (history and the conversation list). */
+export const pageLimit = z
+  .string()
+  .regex(/^[0-9]{1,3}$/, "must be an integer from 1 to 100")
+  .transform(Number)
+  .refine((n) => n >= 1 && n <= 100, "must be an integer from 1 to 100")
+  .default(50);

@@ -1,7 +1,17 @@
 import { z } from "@hono/zod-openapi";
 import type * as Wire from "../../contract";
 import { usernameKey } from "../lib/usernames";
-import { base64Out, conversationIdParam, id, signature, timestamp, username, wellFormed, wrappedKey } from "./common";
+import {
+  base64Out,
+  conversationIdParam,
+  id,
+  pageLimit,
+  signature,
+  timestamp,
+  username,
+  wellFormed,
+  wrappedKey,
+} from "./common";
 import { requestOf, responseOf } from "./wire";
 
 const keyUpload = requestOf<Wire.WrappedKeyUpload>()(z.object({ deviceId: id, wrappedKey, signature }));
@@ -114,12 +124,7 @@ export const conversationPageSchema = responseOf<Wire.ConversationPage>()(
 );
 
 export const listQuery = z.object({
-  limit: z
-    .string()
-    .regex(/^[0-9]{1,3}$/, "must be an integer from 1 to 100")
-    .transform(Number)
-    .refine((n) => n >= 1 && n <= 100, "must be an integer from 1 to 100")
-    .default(50),
+  limit: pageLimit,
   cursor: z.string().max(200).optional(),
 });
 

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import type * as Wire from "../../contract";
-import { base64Bytes, base64Out, id, idString, signature, timestamp, wellFormed } from "./common";
+import { base64Bytes, base64Out, id, idString, pageLimit, signature, timestamp, wellFormed } from "./common";
 import { requestOf, responseOf } from "./wire";
 
 export const MAX_CIPHERTEXT_BYTES = 64 * 1024;
@@ -32,12 +32,7 @@ export const sendMessageBody = requestOf<Wire.SendMessageRequest>()(
 
 export const historyQuery = z
   .object({
-    limit: z
-      .string()
-      .regex(/^[0-9]{1,3}$/, "must be an integer from 1 to 100")
-      .transform(Number)
-      .refine((n) => n >= 1 && n <= 100, "must be an integer from 1 to 100")
-      .default(50),
+    limit: pageLimit,
     before: idString.optional(),
     after: idString.optional(),
   })
